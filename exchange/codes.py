@@ -1,0 +1,44 @@
+"""Stable reject codes: one numeric range per pipeline stage, never renumbered.
+
+Ranges: 1xxx wire and validation, 2xxx auth and signature, 3xxx risk and margin,
+4xxx matching and order state, 5xxx account and settings, 9xxx overload and
+internal. A retired code stays here as a comment; a number is never reused.
+Where Binance USDⓈ-M has an equivalent error, its code is noted beside ours.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["RejectCode"]
+
+
+class RejectCode(IntEnum):
+    """Why a command was refused. Both the number and the name go on the wire."""
+
+    # 1xxx: wire and validation (the command is malformed or out of bounds)
+    MALFORMED = 1001  # undecodable payload, wrong type, unknown field (-1102)
+    UNKNOWN_SYMBOL = 1002  # (-1121)
+    INVALID_QUANTITY = 1003  # zero or negative quantity (-4003)
+    QTY_OUT_OF_RANGE = 1004  # outside the market's min/max quantity (-4005)
+    OFF_LOT = 1005  # not a multiple of the lot size (-1013 LOT_SIZE)
+    INVALID_PRICE = 1006  # zero or negative price (-4001)
+    PRICE_OUT_OF_RANGE = 1007  # outside the market's min/max price (-4016)
+    OFF_TICK = 1008  # not a multiple of the tick size (-1013 PRICE_FILTER)
+    PRICE_REQUIRED = 1009  # limit order without a price (-1102)
+    PRICE_NOT_ALLOWED = 1010  # market order with a price (-1106)
+    TRIGGER_REQUIRED = 1011  # stop / take-profit without a trigger price
+    TRIGGER_NOT_ALLOWED = 1012  # trigger price on a plain order (-1106)
+    INVALID_FLAGS = 1013  # contradictory flags, e.g. post-only with IOC (-1116)
+    INVALID_CLIENT_ORDER_ID = 1014  # empty where required, or too long (-4015)
+    TOO_PRECISE = 1015  # more decimals than the exchange's fixed unit (-1111)
+    INVALID_ACCOUNT = 1016  # empty or malformed account id
+
+    # 4xxx: matching and order state
+    UNKNOWN_ORDER = 4001  # no such open order for this account (-2011)
+    FOK_NOT_FILLED = 4002  # fill-or-kill could not fill whole (-5021)
+    POST_ONLY_WOULD_TAKE = 4003  # post-only would have taken liquidity (-5022)
+    WOULD_TRIGGER_IMMEDIATELY = 4004  # stop already past its trigger (-2021)
+    DUPLICATE_CLIENT_ORDER_ID = 4005  # client id in use by an open order (-4116)
+    AMEND_NO_CHANGE = 4006  # amend would not change the order (-5027)
+    NOT_AMENDABLE = 4007  # only resting limit orders can be amended (-4028)

@@ -1,0 +1,297 @@
+"""Every command, event and record the exchange core speaks, as msgspec structs.
+
+Units. Commands come from outside and carry prices and quantities in the
+exchange's fixed unit (`units.SCALE` = 10**8 per whole unit; "E8"), so a
+command means the same thing under any market configuration and an off-tick
+price is a reject the core makes (and journals), never a silent rounding.
+Events come from the core and carry the core's own units: prices in *ticks*
+and quantities in *lots* of the market named by the event's ``symbol`` (the
+journal header stores the market table needed to turn them back into
+decimals). Every event carries the ``seq`` of the record that caused it.
+
+Schema rules (msgspec's, adopted as the journal's): a new field gets a default
+and goes last; a field's type never changes; a tag is never reused. The
+structs are ``array_like`` so the journal stays compact and fast to encode.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "BUY",
+    "SELL",
+    "AllCanceled",
+    "AmendOrder",
+    "BookDelta",
+    "CancelAll",
+    "CancelOrder",
+    "Command",
+    "Event",
+    "Journaled",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCanceled",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderRested",
+    "OrderTriggered",
+    "PlaceOrder",
+    "Record",
+]
+
+Side = Literal["buy", "sell"]
+OrderType = Literal[
+    "limit",
+    "market",
+    "stop_market",
+    "stop_limit",
+    "take_profit_market",
+    "take_profit_limit",
+]
+TimeInForce = Literal["GTC", "IOC", "FOK"]
+SelfTradePrevention = Literal["none", "expire_taker", "expire_maker", "expire_both"]
+
+BUY: Side = "buy"
+SELL: Side = "sell"
+
+
+class _Message(
+    msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag_field="kind"
+):
+    """Base of every command and event: immutable, compact on the journal."""
+
+
+# ---------------------------------------------------------------- commands
+
+
+class PlaceOrder(_Message, tag="new"):
+    """Place an order. ``qty``, ``price`` and ``trigger_price`` are E8 units.
+
+    ``price`` is 0 for market types; ``trigger_price`` is 0 except for stop and
+    take-profit types. ``client_order_id`` ("" for none) must be unique among
+    the account's open orders.
+    """
+
+    account: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: int
+    price: int = 0
+    tif: TimeInForce = "GTC"
+    post_only: bool = False
+    reduce_only: bool = False
+    trigger_price: int = 0
+    stp: SelfTradePrevention = "none"
+    client_order_id: str = ""
+
+
+class CancelOrder(_Message, tag="cancel"):
+    """Cancel one open order, named by ``order_id`` or else ``client_order_id``."""
+
+    account: str
+    order_id: int = 0
+    client_order_id: str = ""
+
+
+class AmendOrder(_Message, tag="amend"):
+    """Change a resting order's price and/or open quantity (E8; 0 = unchanged).
+
+    ``qty`` is the new *open* quantity (what remains to fill). Lowering it at
+    the same price keeps time priority; a new price or a larger quantity sends
+    the order to the back of its (new) level, matching first if it now crosses.
+    """
+
+    account: str
+    order_id: int = 0
+    client_order_id: str = ""
+    qty: int = 0
+    price: int = 0
+
+
+class CancelAll(_Message, tag="cancel_all"):
+    """Cancel every open order (resting and untriggered) of an account.
+
+    ``symbol`` "" means every symbol.
+    """
+
+    account: str
+    symbol: str = ""
+
+
+Command = PlaceOrder | CancelOrder | AmendOrder | CancelAll
+
+
+class Record(msgspec.Struct, frozen=True, array_like=True):
+    """One sequenced input: the ``seq`` and exchange time ``ts_ns`` stamped on it."""
+
+    seq: int
+    ts_ns: int
+    command: Command
+
+
+# ---------------------------------------------------------------- events
+
+
+class OrderAccepted(_Message, tag="accepted"):
+    """An order passed every check and has an id. ``qty`` lots, prices ticks."""
+
+    seq: int
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: int
+    price: int
+    tif: TimeInForce
+    post_only: bool
+    reduce_only: bool
+    trigger_price: int
+    stp: SelfTradePrevention
+    client_order_id: str
+
+
+class OrderRejected(_Message, tag="rejected"):
+    """A command was refused and changed nothing. ``code`` is a `RejectCode`."""
+
+    seq: int
+    account: str
+    code: int
+    reason: str
+    order_id: int = 0
+    client_order_id: str = ""
+
+
+class OrderFilled(_Message, tag="fill"):
+    """One trade between a taker and a resting maker, at the maker's price.
+
+    ``price`` ticks, ``qty`` lots, fees in collateral units (0 until margin).
+    """
+
+    seq: int
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    taker_order_id: int
+    taker_account: str
+    taker_side: Side
+    maker_order_id: int
+    maker_account: str
+    taker_fee: int = 0
+    maker_fee: int = 0
+
+
+class OrderRested(_Message, tag="rested"):
+    """An order's open quantity (``qty`` lots) joined the back of its level."""
+
+    seq: int
+    order_id: int
+    symbol: str
+    side: Side
+    price: int
+    qty: int
+
+
+class OrderCanceled(_Message, tag="canceled"):
+    """An open order left the book on request; ``qty`` lots were still open."""
+
+    seq: int
+    order_id: int
+    account: str
+    symbol: str
+    qty: int
+    reason: str = "user"
+
+
+class OrderExpired(_Message, tag="expired"):
+    """An order's open ``qty`` lots ended unfilled by rule, not by request.
+
+    ``reason``: "ioc" (IOC/market remainder), "fok" (triggered FOK that could
+    not fill whole), "post_only" (triggered post-only that would take),
+    "stp_taker" / "stp_maker" (self-trade prevention).
+    """
+
+    seq: int
+    order_id: int
+    account: str
+    symbol: str
+    qty: int
+    reason: str
+
+
+class OrderAmended(_Message, tag="amended"):
+    """A resting order now has ``price`` ticks and ``qty`` open lots.
+
+    ``requeued`` orders left the book and re-enter it through matching (fills,
+    then `OrderRested`); others kept their place.
+    """
+
+    seq: int
+    order_id: int
+    account: str
+    symbol: str
+    price: int
+    qty: int
+    requeued: bool
+
+
+class OrderTriggered(_Message, tag="triggered"):
+    """A stop / take-profit order's trigger was reached at ``last_price`` ticks."""
+
+    seq: int
+    order_id: int
+    account: str
+    symbol: str
+    trigger_price: int
+    last_price: int
+
+
+class AllCanceled(_Message, tag="all_canceled"):
+    """A cancel-all finished; ``count`` orders were canceled."""
+
+    seq: int
+    account: str
+    symbol: str
+    count: int
+
+
+class BookDelta(_Message, tag="book"):
+    """The total open quantity at one level after a record (0 = level gone)."""
+
+    seq: int
+    symbol: str
+    side: Side
+    price: int
+    qty: int
+
+
+Event = (
+    OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderRested
+    | OrderCanceled
+    | OrderExpired
+    | OrderAmended
+    | OrderTriggered
+    | AllCanceled
+    | BookDelta
+)
+
+
+class Journaled(msgspec.Struct, frozen=True, array_like=True):
+    """What the journal stores per record: the input and every event it caused."""
+
+    record: Record
+    events: list[Event]
+
+
+RECORD_ENCODER = msgspec.msgpack.Encoder()
+JOURNALED_DECODER = msgspec.msgpack.Decoder(Journaled)
+COMMAND_DECODER = msgspec.msgpack.Decoder(Command)
