@@ -13,6 +13,8 @@ __all__ = [
     "InvariantViolation",
     "JournalCorrupt",
     "JournalError",
+    "JournalMismatch",
+    "JournalSeqError",
     "PaperxError",
     "Rejected",
 ]
@@ -58,3 +60,37 @@ class JournalCorrupt(JournalError):
     def __str__(self) -> str:
         """Render the file, byte offset and what was found there."""
         return f"{self.path} @ byte {self.offset}: {self.detail}"
+
+
+class JournalSeqError(JournalError):
+    """Raised when an append's seq is not exactly the one after the journal's last."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        """Keep the seq the journal expected and the one it was given."""
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+    def __str__(self) -> str:
+        """Render both seqs, e.g. ``expected seq 42, got 44``."""
+        return f"expected seq {self.expected}, got {self.got}"
+
+
+class JournalMismatch(JournalError):
+    """Raised when an existing journal was written under another config or schema."""
+
+    def __init__(self, path: str, field: str, stored: object, given: object) -> None:
+        """Keep the journal's path, the differing header field and both values."""
+        super().__init__(path, field, stored, given)
+        self.path = path
+        self.field = field
+        self.stored = stored
+        self.given = given
+
+    def __str__(self) -> str:
+        """Render which header field differs, both values, and what to do about it."""
+        return (
+            f"{self.path}: journal {self.field} is {self.stored!r} but this run's is "
+            f"{self.given!r}; open it with the config it was written with, or start "
+            "a new journal directory"
+        )

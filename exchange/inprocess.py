@@ -1,0 +1,410 @@
+"""`Exchange`: the synchronous in-process facade for tests, backtests and notebooks.
+
+It owns an `ExchangeCore` and a journal, stamps each command with the next
+``seq`` and a timestamp (the facade is the shell: it may read a clock, the core
+never does), journals the record with its events, and returns the outcome in
+decimals. A reject raises `Rejected` with its stable code, after it has been
+journaled like any outcome. Values in and out are `Decimal` (decimal strings
+and ints are accepted in).
+
+Durability: every call appends its record before it returns; under ``fsync``
+"always" it is on disk by then, under "batch" at the next group commit (a few
+ms; `close` and `sync` force it), under "off" whenever the OS writes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from exchange.codes import RejectCode
+from exchange.core import ExchangeCore
+from exchange.errors import Rejected
+from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
+from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
+from exchange.messages import (
+    AllCanceled,
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    Event,
+    Journaled,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    Record,
+)
+from exchange.units import Precision, to_e8
+
+__all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
+
+JOURNAL_SCHEMA = 1
+_ENCODER = msgspec.msgpack.Encoder()
+_SIDES = ("buy", "sell")
+_TYPES = ("limit", "market", "stop_market", "stop_limit", "take_profit_market",
+          "take_profit_limit")
+_TIFS = ("GTC", "IOC", "FOK")
+_STPS = ("none", "expire_taker", "expire_maker", "expire_both")
+
+Number = Decimal | str | int
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill of an order, from that order's point of view."""
+
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    liquidity: Literal["maker", "taker"]
+    counterparty_order_id: int
+    fee: Decimal
+
+
+class OrderResult(msgspec.Struct, kw_only=True):
+    """What became of an order after a command (Binance-style status).
+
+    ``status``: "new" (resting or waiting for its trigger, nothing filled),
+    "partially_filled" (resting, some filled), "filled", "canceled", "expired".
+    """
+
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str
+    price: Decimal | None
+    qty: Decimal
+    filled: Decimal
+    remaining: Decimal
+    average_price: Decimal | None
+    fills: list[Trade]
+    seq: int
+
+
+class Exchange:
+    """A complete exchange in this process: call a method, get its outcome."""
+
+    def __init__(
+        self,
+        markets: Iterable[Market] | None = None,
+        *,
+        journal: Journal | str | Path | None = None,
+        fsync: Literal["always", "batch", "off"] = "batch",
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """Create an exchange.
+
+        Args:
+            markets: the markets to trade (default BTC-PERP and ETH-PERP).
+            journal: a `Journal`, a directory for a file journal, or None for
+                an in-memory journal.
+            fsync: durability policy of a file journal opened from a path.
+            clock: nanosecond wall clock used to stamp records.
+        """
+        self.markets = {m.symbol: m for m in (markets or DEFAULT_MARKETS)}
+        self.core = ExchangeCore(self.markets.values())
+        header = JournalHeader(
+            schema_version=JOURNAL_SCHEMA,
+            config_hash=config_hash(self.markets.values()),
+            config={"markets": market_table(self.markets.values())},
+            first_seq=1,
+        )
+        if journal is None:
+            journal = MemoryJournal(header)
+        elif isinstance(journal, str | Path):
+            journal = FileJournal.open(Path(journal), header=header, fsync=fsync)
+        self.journal: Journal = journal
+        if self.journal.last_seq:
+            msg = "the journal already holds records: open it with replay, not here"
+            raise ValueError(msg)
+        self._clock = clock
+        self._last_ts = 0
+        self._views: dict[int, _OrderView] = {}  # open orders, as results see them
+
+    # ------------------------------------------------------------ raw access
+
+    def submit(self, command: Command) -> tuple[int, list[Event]]:
+        """Sequence, apply and journal one command; return its seq and events."""
+        seq = self.core.last_seq + 1
+        self._last_ts = max(self._last_ts, self._clock())
+        record = Record(seq, self._last_ts, command)
+        events = self.core.handle(record)
+        self.journal.append(seq, _ENCODER.encode(Journaled(record, events)))
+        self.journal.maybe_sync()
+        self._follow(events)
+        return seq, events
+
+    def state_hash(self) -> str:
+        """Return the canonical sha256 of the whole exchange state."""
+        return self.core.state_hash()
+
+    def sync(self) -> None:
+        """Make every record so far durable now."""
+        self.journal.sync()
+
+    def close(self) -> None:
+        """Sync and close the journal."""
+        self.journal.close()
+
+    def __enter__(self) -> Exchange:
+        """Use the exchange as a context manager that closes its journal."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the journal."""
+        self.close()
+
+    # ------------------------------------------------------------ orders
+
+    def place_order(  # noqa: PLR0913 -- the exchange's order parameters
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        type: str,  # noqa: A002 -- the exchange's own name for it (ccxt too)
+        qty: Number,
+        price: Number | None = None,
+        *,
+        tif: str = "GTC",
+        post_only: bool = False,
+        reduce_only: bool = False,
+        trigger_price: Number | None = None,
+        stp: str | None = None,
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Place an order and return its outcome after matching.
+
+        Raises:
+            Rejected: with the reject's code and reason (the reject is journaled,
+                except for values that cannot even be expressed as a command:
+                unknown literals and more than 8 decimals).
+        """
+        _check_literal("side", side, _SIDES)
+        _check_literal("type", type, _TYPES)
+        _check_literal("tif", tif, _TIFS)
+        _check_literal("stp", stp or "none", _STPS)
+        command = PlaceOrder(
+            account=account, symbol=symbol, side=side, type=type,  # type: ignore[arg-type]
+            qty=_e8("qty", qty), price=_e8("price", price),
+            tif=tif, post_only=post_only, reduce_only=reduce_only,  # type: ignore[arg-type]
+            trigger_price=_e8("trigger_price", trigger_price),
+            stp=stp or "none", client_order_id=client_order_id or "",  # type: ignore[arg-type]
+        )
+        seq, events = self.submit(command)
+        _raise_if_rejected(seq, events)
+        accepted = events[0]
+        assert isinstance(accepted, OrderAccepted)
+        return self._result(seq, accepted.order_id, events)
+
+    def cancel_order(
+        self, account: str, order_id: int | None = None, *,
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Cancel one open order by id or client id; return its final state."""
+        seq, events = self.submit(CancelOrder(
+            account=account, order_id=order_id or 0,
+            client_order_id=client_order_id or "",
+        ))
+        _raise_if_rejected(seq, events)
+        canceled = events[0]
+        assert isinstance(canceled, OrderCanceled)
+        return self._result(seq, canceled.order_id, events)
+
+    def amend_order(
+        self, account: str, order_id: int | None = None, *,
+        qty: Number | None = None, price: Number | None = None,
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Change a resting order's price and/or open quantity (see `AmendOrder`)."""
+        seq, events = self.submit(AmendOrder(
+            account=account, order_id=order_id or 0,
+            client_order_id=client_order_id or "",
+            qty=_e8("qty", qty), price=_e8("price", price),
+        ))
+        _raise_if_rejected(seq, events)
+        amended = events[0]
+        assert isinstance(amended, OrderAmended)
+        return self._result(seq, amended.order_id, events)
+
+    def cancel_all(self, account: str, symbol: str | None = None) -> int:
+        """Cancel every open order of the account (one symbol or all); return count."""
+        seq, events = self.submit(CancelAll(account=account, symbol=symbol or ""))
+        _raise_if_rejected(seq, events)
+        return next(e.count for e in events if isinstance(e, AllCanceled))
+
+    # ------------------------------------------------------------ queries
+
+    def order_book(self, symbol: str, depth: int = 10) -> dict[str, Any]:
+        """Return the top ``depth`` levels: {"symbol", "bids", "asks", "seq"}.
+
+        Each side is a list of (price, qty) Decimal pairs, best first.
+        """
+        state = self.core.markets.get(symbol)
+        if state is None:
+            raise Rejected(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
+        m = state.market
+        return {
+            "symbol": symbol,
+            "seq": self.core.last_seq,
+            "bids": [(m.price_decimal(p), m.qty_decimal(q))
+                     for p, q in state.book.depth(True, depth)],
+            "asks": [(m.price_decimal(p), m.qty_decimal(q))
+                     for p, q in state.book.depth(False, depth)],
+        }
+
+    def open_orders(self, account: str, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Return the account's open orders (resting and untriggered), oldest first."""
+        out = []
+        for order in sorted(self.core.by_account.get(account, {}).values(),
+                            key=lambda o: o.order_id):
+            spec = order.spec
+            assert spec is not None
+            if symbol and spec.symbol != symbol:
+                continue
+            m = self.markets[spec.symbol]
+            state = self.core.markets[spec.symbol]
+            out.append({
+                "order_id": order.order_id,
+                "client_order_id": spec.client_order_id,
+                "symbol": spec.symbol,
+                "side": spec.side,
+                "type": spec.type,
+                "price": m.price_decimal(order.price) if order.price else None,
+                "qty": m.qty_decimal(spec.qty),
+                "remaining": m.qty_decimal(order.remaining),
+                "trigger_price": (m.price_decimal(spec.trigger_price)
+                                  if spec.trigger_price else None),
+                "triggered": order.order_id not in state.triggers,
+                "tif": spec.tif,
+                "post_only": spec.post_only,
+                "reduce_only": spec.reduce_only,
+            })
+        return out
+
+    # ------------------------------------------------------------ results
+
+    def _result(self, seq: int, order_id: int, events: list[Event]) -> OrderResult:
+        """Summarise one order after ``events`` (already folded into the views)."""
+        view = self._views[order_id]
+        m = self.markets[view.spec.symbol]
+        fills = [_trade(m, e, order_id) for e in events
+                 if isinstance(e, OrderFilled)
+                 and order_id in (e.taker_order_id, e.maker_order_id)]
+        fill_qty = sum(t.qty for t in fills)
+        return OrderResult(
+            order_id=order_id, client_order_id=view.spec.client_order_id,
+            symbol=view.spec.symbol, side=view.spec.side, type=view.spec.type,
+            status=view.status,
+            price=m.price_decimal(view.price) if view.price else None,
+            qty=m.qty_decimal(view.qty), filled=m.qty_decimal(view.filled),
+            remaining=m.qty_decimal(view.remaining),
+            average_price=(sum(t.price * t.qty for t in fills) / fill_qty)
+            if fill_qty else None,
+            fills=fills, seq=seq,
+        )
+
+    def _follow(self, events: list[Event]) -> None:
+        """Fold a command's events into the views of open orders.
+
+        Views of orders that closed in the previous command are dropped first:
+        they lived one call longer so that call could report them.
+        """
+        views = self._views
+        for order_id in [o for o, v in views.items() if v.closed]:
+            del views[order_id]
+        for e in events:
+            if isinstance(e, OrderAccepted):
+                views[e.order_id] = _OrderView(e)
+            elif isinstance(e, OrderFilled):
+                views[e.taker_order_id].fill(e.qty)
+                views[e.maker_order_id].fill(e.qty)
+            elif isinstance(e, OrderAmended):
+                views[e.order_id].amend(e.price, e.qty)
+            elif isinstance(e, OrderCanceled):
+                views[e.order_id].end("canceled")
+            elif isinstance(e, OrderExpired):
+                views[e.order_id].end("expired")
+
+
+class _OrderView:
+    """One order as its owner sees it: quantities in lots and a status."""
+
+    __slots__ = ("filled", "price", "qty", "remaining", "spec", "status")
+
+    def __init__(self, spec: OrderAccepted) -> None:
+        """Start from the acceptance."""
+        self.spec = spec
+        self.price = spec.price
+        self.qty = spec.qty
+        self.filled = 0
+        self.remaining = spec.qty
+        self.status = "new"
+
+    @property
+    def closed(self) -> bool:
+        """Return True once the order can no longer trade."""
+        return self.status in ("filled", "canceled", "expired")
+
+    def fill(self, qty: int) -> None:
+        """Account for one fill."""
+        self.filled += qty
+        self.remaining -= qty
+        self.status = "partially_filled" if self.remaining else "filled"
+
+    def amend(self, price: int, open_qty: int) -> None:
+        """Take a new price and open quantity; the total follows the open part."""
+        self.price = price
+        self.qty = self.filled + open_qty
+        self.remaining = open_qty
+
+    def end(self, status: str) -> None:
+        """Close the order as canceled or expired."""
+        self.status = status
+        self.remaining = 0
+
+
+def _trade(market: Market, fill: OrderFilled, order_id: int) -> Trade:
+    """Return a fill as seen by one of its two orders."""
+    taker = fill.taker_order_id == order_id
+    return Trade(
+        trade_id=fill.trade_id, price=market.price_decimal(fill.price),
+        qty=market.qty_decimal(fill.qty), liquidity="taker" if taker else "maker",
+        counterparty_order_id=fill.maker_order_id if taker else fill.taker_order_id,
+        fee=Decimal(0),
+    )
+
+
+def _raise_if_rejected(seq: int, events: list[Event]) -> None:
+    """Raise `Rejected` if the command was refused."""
+    first = events[0] if events else None
+    if isinstance(first, OrderRejected):
+        raise Rejected(RejectCode(first.code), first.reason, seq)
+
+
+def _check_literal(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a value that no command can carry (never reaches the journal)."""
+    if value not in allowed:
+        raise Rejected(RejectCode.MALFORMED,
+                       f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _e8(name: str, value: Number | None) -> int:
+    """Convert an edge decimal to E8 units (None -> 0), or raise `Rejected`."""
+    if value is None:
+        return 0
+    try:
+        return to_e8(value)
+    except Precision as exc:
+        raise Rejected(RejectCode.TOO_PRECISE, f"{name}: {exc}") from exc
+

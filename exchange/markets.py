@@ -1,0 +1,128 @@
+"""Market specifications: symbol, tick and lot size, price and quantity limits.
+
+A `Market` holds every size in E8 units (see `units`); the core works in ticks
+(multiples of ``tick_size``) and lots (multiples of ``lot_size``). Defaults are
+BTC-PERP and ETH-PERP with Binance USDⓈ-M's filters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from exchange.units import e8_str, from_e8, to_e8
+
+__all__ = ["DEFAULT_MARKETS", "Market", "config_hash", "market_table"]
+
+
+class Market(msgspec.Struct, frozen=True, kw_only=True):
+    """One tradable market. Every size is an int of E8 units.
+
+    Limits are inclusive: ``min_price <= price <= max_price`` and
+    ``min_qty <= qty <= max_qty``; both are multiples of their tick / lot.
+    """
+
+    symbol: str
+    tick_size: int
+    lot_size: int
+    min_price: int
+    max_price: int
+    min_qty: int
+    max_qty: int
+
+    def __post_init__(self) -> None:
+        """Refuse a market whose limits are not on its own grid or out of order."""
+        if not self.symbol or self.tick_size <= 0 or self.lot_size <= 0:
+            msg = f"{self.symbol!r}: symbol, tick_size and lot_size must be set"
+            raise ValueError(msg)
+        for name, value, step in (
+            ("min_price", self.min_price, self.tick_size),
+            ("max_price", self.max_price, self.tick_size),
+            ("min_qty", self.min_qty, self.lot_size),
+            ("max_qty", self.max_qty, self.lot_size),
+        ):
+            if value <= 0 or value % step:
+                msg = f"{self.symbol}: {name} must be a positive multiple of its step"
+                raise ValueError(msg)
+        if self.min_price > self.max_price or self.min_qty > self.max_qty:
+            msg = f"{self.symbol}: a minimum exceeds its maximum"
+            raise ValueError(msg)
+
+    @classmethod
+    def from_decimals(
+        cls,
+        symbol: str,
+        *,
+        tick_size: Decimal | str,
+        lot_size: Decimal | str,
+        min_price: Decimal | str | None = None,
+        max_price: Decimal | str = "1000000",
+        min_qty: Decimal | str | None = None,
+        max_qty: Decimal | str = "1000",
+    ) -> Market:
+        """Build a market from decimal sizes; minimums default to one tick / lot."""
+        return cls(
+            symbol=symbol,
+            tick_size=to_e8(tick_size),
+            lot_size=to_e8(lot_size),
+            min_price=to_e8(min_price if min_price is not None else tick_size),
+            max_price=to_e8(max_price),
+            min_qty=to_e8(min_qty if min_qty is not None else lot_size),
+            max_qty=to_e8(max_qty),
+        )
+
+    @classmethod
+    def from_mapping(cls, symbol: str, spec: Mapping[str, Any]) -> Market:
+        """Build a market from a TOML table of decimal strings (or numbers)."""
+        unknown = set(spec) - {
+            "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty"
+        }
+        if unknown:
+            msg = f"market {symbol}: unknown keys {sorted(unknown)}"
+            raise ValueError(msg)
+        return cls.from_decimals(symbol, **{k: str(v) for k, v in spec.items()})
+
+    def price_decimal(self, ticks: int) -> Decimal:
+        """Return a price in ticks as a Decimal."""
+        return from_e8(ticks * self.tick_size)
+
+    def qty_decimal(self, lots: int) -> Decimal:
+        """Return a quantity in lots as a Decimal."""
+        return from_e8(lots * self.lot_size)
+
+    def as_mapping(self) -> dict[str, str]:
+        """Return the TOML-shaped table of decimal strings (inverse of from_mapping)."""
+        return {
+            "tick_size": e8_str(self.tick_size),
+            "lot_size": e8_str(self.lot_size),
+            "min_price": e8_str(self.min_price),
+            "max_price": e8_str(self.max_price),
+            "min_qty": e8_str(self.min_qty),
+            "max_qty": e8_str(self.max_qty),
+        }
+
+
+DEFAULT_MARKETS: tuple[Market, ...] = (
+    Market.from_decimals(
+        "BTC-PERP", tick_size="0.1", lot_size="0.001",
+        min_price="0.1", max_price="4529764", max_qty="1000",
+    ),
+    Market.from_decimals(
+        "ETH-PERP", tick_size="0.01", lot_size="0.001",
+        min_price="0.01", max_price="306177", max_qty="10000",
+    ),
+)
+
+
+def market_table(markets: Iterable[Market]) -> dict[str, dict[str, str]]:
+    """Return markets as a canonical plain table (symbol -> decimal strings)."""
+    return {m.symbol: m.as_mapping() for m in sorted(markets, key=lambda m: m.symbol)}
+
+
+def config_hash(markets: Iterable[Market]) -> str:
+    """Return the sha256 hex digest of the canonical market table."""
+    return hashlib.sha256(msgspec.msgpack.encode(market_table(markets))).hexdigest()

@@ -1,0 +1,57 @@
+"""Fixed-point units: where Decimal meets the core's ints.
+
+Outside the core, values are Decimal (or decimal strings). Commands carry them
+as ints of the exchange's fixed unit, ``SCALE`` = 10**8 per whole unit ("E8");
+the core turns those into ticks and lots of a market and back. Nothing is ever
+rounded here: a value with more than 8 decimals is an error the caller turns
+into a `RejectCode.TOO_PRECISE` reject.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["SCALE", "Precision", "e8_str", "from_e8", "to_e8"]
+
+SCALE = 10**8
+_SCALE_DECIMAL = Decimal(SCALE)
+
+
+class Precision(ValueError):  # noqa: N818 -- reads as "a precision problem"
+    """Raised when a value is not a finite decimal with at most 8 decimals."""
+
+
+def to_e8(value: Decimal | str | int) -> int:
+    """Return ``value`` as an exact int of 1e-8 units.
+
+    Raises:
+        Precision: if ``value`` is not a finite decimal or has more than 8 decimals
+            (it is never rounded).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * SCALE
+    if isinstance(value, float | bool):
+        msg = f"{value!r}: pass a Decimal or a decimal string, not {type(value).__name__}"
+        raise Precision(msg)
+    try:
+        scaled = Decimal(value) * _SCALE_DECIMAL
+    except (InvalidOperation, TypeError) as exc:
+        msg = f"{value!r} is not a decimal number"
+        raise Precision(msg) from exc
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        msg = f"{value} has more than 8 decimals"
+        raise Precision(msg)
+    return int(scaled)
+
+
+def from_e8(value: int) -> Decimal:
+    """Return an int of 1e-8 units as an exact Decimal, without trailing zeros."""
+    result = Decimal(value).scaleb(-8)
+    normal = result.normalize()
+    # normalize() turns 100 into 1E+2; keep plain notation for whole numbers.
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+
+
+def e8_str(value: int) -> str:
+    """Return an int of 1e-8 units as a plain decimal string ("0.00000001", "100")."""
+    return format(from_e8(value), "f")
