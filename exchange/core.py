@@ -93,6 +93,10 @@ class ExchangeCore:
         # Levels changed by the current record, in first-touch order (never a set:
         # set order depends on string hashing, which differs between processes).
         self._touched: dict[tuple[MarketState, bool, int], None] = {}
+        # Scratch lists reused by every match (cleared after use): no allocation
+        # per command on the hot path.
+        self._fills: list[tuple[Order, int, int]] = []
+        self._expired: list[tuple[Order, int]] = []
 
     # ------------------------------------------------------------ entry point
 
@@ -278,19 +282,22 @@ class ExchangeCore:
         spec = self._spec(order)
         book = state.book
         limit = order.price or None
-        fills: list[tuple[Order, int, int]] = []
-        expired: list[tuple[Order, int]] = []
+        fills = self._fills
+        expired = self._expired
         remaining, stp_stopped = match(
             book, order.is_buy, order.account, limit, order.remaining,
             STP_MODES[spec.stp], fills, expired,
         )
         if fills:
             self._report_fills(seq, state, order, fills, events)
-        for maker, open_qty in expired:
-            self._touch(state, maker.is_buy, maker.price)
-            events.append(OrderExpired(seq=seq, order_id=maker.order_id,
-                                       account=maker.account, symbol=spec.symbol,
-                                       qty=open_qty, reason="stp_maker"))
+            fills.clear()
+        if expired:
+            for maker, open_qty in expired:
+                self._touched[state, maker.is_buy, maker.price] = None
+                events.append(OrderExpired(seq=seq, order_id=maker.order_id,
+                                           account=maker.account, symbol=spec.symbol,
+                                           qty=open_qty, reason="stp_maker"))
+            expired.clear()
         if not remaining:
             return
         order.remaining = remaining
@@ -301,7 +308,7 @@ class ExchangeCore:
                                        reason="stp_taker" if stp_stopped else "ioc"))
             return
         book.add(order)
-        self._touch(state, order.is_buy, order.price)
+        self._touched[state, order.is_buy, order.price] = None
         events.append(OrderRested(seq=seq, order_id=order.order_id, symbol=spec.symbol,
                                   side=spec.side, price=order.price, qty=remaining))
 
@@ -327,7 +334,7 @@ class ExchangeCore:
             ))
             trade_id += 1
             if price != last_level:
-                self._touch(state, maker.is_buy, price)
+                self._touched[state, maker.is_buy, price] = None
                 last_level = price
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
@@ -421,9 +428,10 @@ class ExchangeCore:
     def _report_levels(self, seq: int, events: list[Event]) -> None:
         """Emit one `BookDelta` per level the record changed, then forget them."""
         for state, is_buy, price in self._touched:
+            level = (state.book.bids if is_buy else state.book.asks).get(price)
             events.append(BookDelta(seq=seq, symbol=state.market.symbol,
                                     side="buy" if is_buy else "sell", price=price,
-                                    qty=state.book.level_qty(is_buy, price)))
+                                    qty=0 if level is None else level.total))
         self._touched.clear()
 
     @staticmethod
