@@ -1,1 +1,17 @@
-"""paperx exchange."""
+"""paperx exchange: the core, its journal and the in-process `Exchange` facade."""
+
+from exchange.codes import RejectCode
+from exchange.errors import PaperxError, Rejected
+from exchange.inprocess import Exchange, OrderResult, Trade
+from exchange.markets import DEFAULT_MARKETS, Market
+
+__all__ = [
+    "DEFAULT_MARKETS",
+    "Exchange",
+    "Market",
+    "OrderResult",
+    "PaperxError",
+    "RejectCode",
+    "Rejected",
+    "Trade",
+]

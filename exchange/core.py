@@ -35,6 +35,8 @@ from exchange.messages import (
     BookDelta,
     CancelAll,
     CancelOrder,
+    Checkpoint,
+    CheckpointTaken,
     Event,
     OrderAccepted,
     OrderAmended,
@@ -123,6 +125,8 @@ class ExchangeCore:
                 self._amend(seq, cmd, events)
             case CancelAll():
                 self._cancel_all(seq, cmd, events)
+            case Checkpoint():
+                events.append(CheckpointTaken(seq=seq, state_hash=self.state_hash()))
             case _:
                 assert_never(cmd)
         if self._touched:

@@ -32,6 +32,8 @@ from exchange.messages import (
     AmendOrder,
     CancelAll,
     CancelOrder,
+    Checkpoint,
+    CheckpointTaken,
     Command,
     Event,
     Journaled,
@@ -131,6 +133,7 @@ class Exchange:
         self._clock = clock
         self._last_ts = 0
         self._views: dict[int, _OrderView] = {}  # open orders, as results see them
+        self._closed: list[int] = []  # views closed by the last command
 
     # ------------------------------------------------------------ raw access
 
@@ -153,8 +156,16 @@ class Exchange:
         """Make every record so far durable now."""
         self.journal.sync()
 
+    def checkpoint(self) -> str:
+        """Journal the current state hash (a `Checkpoint` record) and return it."""
+        _, events = self.submit(Checkpoint())
+        taken = events[0]
+        assert isinstance(taken, CheckpointTaken)
+        return taken.state_hash
+
     def close(self) -> None:
-        """Sync and close the journal."""
+        """Journal a checkpoint, then sync and close the journal."""
+        self.checkpoint()
         self.journal.close()
 
     def __enter__(self) -> Exchange:
@@ -321,20 +332,26 @@ class Exchange:
         they lived one call longer so that call could report them.
         """
         views = self._views
-        for order_id in [o for o, v in views.items() if v.closed]:
+        for order_id in self._closed:
             del views[order_id]
+        closed = self._closed = []
         for e in events:
             if isinstance(e, OrderAccepted):
                 views[e.order_id] = _OrderView(e)
-            elif isinstance(e, OrderFilled):
-                views[e.taker_order_id].fill(e.qty)
-                views[e.maker_order_id].fill(e.qty)
+                continue
+            if isinstance(e, OrderFilled):
+                touched = (views[e.taker_order_id], views[e.maker_order_id])
+                for view in touched:
+                    view.fill(e.qty)
             elif isinstance(e, OrderAmended):
-                views[e.order_id].amend(e.price, e.qty)
-            elif isinstance(e, OrderCanceled):
-                views[e.order_id].end("canceled")
-            elif isinstance(e, OrderExpired):
-                views[e.order_id].end("expired")
+                touched = (views[e.order_id],)
+                touched[0].amend(e.price, e.qty)
+            elif isinstance(e, OrderCanceled | OrderExpired):
+                touched = (views[e.order_id],)
+                touched[0].end("canceled" if isinstance(e, OrderCanceled) else "expired")
+            else:
+                continue
+            closed.extend(v.spec.order_id for v in touched if v.closed)
 
 
 class _OrderView:

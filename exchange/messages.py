@@ -28,6 +28,8 @@ __all__ = [
     "BookDelta",
     "CancelAll",
     "CancelOrder",
+    "Checkpoint",
+    "CheckpointTaken",
     "Command",
     "Event",
     "Journaled",
@@ -123,7 +125,15 @@ class CancelAll(_Message, tag="cancel_all"):
     symbol: str = ""
 
 
-Command = PlaceOrder | CancelOrder | AmendOrder | CancelAll
+class Checkpoint(_Message, tag="checkpoint"):
+    """System command: record the state hash in the journal (`CheckpointTaken`).
+
+    The shell issues one on close (and periodically), so a replay can prove it
+    reached exactly the state the live exchange had.
+    """
+
+
+Command = PlaceOrder | CancelOrder | AmendOrder | CancelAll | Checkpoint
 
 
 class Record(msgspec.Struct, frozen=True, array_like=True):
@@ -261,6 +271,13 @@ class AllCanceled(_Message, tag="all_canceled"):
     count: int
 
 
+class CheckpointTaken(_Message, tag="checkpoint_taken"):
+    """The canonical `state_hash` after the `Checkpoint` record ``seq``."""
+
+    seq: int
+    state_hash: str
+
+
 class BookDelta(_Message, tag="book"):
     """The total open quantity at one level after a record (0 = level gone)."""
 
@@ -282,6 +299,7 @@ Event = (
     | OrderTriggered
     | AllCanceled
     | BookDelta
+    | CheckpointTaken
 )
 
 

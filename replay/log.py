@@ -1,0 +1,45 @@
+"""Reading a recorded exchange log: its markets and its journaled records."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from exchange.journal import read_journal
+from exchange.markets import Market
+from exchange.messages import JOURNALED_DECODER, Journaled
+
+__all__ = ["ExchangeLog", "markets_from_header"]
+
+
+def markets_from_header(config: dict[str, object]) -> list[Market]:
+    """Return the market table a journal header recorded."""
+    table = config.get("markets")
+    if not isinstance(table, dict):
+        msg = "the journal header holds no market table"
+        raise ValueError(msg)
+    return [Market.from_mapping(symbol, spec) for symbol, spec in table.items()]
+
+
+class ExchangeLog:
+    """A journal directory opened read-only, decoded record by record."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        """Open the journal; nothing is modified, even a torn tail."""
+        self.path = Path(directory)
+        self.reader = read_journal(self.path)
+        self.header = self.reader.header
+        self.markets = markets_from_header(self.header.config)
+
+    def entries(self, from_seq: int = 1) -> Iterator[Journaled]:
+        """Yield every intact journaled record in order."""
+        for _, payload in self.reader.read(from_seq):
+            yield JOURNALED_DECODER.decode(payload)
+
+    def damage(self) -> str | None:
+        """After a full read: describe where reading stopped early, else None."""
+        stop = self.reader.stop
+        if stop is None or stop.clean:
+            return None
+        return str(stop)
