@@ -76,7 +76,7 @@ class Level:
 class OrderBook:
     """Both sides of one symbol's book, plus the exchange-wide order indexes."""
 
-    __slots__ = ("asks", "bids", "by_account", "index", "symbol")
+    __slots__ = ("ask_keys", "asks", "bid_keys", "bids", "by_account", "index", "symbol")
 
     def __init__(
         self,
@@ -88,6 +88,13 @@ class OrderBook:
         self.symbol = symbol
         self.bids: SortedDict = SortedDict()  # price -> Level; best = last
         self.asks: SortedDict = SortedDict()  # price -> Level; best = first
+        # The sorted key storage of each side (a list of sorted sublists), for a
+        # best-price peek without a method call: ``ask_keys[0][0]`` is the best
+        # ask, ``bid_keys[-1][-1]`` the best bid. sortedcontainers 2.x keeps this
+        # list object for the dict's lifetime (pinned < 3 in pyproject); the
+        # differential tests against a naive book guard the assumption.
+        self.ask_keys: list[list[int]] = self.asks._list._lists  # noqa: SLF001
+        self.bid_keys: list[list[int]] = self.bids._list._lists  # noqa: SLF001
         self.index: dict[int, Order] = {} if index is None else index
         self.by_account: dict[str, dict[int, Order]] = (
             {} if by_account is None else by_account
@@ -138,11 +145,13 @@ class OrderBook:
 
     def best_bid(self) -> int | None:
         """Return the highest bid price in ticks, or None."""
-        return self.bids.peekitem(-1)[0] if self.bids else None
+        keys = self.bid_keys
+        return keys[-1][-1] if keys else None
 
     def best_ask(self) -> int | None:
         """Return the lowest ask price in ticks, or None."""
-        return self.asks.peekitem(0)[0] if self.asks else None
+        keys = self.ask_keys
+        return keys[0][0] if keys else None
 
     def level_qty(self, is_buy: bool, price: int) -> int:
         """Return the open lots at one level (0 if there is none)."""

@@ -64,12 +64,14 @@ def match(  # noqa: C901, PLR0912, PLR0913 -- the hot loop stays in one frame on
         the taker (EXPIRE_TAKER / EXPIRE_BOTH met an own order).
     """
     side = book.asks if is_buy else book.bids
+    keys = book.ask_keys if is_buy else book.bid_keys
     best = 0 if is_buy else -1
     index = book.index
     by_account = book.by_account
     remaining = qty
-    while remaining and side:
-        price, level = side.peekitem(best)
+    while remaining and keys:
+        price = keys[best][best]
+        level = side[price]
         if limit is not None and (price > limit if is_buy else price < limit):
             break
         orders = level.orders
@@ -151,5 +153,7 @@ def can_fill(
 def would_take(book: OrderBook, is_buy: bool, limit: int) -> bool:
     """Return True if a limit order at ``limit`` ticks would trade on arrival."""
     if is_buy:
-        return bool(book.asks) and book.asks.peekitem(0)[0] <= limit
-    return bool(book.bids) and book.bids.peekitem(-1)[0] >= limit
+        keys = book.ask_keys
+        return bool(keys) and keys[0][0] <= limit
+    keys = book.bid_keys
+    return bool(keys) and keys[-1][-1] >= limit

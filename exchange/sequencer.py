@@ -1,0 +1,149 @@
+"""The sequencer: the one asyncio task that owns the core.
+
+Everything that wants to change exchange state calls `Sequencer.submit`,
+which queues the command and waits. The sequencer task takes commands in
+arrival order, stamps each with the next ``seq`` and the wall-clock time (the
+only clock read on the write path; the core sees just the stamp), applies it
+to the core, appends the record and its events to the journal, and resolves
+the caller's future **only once the journal reports the record durable** under
+its fsync policy: no acknowledgement leaves before its record is safe.
+
+Queue policy: the inbox is bounded (``queue_size``); when it is full,
+`submit` waits (backpressure on the gateway) rather than dropping anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from exchange.core import ExchangeCore
+from exchange.errors import PaperxError
+from exchange.journal import Journal
+from exchange.messages import Command, Event, Journaled, Record
+
+__all__ = ["Sequencer", "SequencerStopped"]
+
+_log = structlog.get_logger("paperx.sequencer")
+_ENCODER = msgspec.msgpack.Encoder()
+_STOP = object()
+
+
+class SequencerStopped(PaperxError):
+    """Raised by `Sequencer.submit` when the sequencer is not running anymore."""
+
+
+class Sequencer:
+    """Stamps, applies and journals commands; releases outcomes once durable."""
+
+    def __init__(
+        self,
+        core: ExchangeCore,
+        journal: Journal,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        queue_size: int = 4096,
+    ) -> None:
+        """Wire a core to its journal; call `run` in a task to start."""
+        self.core = core
+        self.journal = journal
+        self._clock = clock
+        self._last_ts = 0
+        self._inbox: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        # Applied but not yet durable, in seq order: (seq, future, events).
+        self._unreleased: deque[tuple[int, asyncio.Future[tuple[int, list[Event]]],
+                                      list[Event]]] = deque()
+        self._running = False
+        self._failure: BaseException | None = None
+        journal.on_durable(self._release)
+
+    async def submit(self, command: Command) -> tuple[int, list[Event]]:
+        """Queue a command; return its (seq, events) once its record is durable.
+
+        Raises:
+            SequencerStopped: if the sequencer stopped or failed.
+        """
+        if self._failure is not None or not self._running:
+            msg = "the sequencer is not running"
+            raise SequencerStopped(msg) from self._failure
+        future: asyncio.Future[tuple[int, list[Event]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        await self._inbox.put((command, future))
+        return await future
+
+    async def run(self) -> None:
+        """Own the core until `stop`: run this as the task ``paperx.sequencer``.
+
+        The journal's group commit runs beside it as ``paperx.journal``. An
+        exception from the core is a bug: it is logged, every waiting caller
+        gets `SequencerStopped`, and the exception propagates (state that may
+        be half-applied is never used again).
+        """
+        self._running = True
+        try:
+            async with asyncio.TaskGroup() as group:
+                committer = group.create_task(self.journal.run_group_commit(),
+                                              name="paperx.journal")
+                await self._loop()
+                self.journal.sync()
+                committer.cancel()
+        except BaseException as exc:
+            self._failure = exc
+            _log.exception("sequencer_failed", seq=self.core.last_seq)
+            self._fail_waiters(exc)
+            raise
+        finally:
+            self._running = False
+
+    async def stop(self) -> None:
+        """Ask `run` to finish after the commands already queued."""
+        await self._inbox.put(_STOP)
+
+    async def _loop(self) -> None:
+        """Apply queued commands in batches until the stop marker."""
+        inbox = self._inbox
+        while True:
+            item = await inbox.get()
+            while True:
+                if item is _STOP:
+                    return
+                command, future = item  # type: ignore[misc]
+                self._apply(command, future)
+                if inbox.empty():
+                    break
+                item = inbox.get_nowait()
+            self.journal.maybe_sync()
+
+    def _apply(
+        self, command: Command, future: asyncio.Future[tuple[int, list[Event]]]
+    ) -> None:
+        """Stamp, apply and journal one command; hold its outcome until durable."""
+        seq = self.core.last_seq + 1
+        self._last_ts = max(self._last_ts, self._clock())
+        record = Record(seq, self._last_ts, command)
+        events = self.core.handle(record)
+        self._unreleased.append((seq, future, events))
+        self.journal.append(seq, _ENCODER.encode(Journaled(record, events)))
+
+    def _release(self, durable_seq: int) -> None:
+        """Resolve the futures of every record now durable, in seq order."""
+        unreleased = self._unreleased
+        while unreleased and unreleased[0][0] <= durable_seq:
+            seq, future, events = unreleased.popleft()
+            if not future.done():
+                future.set_result((seq, events))
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        """Fail every caller still waiting for an outcome."""
+        error = SequencerStopped("the sequencer stopped before the record was durable")
+        error.__cause__ = exc
+        while self._unreleased:
+            _, future, _ = self._unreleased.popleft()
+            if not future.done():
+                future.set_exception(error)

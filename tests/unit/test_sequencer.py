@@ -1,0 +1,85 @@
+"""Tests of the sequencer: one writer, stamped records, durable before acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from exchange.core import ExchangeCore
+from exchange.journal import FileJournal, JournalHeader, MemoryJournal
+from exchange.messages import JOURNALED_DECODER, OrderAccepted, PlaceOrder
+from exchange.sequencer import Sequencer, SequencerStopped
+
+E8 = 10**8
+HEADER = JournalHeader(schema_version=1, config_hash="test", config={}, first_seq=1)
+
+
+def _order(account: str = "a", price: int = 100) -> PlaceOrder:
+    return PlaceOrder(account=account, symbol="BTC-PERP", side="buy", type="limit",
+                      qty=E8, price=price * E8)
+
+
+class TestSequencer:
+    async def test_outcomes_come_back_in_seq_order_with_stamped_records(self) -> None:
+        """Concurrent submits get consecutive seqs and their own events."""
+        journal = MemoryJournal(HEADER)
+        seq = Sequencer(ExchangeCore(), journal, clock=iter(range(10, 10**6)).__next__)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        outcomes = await asyncio.gather(*[seq.submit(_order(str(i))) for i in range(50)])
+        assert [s for s, _ in outcomes] == list(range(1, 51))
+        for s, events in outcomes:
+            assert isinstance(events[0], OrderAccepted)
+            assert events[0].seq == s
+        stamps = [JOURNALED_DECODER.decode(p).record.ts_ns for _, p in journal.read()]
+        assert stamps == sorted(stamps)
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+
+    async def test_outcome_is_held_until_the_record_is_durable(self, tmp_path: Path) -> None:
+        """Under group commit an outcome is released only after the fsync."""
+        journal = FileJournal.open(tmp_path, header=HEADER, fsync="batch",
+                                   batch_records=10**6, batch_ms=60_000)
+        seq = Sequencer(ExchangeCore(), journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        pending = asyncio.create_task(seq.submit(_order()))
+        for _ in range(20):  # let the sequencer apply and journal the record
+            await asyncio.sleep(0)
+        assert journal.last_seq == 1
+        assert journal.durable_seq == 0
+        assert not pending.done()
+        journal.sync()
+        seq_no, events = await asyncio.wait_for(pending, 5)
+        assert seq_no == 1
+        assert isinstance(events[0], OrderAccepted)
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        journal.close()
+
+    async def test_group_commit_task_releases_outcomes_without_a_manual_sync(
+        self, tmp_path: Path
+    ) -> None:
+        """The journal's group-commit task makes records durable on its own."""
+        journal = FileJournal.open(tmp_path, header=HEADER, fsync="batch", batch_ms=1.0)
+        seq = Sequencer(ExchangeCore(), journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*[seq.submit(_order()) for _ in range(100)]), 10)
+        assert journal.durable_seq >= outcomes[-1][0]
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        journal.close()
+
+    async def test_submit_after_stop_raises(self) -> None:
+        """A stopped sequencer refuses new commands with a typed error."""
+        seq = Sequencer(ExchangeCore(), MemoryJournal(HEADER))
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        with pytest.raises(SequencerStopped):
+            await seq.submit(_order())
