@@ -45,7 +45,7 @@ class Order:
         is_buy: bool,
         price: int,
         remaining: int,
-        spec: OrderAccepted | None,
+        spec: OrderAccepted,
     ) -> None:
         """Create an order; it is not in any book until `OrderBook.add`."""
         self.order_id = order_id

@@ -197,7 +197,8 @@ class ExchangeCore:
         # 2.-3. match and settle
         self._execute(seq, state, order, events)
         # 4. trigger
-        self._fire_triggers(seq, state, events)
+        if state.triggers.parked:
+            self._fire_triggers(seq, state, events)
 
     def _cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
         """Cancel one open order of the sender's (resting or untriggered)."""
@@ -218,7 +219,7 @@ class ExchangeCore:
         open_orders = self.by_account.get(cmd.account, {})
         doomed = [
             o for o in open_orders.values()
-            if not cmd.symbol or self._spec(o).symbol == cmd.symbol
+            if not cmd.symbol or o.spec.symbol == cmd.symbol
         ]
         for order in doomed:
             self._take_off(seq, order, events, "cancel_all")
@@ -233,7 +234,7 @@ class ExchangeCore:
                          "no such open order for this account", events,
                          cmd.client_order_id, cmd.order_id)
             return
-        spec = self._spec(order)
+        spec = order.spec
         state = self.markets[spec.symbol]
         refusal: Refusal | None = None
         price, qty = order.price, order.remaining
@@ -275,7 +276,8 @@ class ExchangeCore:
                                    price=price, qty=qty, requeued=True))
         requeued = Order(order.order_id, order.account, order.is_buy, price, qty, spec)
         self._execute(seq, state, requeued, events)
-        self._fire_triggers(seq, state, events)
+        if state.triggers.parked:
+            self._fire_triggers(seq, state, events)
 
     # ------------------------------------------------------------ execution
 
@@ -283,7 +285,7 @@ class ExchangeCore:
         self, seq: int, state: MarketState, order: Order, events: list[Event]
     ) -> None:
         """Match an accepted order, report its fills, then rest or expire the rest."""
-        spec = self._spec(order)
+        spec = order.spec
         book = state.book
         limit = order.price or None
         fills = self._fills
@@ -350,7 +352,7 @@ class ExchangeCore:
             order = triggers.pop_next(state.last_price)
             if order is None:
                 return
-            spec = self._spec(order)
+            spec = order.spec
             events.append(OrderTriggered(seq=seq, order_id=order.order_id,
                                          account=order.account, symbol=spec.symbol,
                                          trigger_price=spec.trigger_price,
@@ -374,7 +376,7 @@ class ExchangeCore:
 
     def _take_off(self, seq: int, order: Order, events: list[Event], reason: str) -> None:
         """Remove an open order from its book or trigger book and report it."""
-        spec = self._spec(order)
+        spec = order.spec
         state = self.markets[spec.symbol]
         qty = order.remaining
         if order.order_id in state.triggers:
@@ -437,15 +439,6 @@ class ExchangeCore:
                                     side="buy" if is_buy else "sell", price=price,
                                     qty=0 if level is None else level.total))
         self._touched.clear()
-
-    @staticmethod
-    def _spec(order: Order) -> OrderAccepted:
-        """Return the acceptance event of an order the core created."""
-        spec = order.spec
-        if spec is None:
-            msg = f"order {order.order_id} has no acceptance record"
-            raise InvariantViolation(msg)
-        return spec
 
     # ------------------------------------------------------------ state
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from exchange.codes import RejectCode
+from exchange.config import load_markets
 from exchange.core import ExchangeCore
 from exchange.errors import Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
@@ -99,7 +100,7 @@ class Exchange:
 
     def __init__(
         self,
-        markets: Iterable[Market] | None = None,
+        markets: Iterable[Market] | str | Path | None = None,
         *,
         journal: Journal | str | Path | None = None,
         fsync: Literal["always", "batch", "off"] = "batch",
@@ -108,12 +109,15 @@ class Exchange:
         """Create an exchange.
 
         Args:
-            markets: the markets to trade (default BTC-PERP and ETH-PERP).
+            markets: the markets to trade, or a TOML file of them (see
+                `exchange.config`); default BTC-PERP and ETH-PERP.
             journal: a `Journal`, a directory for a file journal, or None for
                 an in-memory journal.
             fsync: durability policy of a file journal opened from a path.
             clock: nanosecond wall clock used to stamp records.
         """
+        if isinstance(markets, str | Path):
+            markets = load_markets(markets)
         self.markets = {m.symbol: m for m in (markets or DEFAULT_MARKETS)}
         self.core = ExchangeCore(self.markets.values())
         header = JournalHeader(
@@ -280,7 +284,6 @@ class Exchange:
         for order in sorted(self.core.by_account.get(account, {}).values(),
                             key=lambda o: o.order_id):
             spec = order.spec
-            assert spec is not None
             if symbol and spec.symbol != symbol:
                 continue
             m = self.markets[spec.symbol]

@@ -98,7 +98,6 @@ class Rebuilder:
                 state = self._state(event.symbol)
                 order = self._open(seq, event.order_id)
                 spec = order.spec
-                assert spec is not None
                 state.triggers.remove(order, spec.trigger_price,
                                       is_rising(spec.type, order.is_buy))
                 self._in_flight[order.order_id] = order
@@ -158,7 +157,6 @@ class Rebuilder:
         state = self._state(symbol)
         if order_id in state.triggers:
             spec = order.spec
-            assert spec is not None
             state.triggers.remove(order, spec.trigger_price,
                                   is_rising(spec.type, order.is_buy))
         else:
