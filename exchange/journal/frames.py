@@ -1,0 +1,171 @@
+"""Journal frames: length-prefixed, CRC-checked, seq-numbered byte records.
+
+One frame is a 16-byte header followed by the payload::
+
+    u32 LE  payload length
+    u32 LE  zlib.crc32 of (seq bytes + payload)
+    u64 LE  seq
+    ...     payload (opaque bytes; the journal never decodes it)
+
+The seq sits in the header so a reader can index a segment without decoding a
+payload, and the CRC covers it, so a flipped seq bit is caught like any other.
+Because the seq bytes immediately precede the payload, the CRC of a stored
+frame is one ``crc32`` over ``frame[8:]``.
+
+:func:`scan_frames` walks a buffer frame by frame and tells precisely where and
+why it stopped (:class:`StopReason`): at the clean end, at a torn (incomplete)
+frame, at a CRC mismatch, or at an absurd length (the segment layer adds two
+reasons of its own: a seq out of order, a damaged segment header). Callers
+decide what a stop means: the writer truncates a damaged *tail*, a reader
+reports it.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "FRAME_HEADER",
+    "FRAME_HEADER_SIZE",
+    "MAX_PAYLOAD_BYTES",
+    "FrameScan",
+    "StopReason",
+    "encode_frame",
+    "scan_frames",
+]
+
+FRAME_HEADER: Final = struct.Struct("<IIQ")
+"""The frame header layout: payload length, CRC, seq (all little-endian)."""
+
+FRAME_HEADER_SIZE: Final = FRAME_HEADER.size
+
+MAX_PAYLOAD_BYTES: Final = 1 << 26
+"""The largest payload a frame may carry (64 MiB); a longer length is absurd."""
+
+_SEQ: Final = struct.Struct("<Q")
+# Bound once: these run on the exchange's hot path.
+_pack_header = FRAME_HEADER.pack
+_unpack_header = FRAME_HEADER.unpack_from
+_pack_seq = _SEQ.pack
+_crc32 = zlib.crc32
+
+
+class StopReason(enum.StrEnum):
+    """Why a frame scan stopped; the values are what logs and reports show."""
+
+    END = "end"
+    """The buffer ended exactly after a complete frame (or was empty)."""
+    TORN = "torn"
+    """The last frame is incomplete: the buffer ends inside its header or payload."""
+    CRC = "crc"
+    """A complete frame's CRC does not match its seq and payload."""
+    LENGTH = "length"
+    """A frame header states a length above :data:`MAX_PAYLOAD_BYTES`."""
+    SEQ = "seq"
+    """An intact frame's seq is not the one after its predecessor's (segment level)."""
+    HEADER = "header"
+    """A segment's magic or header frame is missing or damaged (segment level)."""
+
+
+def encode_frame(seq: int, payload: bytes) -> bytes:
+    """Return the frame holding ``payload`` under ``seq``.
+
+    Args:
+        seq: The record's sequence number, 0 <= seq < 2**64 (0 is the header).
+        payload: The opaque record bytes, at most :data:`MAX_PAYLOAD_BYTES` long.
+
+    Returns:
+        The 16-byte frame header followed by the payload.
+
+    Raises:
+        ValueError: If the payload is too long.
+        struct.error: If ``seq`` does not fit in a u64.
+    """
+    n = len(payload)
+    if n > MAX_PAYLOAD_BYTES:
+        msg = f"payload of {n} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte frame limit"
+        raise ValueError(msg)
+    return _pack_header(n, _crc32(payload, _crc32(_pack_seq(seq))), seq) + payload
+
+
+class FrameScan:
+    """An iterator over the good frames of a buffer that remembers where it stopped.
+
+    Iterate it to get ``(offset, seq, payload)`` for every intact frame, in
+    order; ``payload`` is a zero-copy ``memoryview`` into the buffer. Once the
+    iteration ends, :attr:`reason`, :attr:`end` and :attr:`detail` say why and
+    where: ``end`` is the offset just past the last good frame, which is where
+    a damaged tail should be cut.
+    """
+
+    __slots__ = ("_buf", "_start", "detail", "end", "frames", "reason")
+
+    def __init__(self, buf: bytes | bytearray | memoryview, start: int = 0) -> None:
+        """Prepare to scan ``buf`` from byte offset ``start``."""
+        self._buf = memoryview(buf).cast("B")
+        self._start = start
+        self.end = start
+        self.frames = 0
+        self.reason = StopReason.END
+        self.detail = ""
+
+    def __iter__(self) -> Iterator[tuple[int, int, memoryview]]:
+        """Yield ``(offset, seq, payload)`` per intact frame, then record the stop."""
+        buf = self._buf
+        size = len(buf)
+        off = self._start
+        hsize = FRAME_HEADER_SIZE
+        while off < size:
+            if size - off < hsize:
+                self._stop(
+                    off, StopReason.TORN, f"{size - off} of {hsize} header bytes"
+                )
+                return
+            n, crc, seq = _unpack_header(buf, off)
+            if n > MAX_PAYLOAD_BYTES:
+                self._stop(off, StopReason.LENGTH, f"payload length {n}")
+                return
+            stop = off + hsize + n
+            if stop > size:
+                self._stop(off, StopReason.TORN, f"{size - off} of {stop - off} bytes")
+                return
+            actual = _crc32(buf[off + 8 : stop])
+            if actual != crc:
+                self._stop(off, StopReason.CRC, f"crc {actual:#010x} != {crc:#010x}")
+                return
+            yield off, seq, buf[off + hsize : stop]
+            self.frames += 1
+            off = stop
+            self.end = off
+        self._stop(off, StopReason.END, "")
+
+    def _stop(self, offset: int, reason: StopReason, detail: str) -> None:
+        """Record that the scan stopped at ``offset`` for ``reason``."""
+        self.end = offset
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def dropped(self) -> int:
+        """Return how many bytes lie past the last good frame (0 on a clean end)."""
+        return len(self._buf) - self.end
+
+
+def scan_frames(buf: bytes | bytearray | memoryview, start: int = 0) -> FrameScan:
+    """Return a :class:`FrameScan` over ``buf`` from byte offset ``start``.
+
+    Args:
+        buf: The bytes to scan, e.g. a whole segment file.
+        start: Where the first frame begins (after the segment magic).
+
+    Returns:
+        An iterable of ``(offset, seq, payload)`` whose attributes report, once
+        it is exhausted, where and why the scan stopped.
+    """
+    return FrameScan(buf, start)
