@@ -442,8 +442,13 @@ class ExchangeCore:
 
     # ------------------------------------------------------------ state
 
-    def canonical_state(self) -> list[object]:
-        """Return the full state as plain data in one canonical order."""
+    def canonical_state(self, *, include_seq: bool = True) -> list[object]:
+        """Return the full state as plain data in one canonical order.
+
+        ``include_seq=False`` leaves out the last applied seq: what remains is
+        everything a command can change, so a rejected command (which is still
+        a record and still advances the seq) leaves it identical.
+        """
         markets = []
         for symbol in sorted(self.markets):
             state = self.markets[symbol]
@@ -455,12 +460,13 @@ class ExchangeCore:
                 [_order_row(o) for o in book.orders(is_buy=False)],
                 [[t, r, *_order_row(o)] for t, r, o in state.triggers.pending()],
             ])
-        return [STATE_SCHEMA, self.last_seq, self.next_order_id, self.next_trade_id,
-                markets]
+        return [STATE_SCHEMA, self.last_seq if include_seq else None,
+                self.next_order_id, self.next_trade_id, markets]
 
-    def state_hash(self) -> str:
+    def state_hash(self, *, include_seq: bool = True) -> str:
         """Return the sha256 hex digest of the canonical state encoding."""
-        return hashlib.sha256(_HASH_ENCODER.encode(self.canonical_state())).hexdigest()
+        encoded = _HASH_ENCODER.encode(self.canonical_state(include_seq=include_seq))
+        return hashlib.sha256(encoded).hexdigest()
 
 
 def _order_row(order: Order) -> list[object]:

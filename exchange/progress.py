@@ -16,11 +16,11 @@ class ProgressBar:
     final line, so logs stay readable.
     """
 
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr) -> None:
-        """Start a bar for ``total`` steps."""
+    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+        """Start a bar for ``total`` steps on ``stream`` (default: stderr now)."""
         self.total = max(total, 1)
         self.label = label
-        self.stream = stream
+        self.stream = stream = sys.stderr if stream is None else stream
         self.tty = stream.isatty()
         self.started = time.perf_counter()
         self._next_draw = 0.0
