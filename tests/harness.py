@@ -182,6 +182,21 @@ class Harness:
         ids |= {oid for oid, _, _ in self.queue("sell", symbol)}
         return ids | set(self.pending(symbol))
 
+    def open_orders(self) -> list[tuple[int, str, str, str, int, int, bool]]:
+        """Return every open order as (id, account, client id, symbol, price, open qty,
+        pending), sorted by id."""
+        out = []
+        for row in self.core.canonical_state()[4]:
+            symbol = row[0]
+            for resting in (*row[2], *row[3]):
+                oid, account, price, remaining, spec = resting
+                out.append((oid, account, spec.client_order_id, symbol, price,
+                            remaining, False))
+            for _, _, oid, account, price, remaining, spec in row[4]:
+                out.append((oid, account, spec.client_order_id, symbol, price,
+                            remaining, True))
+        return sorted(out)
+
     def state(self) -> list[Any]:
         """Return the canonical state without the sequencer's last seq.
 
