@@ -1,0 +1,417 @@
+"""``paperx bench core``: throughput of matching, the core and the journaled core.
+
+Three variants run the same command stream, each on fresh state:
+
+(a) matching  - `OrderBook` + `matching.match` driven directly (see `bench._matching`);
+(b) core      - `ExchangeCore.handle` on every record, and each record's
+                ``Journaled(record, events)`` encoded to msgpack, as the
+                sequencer does before journaling; per-command latency is
+                sampled on every 64th command;
+(c) journaled - (b) plus `FileJournal.append` and ``maybe_sync`` under fsync
+                "batch", in a temporary directory, closed (synced) inside the
+                timing.
+
+Inputs are built before any timing and frozen out of the garbage collector's
+sight (``gc.freeze``); the collector itself stays on, as in the server. The
+fill count and hash come from a separate, untimed run of the core, so
+hashing never inflates a timing. This is a benchmark, not a test: it asserts
+nothing about speed, but exits 1 if the fills differ from the expected ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from bench._inputs import Workload, flow_workload, standard_workload
+from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
+from bench._matching import compile_ops, run_matching
+from exchange.core import ExchangeCore
+from exchange.markets import config_hash, market_table
+from exchange.messages import Journaled, OrderRejected
+from exchange.progress import ProgressBar
+from replay.streams import FillHash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["main", "run_core", "run_journaled", "verify_fills"]
+
+DEFAULT_N = 1_000_000
+DEFAULT_SEED = 42
+VARIANTS = ("matching", "core", "journaled")
+_SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
+_REPORT_EVERY = 1 << 16  # commands between progress updates
+_JOURNAL_SCHEMA = 1  # exchange.inprocess.JOURNAL_SCHEMA; the bench only writes
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Build the argument parser (``paperx bench core --help``)."""
+    p = argparse.ArgumentParser(
+        prog="paperx bench core",
+        description=(
+            "Measure commands/s of (a) the matching layer alone, (b) the full core "
+            "with every record's events msgpack-encoded, and (c) the core with the "
+            "file journal under fsync 'batch'. Prints fills and fill hash, peak "
+            "memory, p50/p99/p99.9 latency of (b) and the machine. Default "
+            "stream: 1,000,000 commands of paperx's own order flow (BTC-PERP and "
+            "ETH-PERP, seed 42)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  paperx bench core\n"
+            "  paperx bench core --commands /tmp/orders_1000000.msgpack --json\n"
+            "  paperx bench core --n 200000 --only core --profile core\n"
+            "The standard stream comes from ../shared/bench/workload.py "
+            "(python workload.py N SEED OUTDIR); an orders_N.meta.json beside it "
+            "is checked."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--commands",
+        metavar="FILE",
+        help="run the standard stream in FILE (.msgpack or .jsonl) instead "
+        "of our own order flow",
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        metavar="N",
+        help=f"number of commands (default {DEFAULT_N:,}; with --commands: "
+        "the whole file, or its first N)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of our own order flow (default {DEFAULT_SEED})",
+    )
+    p.add_argument(
+        "--only",
+        metavar="LIST",
+        default=",".join(VARIANTS),
+        type=_variants,
+        help="comma-separated variants to run: matching, core, journaled "
+        "(default: all)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=VARIANTS[:2],
+        metavar="VARIANT",
+        help="also run VARIANT (matching or core) under cProfile and "
+        "print its top functions",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="end with one JSON line of the figures"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    return p
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    """Parse ``--only``."""
+    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in chosen if v not in VARIANTS]
+    if bad or not chosen:
+        msg = f"unknown variant(s) {bad}; choose from {', '.join(VARIANTS)}"
+        raise argparse.ArgumentTypeError(msg)
+    return chosen
+
+
+# ------------------------------------------------------------------ variants
+
+
+def run_core(
+    workload: Workload, progress: Callable[[int], None] | None = None
+) -> tuple[float, list[int]]:
+    """Run variant (b); return seconds and the sorted latency samples (ns)."""
+    core = ExchangeCore(workload.markets)
+    handle = core.handle
+    encode = msgspec.msgpack.Encoder().encode
+    records = workload.records
+    now = time.perf_counter_ns
+    samples: list[int] = []
+    started = time.perf_counter()
+    for i in range(0, len(records), _SAMPLE_EVERY):
+        record = records[i]
+        t0 = now()
+        encode(Journaled(record, handle(record)))
+        samples.append(now() - t0)
+        for record in records[i + 1 : i + _SAMPLE_EVERY]:
+            encode(Journaled(record, handle(record)))
+        if progress is not None and not i % _REPORT_EVERY:
+            progress(i)
+    seconds = time.perf_counter() - started
+    samples.sort()
+    return seconds, samples
+
+
+def run_journaled(
+    workload: Workload, progress: Callable[[int], None] | None = None
+) -> tuple[float, int]:
+    """Run variant (c) in a temporary directory; return seconds and journal bytes."""
+    from exchange.journal import FileJournal, JournalHeader  # noqa: PLC0415 -- optional
+
+    header = JournalHeader(
+        schema_version=_JOURNAL_SCHEMA,
+        config_hash=config_hash(workload.markets),
+        config={"markets": market_table(workload.markets)},
+    )
+    core = ExchangeCore(workload.markets)
+    handle = core.handle
+    encode = msgspec.msgpack.Encoder().encode
+    with tempfile.TemporaryDirectory(prefix="paperx-bench-") as tmp:
+        journal = FileJournal.open(Path(tmp) / "journal", header=header, fsync="batch")
+        append, maybe_sync = journal.append, journal.maybe_sync
+        started = time.perf_counter()
+        for record in workload.records:
+            append(record.seq, encode(Journaled(record, handle(record))))
+            maybe_sync()
+            if progress is not None and not record.seq % _REPORT_EVERY:
+                progress(record.seq)
+        journal.close()
+        seconds = time.perf_counter() - started
+        size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+    return seconds, size
+
+
+def verify_fills(workload: Workload) -> tuple[FillHash, int]:
+    """Run the core untimed; return its fills (count, qty, hash) and its rejects."""
+    core = ExchangeCore(workload.markets)
+    fills = FillHash()
+    rejects = 0
+    for record in workload.records:
+        events = core.handle(record)
+        fills.update(events)
+        rejects += sum(1 for e in events if type(e) is OrderRejected)
+    return fills, rejects
+
+
+# ------------------------------------------------------------------ driver
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``paperx bench core``; return 0, or 1 if the fills are not as expected."""
+    args = _parser().parse_args(argv)
+    try:
+        workload = _load(args)
+    except (OSError, ValueError) as exc:
+        print(f"paperx bench core: {exc}", file=sys.stderr)
+        return 2
+    gc.collect()
+    gc.freeze()  # the inputs are not the exchange's garbage: keep them out of GC passes
+    out: dict[str, Any] = {
+        "n": len(workload.records),
+        "stream": workload.label,
+        "inputs_rss_mb": round(current_rss_mb(), 1),
+    }
+    _header(workload, out)
+    if "matching" in args.only:
+        _variant_matching(workload, out, quiet=args.quiet)
+    if "core" in args.only:
+        _variant_core(workload, out, quiet=args.quiet)
+    if "journaled" in args.only:
+        _variant_journaled(workload, out, quiet=args.quiet)
+    ok = _fills(workload, out)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(
+        f"peak RSS  {out['peak_rss_mb']:,.0f} MiB (inputs alone "
+        f"{out['inputs_rss_mb']:,.0f} MiB)"
+    )
+    if args.profile:
+        _profile(workload, args.profile)
+    if args.json:
+        print(json.dumps(out, separators=(",", ":")))
+    return 0 if ok else 1
+
+
+def _load(args: argparse.Namespace) -> Workload:
+    """Build the workload the arguments ask for."""
+    if args.n is not None and args.n <= 0:
+        msg = "--n must be positive"
+        raise ValueError(msg)
+    if args.commands:
+        return standard_workload(args.commands, args.n)
+    return flow_workload(args.n or DEFAULT_N, args.seed, progress=not args.quiet)
+
+
+def _bar(workload: Workload, label: str, quiet: bool) -> ProgressBar | None:
+    """Return a progress bar on stderr unless quiet."""
+    return None if quiet else ProgressBar(len(workload.records), label)
+
+
+def _close(bar: ProgressBar | None) -> None:
+    """Finish a progress bar, if any."""
+    if bar is not None:
+        bar.update(bar.total)
+        bar.close()
+
+
+def _header(workload: Workload, out: dict[str, Any]) -> None:
+    """Print what runs where."""
+    machine = machine_info()
+    out["machine"] = machine
+    out["commit"] = _commit()
+    print(f"paperx bench core: {workload.label}, {len(workload.records):,} commands")
+    print(
+        f"machine   {machine['cpu']}, {machine['cores']} logical cores, "
+        f"{machine['os']}, {machine['python']}; commit {out['commit']}"
+    )
+
+
+def _commit() -> str:
+    """Return ``git describe --always --dirty`` of the checkout, or "unknown"."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 -- git from PATH
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def _variant_matching(workload: Workload, out: dict[str, Any], *, quiet: bool) -> None:
+    """Compile and run (a)."""
+    ops = compile_ops(workload.commands, workload.markets)
+    gc.collect()
+    bar = _bar(workload, "(a) matching", quiet)
+    run = run_matching(ops, None if bar is None else bar.update)
+    _close(bar)
+    rate = len(ops) / run.seconds
+    out["matching_ops_per_s"] = round(rate)
+    out["matching_fills"] = run.fills.count
+    out["matching_fill_hash"] = run.fills.value
+    skipped = f", {run.skipped:,} stop/unknown commands skipped" if run.skipped else ""
+    print(
+        f"(a) matching layer     {rate:>11,.0f} cmd/s  {run.seconds:7.2f} s  "
+        f"fills {run.fills.count:,} hash {run.fills.value}{skipped}"
+    )
+    del ops
+    gc.collect()
+
+
+def _variant_core(workload: Workload, out: dict[str, Any], *, quiet: bool) -> None:
+    """Run (b) and report its rate and latency percentiles."""
+    gc.collect()
+    bar = _bar(workload, "(b) core", quiet)
+    seconds, samples = run_core(workload, None if bar is None else bar.update)
+    _close(bar)
+    rate = len(workload.records) / seconds
+    p50, p99, p999 = (percentile(samples, f) for f in (0.50, 0.99, 0.999))
+    out["core_ops_per_s"] = round(rate)
+    out["core_latency_ns"] = {
+        "p50": p50,
+        "p99": p99,
+        "p99_9": p999,
+        "samples": len(samples),
+    }
+    print(
+        f"(b) core + encode      {rate:>11,.0f} cmd/s  {seconds:7.2f} s  latency "
+        f"p50 {p50 / 1000:.1f} us  p99 {p99 / 1000:.1f} us  p99.9 {p999 / 1000:.1f} us"
+        f"  (1 in {_SAMPLE_EVERY} commands, {len(samples):,} samples)"
+    )
+
+
+def _variant_journaled(workload: Workload, out: dict[str, Any], *, quiet: bool) -> None:
+    """Run (c), or say why it cannot run at this commit."""
+    gc.collect()
+    bar = _bar(workload, "(c) journaled", quiet)
+    try:
+        seconds, size = run_journaled(workload, None if bar is None else bar.update)
+    except ImportError as exc:
+        out["journaled_ops_per_s"] = None
+        print(
+            f"(c) core + journal     skipped: the file journal is not available ({exc})"
+        )
+        return
+    _close(bar)
+    rate = len(workload.records) / seconds
+    out["journaled_ops_per_s"] = round(rate)
+    out["journal_bytes"] = size
+    print(
+        f"(c) core + journal     {rate:>11,.0f} cmd/s  {seconds:7.2f} s  "
+        f"fsync batch, {size / (1 << 20):,.0f} MiB written"
+    )
+
+
+def _fills(workload: Workload, out: dict[str, Any]) -> bool:
+    """Run the untimed fill check, print it; return False on a mismatch."""
+    fills, rejects = verify_fills(workload)
+    out["fills"] = fills.count
+    out["fill_qty"] = fills.qty
+    out["fill_hash"] = fills.value
+    out["rejects"] = rejects
+    print(
+        f"fills     {fills.count:,} ({fills.qty:,} lots), fill hash {fills.value}, "
+        f"rejects {rejects:,}"
+    )
+    ok = True
+    expected = workload.expected
+    if expected is not None:
+        ok = fills.count == expected.fills and expected.fill_hash in (None, fills.value)
+        what = "count and hash" if expected.fill_hash is not None else "count"
+        verdict = (
+            ("match" if expected.fill_hash is not None else "matches")
+            if ok
+            else ("DIFFER FROM" if expected.fill_hash is not None else "DIFFERS FROM")
+        )
+        print(
+            f"          fill {what} {verdict} the expected ones from {expected.source}"
+            + (
+                ""
+                if ok
+                else f" (expected {expected.fills:,} fills, hash {expected.fill_hash})"
+            )
+        )
+        out["expected_match"] = ok
+    if (
+        "matching_fills" in out
+        and expected is not None
+        and expected.fill_hash is not None
+    ):
+        same = (out["matching_fills"], out["matching_fill_hash"]) == (
+            fills.count,
+            fills.value,
+        )
+        print(
+            f"          (a) matching layer fills {'match' if same else 'DIFFER FROM'}"
+            " the core's"
+        )
+        ok = ok and same
+    return ok
+
+
+def _profile(workload: Workload, variant: str) -> None:
+    """Run one variant under cProfile and print the top 25 functions by own time."""
+    profiler = cProfile.Profile()
+    if variant == "matching":
+        ops = compile_ops(workload.commands, workload.markets)
+        profiler.runcall(run_matching, ops)
+    else:
+        profiler.runcall(run_core, workload)
+    buf = io.StringIO()
+    pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
+    print(f"--- cProfile of ({variant[0]}) {variant}, top 25 by own time ---")
+    print(buf.getvalue().strip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
