@@ -182,18 +182,20 @@ class TestGroupCommit:
             await journal.aclose()
             await asyncio.wait_for(committer, TIMEOUT)
 
-    async def test_maybe_sync_leaves_commits_to_the_running_task(
+    async def test_maybe_sync_commits_inline_beside_the_task(
         self, tmp_path: Path, spy: FsyncSpy
     ) -> None:
-        """While run_group_commit runs, maybe_sync never fsyncs on the loop."""
+        """With the task running, maybe_sync still commits a full batch at once."""
         journal = FileJournal.open(tmp_path, HEADER, batch_records=2, batch_ms=60_000)
         committer = asyncio.create_task(journal.run_group_commit())
         try:
             await asyncio.sleep(0)
             append_range(journal, 1, 4)
             journal.maybe_sync()
-            await asyncio.wait_for(journal.wait_durable(4), TIMEOUT)
-            assert spy.on_main == 0
+            assert journal.durable_seq == 4
+            assert spy.on_main == 1
+            append_range(journal, 5, 6)
+            await asyncio.wait_for(journal.wait_durable(6), TIMEOUT)
         finally:
             await journal.aclose()
             await asyncio.wait_for(committer, TIMEOUT)

@@ -8,12 +8,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal import FileJournal, JournalHeader, read_journal
+from exchange.journal import file as file_module
 from exchange.journal.frames import FRAME_HEADER_SIZE, encode_frame, scan_frames
 from exchange.journal.segment import MAGIC, list_segments, read_header
 
@@ -98,8 +100,15 @@ class TestTornTail:
                 assert list(journal.read(complete + 1)) == [(complete + 1, b"after")]
             shutil.rmtree(copy)
 
-    def test_truncation_is_logged(self, tmp_path: Path) -> None:
+    def test_truncation_is_logged(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Cutting a tail logs journal_tail_truncated with where, why and how much."""
+        # A fresh logger: another test may have configured structlog to cache
+        # the module's logger, which capture_logs could then not intercept.
+        monkeypatch.setattr(
+            file_module, "_log", structlog.get_logger(file_module.__name__)
+        )
         write_journal(tmp_path, 5)
         segment = only_segment(tmp_path)
         end = frame_spans(segment)[5][1]
@@ -143,7 +152,7 @@ class TestFlippedBits:
             copy = tmp_path / f"bit-{bit}"
             shutil.copytree(source, copy)
             flip_bit(only_segment(copy), bit)
-            with FileJournal.open(copy, HEADER) as journal:
+            with FileJournal.open(copy, HEADER, fsync="off") as journal:
                 assert records(journal) == [(s, payload(s)) for s in range(1, 8)]
                 assert journal.recovery.reason in {"crc", "length", "torn"}
                 assert journal.recovery.truncated_at == (str(only_segment(copy)), start)
@@ -166,10 +175,10 @@ class TestFlippedBits:
             damaged = copy / older.name
             flip_bit(damaged, bit)
             with pytest.raises(JournalCorrupt) as info:
-                FileJournal.open(copy, HEADER, verify=True)
+                FileJournal.open(copy, HEADER, verify=True, fsync="off")
             assert (info.value.path, info.value.offset) == (str(damaged), start)
             with (
-                FileJournal.open(copy, HEADER) as journal,
+                FileJournal.open(copy, HEADER, fsync="off") as journal,
                 pytest.raises(JournalCorrupt),
             ):
                 records(journal)
