@@ -182,6 +182,10 @@ class FileJournal(DurableJournal):
         self._open_writer(path, scan.end)
         if scan.reason != StopReason.END:
             self._cut_tail(scan)
+        elif self._policy != "off":
+            # What a crashed writer left may sit only in the page cache: make
+            # it durable before calling it so.
+            _fdatasync(self._file.fileno())
         self._recovery = self._report(scan, removed)
         _log.info(
             "journal_opened",

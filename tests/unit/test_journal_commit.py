@@ -35,6 +35,10 @@ class FsyncSpy:
         self.entered = threading.Event()
         self.error: OSError | None = None
 
+    def reset(self) -> None:
+        """Forget the calls so far (opening a journal fsyncs its last segment)."""
+        self.on_main = self.in_workers = 0
+
     def hold(self) -> None:
         """Make the next worker-thread fsyncs wait until ``release``."""
         self.gate.clear()
@@ -76,6 +80,7 @@ class TestFsyncCounts:
     def test_always_fsyncs_every_append(self, tmp_path: Path, spy: FsyncSpy) -> None:
         """Under "always", each append is one fsync before it returns."""
         with FileJournal.open(tmp_path, HEADER, fsync="always") as journal:
+            spy.reset()
             append_range(journal, 1, 7)
             assert spy.on_main == 7
 
@@ -90,11 +95,23 @@ class TestFsyncCounts:
     def test_batch_fsyncs_once_per_commit(self, tmp_path: Path, spy: FsyncSpy) -> None:
         """Under "batch", appends do not fsync; a sync does, once."""
         with FileJournal.open(tmp_path, HEADER, fsync="batch") as journal:
+            spy.reset()
             append_range(journal, 1, 50)
             assert spy.on_main == 0
             journal.sync()
             assert spy.on_main == 1
         assert spy.on_main == 2
+
+    def test_reopen_makes_what_it_found_durable(
+        self, tmp_path: Path, spy: FsyncSpy
+    ) -> None:
+        """Opening an existing journal fsyncs its last segment before trusting it."""
+        with FileJournal.open(tmp_path, HEADER, fsync="off") as journal:
+            append_range(journal, 1, 3)
+        assert spy.on_main == 0
+        with FileJournal.open(tmp_path, HEADER, fsync="batch") as journal:
+            assert spy.on_main == 1
+            assert journal.durable_seq == 3
 
 
 class TestGroupCommit:
@@ -105,6 +122,7 @@ class TestGroupCommit:
     ) -> None:
         """With a long batch_ms, the commit waits for batch_records records."""
         journal = FileJournal.open(tmp_path, HEADER, batch_records=5, batch_ms=60_000)
+        spy.reset()
         committer = asyncio.create_task(journal.run_group_commit())
         try:
             append_range(journal, 1, 4)
@@ -140,6 +158,7 @@ class TestGroupCommit:
     ) -> None:
         """While a worker thread fsyncs, the loop appends; durability follows later."""
         journal = FileJournal.open(tmp_path, HEADER, batch_records=3, batch_ms=60_000)
+        spy.reset()
         committer = asyncio.create_task(journal.run_group_commit())
         try:
             spy.hold()
@@ -187,6 +206,7 @@ class TestGroupCommit:
     ) -> None:
         """With the task running, maybe_sync still commits a full batch at once."""
         journal = FileJournal.open(tmp_path, HEADER, batch_records=2, batch_ms=60_000)
+        spy.reset()
         committer = asyncio.create_task(journal.run_group_commit())
         try:
             await asyncio.sleep(0)
