@@ -30,6 +30,9 @@ _BY_SYMBOL = {m.symbol: m for m in STREAM_MARKETS}
 SYMBOLS = ("X", "Q")
 ACCOUNTS = ("a", "b", "c", "d")
 MID = 200  # ticks, before the first trade
+# The `Step.bad` value that makes a command malformed: mid-range, so neither the
+# all-zero stream hypothesis tries first nor a shrunk one is all malformed.
+MALFORMED = 13
 _TRIGGERED = ("stop_market", "stop_limit", "take_profit_market", "take_profit_limit")
 _STPS = ("none", "none", "none", "none", "expire_taker", "expire_maker", "expire_both",
          "none")
@@ -51,7 +54,7 @@ class Step(NamedTuple):
     cid: int  # 0..9
     toff: int  # 1..10 ticks between last price and trigger
     ref: int  # 0..999: which order / which variant
-    bad: int  # 0..19: 0 makes the command malformed (when allowed)
+    bad: int  # 0..19: MALFORMED makes the command malformed (when allowed)
 
 
 STEP_BOUNDS = ((0, 99), (0, 3), (0, 1), (0, 1), (0, 9), (1, 12), (-12, 12), (0, 9),
@@ -134,7 +137,7 @@ class NaiveView:
 def to_command(step: Step, view: View, *, allow_invalid: bool = True) -> Command:
     """Turn one step into a command, reading the current state through ``view``."""
     if step.kind < 60 or step.kind >= 88:
-        if allow_invalid and step.bad == 0:
+        if allow_invalid and step.bad == MALFORMED:
             return _malformed(step)
         return _place(step, view)
     if step.kind < 72:
@@ -268,7 +271,7 @@ def _amend(step: Step, view: View, *, allow_invalid: bool) -> AmendOrder:
             price = _e8_price(symbol, max(1, order.price - 1))
         else:
             qty = _e8_qty(symbol, order.remaining)
-        if allow_invalid and step.bad == 0:
+        if allow_invalid and step.bad == MALFORMED:
             qty, price = (qty or _e8_qty(symbol, 1)) + 1, 0  # off-lot
     else:
         qty = _e8_qty("X", step.qty)
