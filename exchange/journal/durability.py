@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
 
-__all__ = ["DurableJournal"]
+__all__ = ["DurableJournal", "check_settings"]
 
 _monotonic = time.monotonic
 
@@ -58,17 +58,9 @@ class DurableJournal:
         """Start empty at ``header.first_seq - 1``, committing per ``fsync``.
 
         Raises:
-            JournalError: If the policy or the batch limits are invalid.
+            JournalError: If the policy, the batch limits or first_seq are invalid.
         """
-        if fsync not in get_args(FsyncPolicy):
-            msg = f"fsync policy must be one of {get_args(FsyncPolicy)}, not {fsync!r}"
-            raise JournalError(msg)
-        if batch_records < 1 or batch_ms <= 0:
-            msg = f"need batch_records >= 1, batch_ms > 0: {batch_records}, {batch_ms}"
-            raise JournalError(msg)
-        if header.first_seq < 1:
-            msg = f"first_seq must be positive, got {header.first_seq}"
-            raise JournalError(msg)
+        check_settings(header, fsync, batch_records, batch_ms)
         self._header = header
         self._policy: FsyncPolicy = fsync
         self._batched = fsync == "batch"
@@ -388,6 +380,25 @@ class DurableJournal:
     ) -> None:
         """Sync (off the event loop) and close."""
         await self.aclose()
+
+
+def check_settings(
+    header: JournalHeader | None, fsync: str, batch_records: int, batch_ms: float
+) -> None:
+    """Raise unless the policy, the batch limits and ``header.first_seq`` are valid.
+
+    Raises:
+        JournalError: Naming the invalid setting.
+    """
+    if fsync not in get_args(FsyncPolicy):
+        msg = f"fsync policy must be one of {get_args(FsyncPolicy)}, not {fsync!r}"
+        raise JournalError(msg)
+    if batch_records < 1 or batch_ms <= 0:
+        msg = f"need batch_records >= 1, batch_ms > 0: {batch_records}, {batch_ms}"
+        raise JournalError(msg)
+    if header is not None and header.first_seq < 1:
+        msg = f"first_seq must be positive, got {header.first_seq}"
+        raise JournalError(msg)
 
 
 def _nothing() -> None:

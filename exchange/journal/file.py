@@ -35,7 +35,7 @@ import structlog
 
 from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
-from exchange.journal.durability import DurableJournal
+from exchange.journal.durability import DurableJournal, check_settings
 from exchange.journal.frames import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
@@ -90,9 +90,6 @@ class FileJournal(DurableJournal):
         """
         segment_bytes, batch_records, batch_ms = limits
         super().__init__(header, fsync, batch_records, batch_ms)
-        if segment_bytes < 1:
-            msg = f"segment_bytes must be positive, got {segment_bytes}"
-            raise JournalError(msg)
         self._directory = directory
         self._segment_bytes = segment_bytes
         self._segments = segments
@@ -132,6 +129,10 @@ class FileJournal(DurableJournal):
             JournalMismatch: If ``header`` does not match the stored one.
             JournalCorrupt: If the journal is damaged anywhere but its tail.
         """
+        check_settings(header, fsync, batch_records, batch_ms)
+        if segment_bytes < 1:
+            msg = f"segment_bytes must be positive, got {segment_bytes}"
+            raise JournalError(msg)
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         removed = _remove_leftovers(path)
@@ -139,9 +140,6 @@ class FileJournal(DurableJournal):
         if not segments:
             if header is None:
                 msg = f"{path} holds no journal; a new journal needs a header"
-                raise JournalError(msg)
-            if header.first_seq < 1:
-                msg = f"first_seq must be positive, got {header.first_seq}"
                 raise JournalError(msg)
             create_segment(path, header, durable=fsync != "off")
             segments = list_segments(path)
@@ -180,12 +178,17 @@ class FileJournal(DurableJournal):
             raise JournalCorrupt(str(path), scan.end, f"{scan.reason}: {scan.detail}")
         self._last_seq = self._durable_seq = scan.last_seq
         self._open_writer(path, scan.end)
-        if scan.reason != StopReason.END:
-            self._cut_tail(scan)
-        elif self._policy != "off":
-            # What a crashed writer left may sit only in the page cache: make
-            # it durable before calling it so.
-            _fdatasync(self._file.fileno())
+        try:
+            if scan.reason != StopReason.END:
+                self._cut_tail(scan)
+            elif self._policy != "off":
+                # What a crashed writer left may sit only in the page cache:
+                # make it durable before calling it so.
+                _fdatasync(self._file.fileno())
+        except OSError as exc:
+            self._file.close()
+            msg = f"cannot recover {path}: {exc}"
+            raise JournalError(msg) from exc
         self._recovery = self._report(scan, removed)
         _log.info(
             "journal_opened",

@@ -305,6 +305,23 @@ class TestHeaders:
         with pytest.raises(JournalError, match="needs a header"):
             FileJournal.open(tmp_path)
 
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"fsync": "sometimes"},
+            {"segment_bytes": 0},
+            {"batch_records": 0},
+            {"batch_ms": 0},
+        ],
+    )
+    def test_invalid_settings_write_nothing(
+        self, tmp_path: Path, options: dict[str, object]
+    ) -> None:
+        """Invalid settings raise JournalError before any file is created."""
+        with pytest.raises(JournalError):
+            FileJournal.open(tmp_path / "j", HEADER, **options)  # type: ignore[arg-type]
+        assert not (tmp_path / "j").exists()
+
     def test_existing_journal_opens_without_a_header(self, tmp_path: Path) -> None:
         """An existing journal opens with the header stored in its first segment."""
         write_journal(tmp_path, 2)
