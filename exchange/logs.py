@@ -51,5 +51,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
             logging.getLevelNamesMapping()[level.upper()]
         ),
         logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # Not cached: tests and CLI runs reconfigure logging, and nothing on the hot
+        # path logs, so the lookup cost is irrelevant.
+        cache_logger_on_first_use=False,
     )
