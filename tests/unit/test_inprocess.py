@@ -1,0 +1,339 @@
+"""The in-process `Exchange` facade: Decimal in and out, typed rejects, the journal."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from exchange import Exchange, Rejected, RejectCode
+from exchange.core import ExchangeCore
+from exchange.messages import CheckpointTaken, Journaled, OrderRejected
+
+D = Decimal
+
+
+@pytest.fixture
+def ex() -> Exchange:
+    """An exchange over the default markets with an in-memory journal and a fake clock."""
+    ticks = itertools.count(1_000)
+    return Exchange(clock=lambda: next(ticks))
+
+
+def journaled(ex: Exchange) -> list[Journaled]:
+    """Return every record the exchange has journaled, decoded."""
+    return [msgspec.msgpack.decode(raw, type=Journaled) for _, raw in ex.journal.read()]
+
+
+class TestPlaceOrder:
+    def test_resting_limit_order_is_new_with_nothing_filled(self, ex: Exchange):
+        """A limit order that does not cross comes back "new" with its decimals."""
+        result = ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.5", "65000.1")
+        assert (result.order_id, result.seq, result.status) == (1, 1, "new")
+        assert (result.symbol, result.side, result.type) == ("BTC-PERP", "buy", "limit")
+        assert (result.price, result.qty) == (D("65000.1"), D("0.5"))
+        assert (result.filled, result.remaining) == (D(0), D("0.5"))
+        assert result.fills == []
+        assert result.average_price is None
+
+    def test_crossing_order_reports_its_fills_as_taker(self, ex: Exchange):
+        """A taker's result lists its trades at the makers' prices."""
+        maker = ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.3", "65000")
+        result = ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.3", "65010")
+        assert result.status == "filled"
+        assert (result.filled, result.remaining) == (D("0.3"), D(0))
+        (trade,) = result.fills
+        assert (trade.price, trade.qty, trade.liquidity) == (D(65000), D("0.3"), "taker")
+        assert trade.counterparty_order_id == maker.order_id
+        assert trade.fee == D(0)
+        assert result.average_price == D(65000)
+
+    def test_average_price_weights_fills_by_quantity(self, ex: Exchange):
+        """The average price is the quantity-weighted mean of the fills."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "3", "101")
+        result = ex.place_order("bob", "BTC-PERP", "buy", "market", "4")
+        assert result.average_price == D("100.75")
+
+    def test_partly_filled_taker_rests_as_partially_filled(self, ex: Exchange):
+        """A taker larger than the book is "partially_filled" and rests the rest."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.2", "100")
+        result = ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.5", "100")
+        assert result.status == "partially_filled"
+        assert (result.filled, result.remaining) == (D("0.2"), D("0.3"))
+        assert ex.order_book("BTC-PERP")["bids"] == [(D(100), D("0.3"))]
+
+    def test_market_order_remainder_is_expired(self, ex: Exchange):
+        """A market order the book cannot fill whole ends "expired" with its fills."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.2", "100")
+        result = ex.place_order("bob", "BTC-PERP", "buy", "market", "0.5")
+        assert result.status == "expired"
+        assert result.filled == D("0.2")
+        assert result.remaining == D(0)
+
+    @pytest.mark.parametrize(("qty", "price"), [
+        ("0.001", "100.5"), (D("0.001"), D("100.5")), (D("1E-3"), "100.50")])
+    def test_decimal_strings_and_decimals_are_accepted(self, ex: Exchange, qty, price):
+        """Quantities and prices may be Decimals or decimal strings."""
+        result = ex.place_order("alice", "BTC-PERP", "buy", "limit", qty, price)
+        assert (result.qty, result.price) == (D("0.001"), D("100.5"))
+
+    def test_ints_are_whole_units(self, ex: Exchange):
+        """An int quantity or price means whole units."""
+        result = ex.place_order("alice", "ETH-PERP", "buy", "limit", 2, 3000)
+        assert (result.qty, result.price) == (D(2), D(3000))
+
+    def test_client_order_id_is_echoed(self, ex: Exchange):
+        """The result carries the order's client id."""
+        result = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100",
+                                client_order_id="my-1")
+        assert result.client_order_id == "my-1"
+
+    def test_stop_order_is_new_and_waits_for_its_trigger(self, ex: Exchange):
+        """A stop order comes back "new" and is listed as not yet triggered."""
+        result = ex.place_order("alice", "BTC-PERP", "buy", "stop_market", "1",
+                                trigger_price="70000")
+        assert result.status == "new"
+        (row,) = ex.open_orders("alice")
+        assert (row["type"], row["trigger_price"], row["triggered"]) == (
+            "stop_market", D(70000), False)
+
+    def test_maker_result_reflects_fills_made_by_later_takers(self, ex: Exchange):
+        """Cancelling a partly filled maker reports what it had filled."""
+        maker = ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.4", "100")
+        result = ex.cancel_order("alice", maker.order_id)
+        assert result.status == "canceled"
+        assert (result.filled, result.remaining) == (D("0.4"), D(0))
+
+
+class TestRejects:
+    def test_reject_raises_rejected_with_its_code_reason_and_seq(self, ex: Exchange):
+        """A refused order raises `Rejected` carrying the stable code and the seq."""
+        with pytest.raises(Rejected) as info:
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100.05")
+        assert info.value.code is RejectCode.OFF_TICK
+        assert info.value.seq == 1
+        assert "tick" in info.value.reason
+        assert str(info.value).startswith("[1008 OFF_TICK] ")
+
+    @pytest.mark.parametrize(("kwargs", "code"), [
+        ({"symbol": "DOGE-PERP"}, RejectCode.UNKNOWN_SYMBOL),
+        ({"qty": "0.0005"}, RejectCode.OFF_LOT),
+        ({"qty": "0"}, RejectCode.INVALID_QUANTITY),
+        ({"qty": "-1"}, RejectCode.INVALID_QUANTITY),
+        ({"qty": "100000"}, RejectCode.QTY_OUT_OF_RANGE),
+        ({"price": "99999999"}, RejectCode.PRICE_OUT_OF_RANGE),
+        ({"price": None}, RejectCode.PRICE_REQUIRED),
+        ({"type": "market"}, RejectCode.PRICE_NOT_ALLOWED),
+        ({"trigger_price": "110"}, RejectCode.TRIGGER_NOT_ALLOWED),
+        ({"account": ""}, RejectCode.INVALID_ACCOUNT),
+        ({"client_order_id": "x" * 37}, RejectCode.INVALID_CLIENT_ORDER_ID),
+        ({"post_only": True, "tif": "IOC"}, RejectCode.INVALID_FLAGS),
+    ])
+    def test_bad_order_raises_is_journaled_and_changes_nothing(
+        self, ex: Exchange, kwargs, code
+    ):
+        """A refused order raises its code, is journaled, and leaves the books as they were."""
+        ex.place_order("maker", "BTC-PERP", "sell", "limit", "1", "200")
+        book = ex.order_book("BTC-PERP")
+        order = {"account": "alice", "symbol": "BTC-PERP", "side": "buy",
+                 "type": "limit", "qty": "1", "price": "100", **kwargs}
+        with pytest.raises(Rejected) as info:
+            ex.place_order(**order)
+        assert info.value.code is code
+        (last,) = journaled(ex)[-1:]
+        assert isinstance(last.events[0], OrderRejected)
+        assert ex.order_book("BTC-PERP")["bids"] == book["bids"]
+        assert ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100").order_id == 2
+
+    @pytest.mark.parametrize("field", ["qty", "price"])
+    def test_more_than_eight_decimals_is_too_precise_and_not_journaled(
+        self, ex: Exchange, field
+    ):
+        """A value finer than 1e-8 is refused before it becomes a command."""
+        order = {"qty": "1", "price": "100", field: "1.000000001"}
+        before = ex.state_hash()
+        with pytest.raises(Rejected) as info:
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", **order)
+        assert info.value.code is RejectCode.TOO_PRECISE
+        assert journaled(ex) == []
+        assert ex.state_hash() == before
+
+    def test_float_input_is_refused_as_malformed(self, ex: Exchange):
+        """A float is the wrong type for an exact value: MALFORMED, as codes.py defines it."""
+        with pytest.raises(Rejected) as info:
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", 1.5, "100")
+        assert info.value.code is RejectCode.MALFORMED
+
+    @pytest.mark.parametrize("field", ["qty", "price"])
+    def test_float_input_is_never_journaled(self, ex: Exchange, field):
+        """A float never reaches the core or the journal, whatever its code."""
+        order = {"qty": "1", "price": "100", field: 0.1}
+        before = ex.state_hash()
+        with pytest.raises(Rejected):
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", **order)
+        assert journaled(ex) == []
+        assert ex.state_hash() == before
+
+    @pytest.mark.parametrize("kwargs", [
+        {"side": "long"}, {"side": "BUY"}, {"type": "stop"}, {"tif": "GTD"},
+        {"stp": "cancel_both"}])
+    def test_unknown_literal_is_malformed_and_not_journaled(self, ex: Exchange, kwargs):
+        """A side, type, TIF or STP mode outside the protocol is refused as malformed."""
+        order = {"side": "buy", "type": "limit", **kwargs}
+        with pytest.raises(Rejected) as info:
+            ex.place_order("alice", "BTC-PERP", qty="1", price="100", **order)
+        assert info.value.code is RejectCode.MALFORMED
+        assert journaled(ex) == []
+
+    def test_duplicate_client_order_id_raises(self, ex: Exchange):
+        """A second open order with the same client id is refused."""
+        ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="c")
+        with pytest.raises(Rejected) as info:
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "99",
+                           client_order_id="c")
+        assert info.value.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID
+
+    def test_fok_that_cannot_fill_raises(self, ex: Exchange):
+        """A fill-or-kill order the book cannot fill raises FOK_NOT_FILLED."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        with pytest.raises(Rejected) as info:
+            ex.place_order("bob", "BTC-PERP", "buy", "limit", "2", "100", tif="FOK")
+        assert info.value.code is RejectCode.FOK_NOT_FILLED
+
+
+class TestCancelAndAmend:
+    def test_cancel_by_client_order_id(self, ex: Exchange):
+        """An order can be canceled by its client id."""
+        placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100",
+                                client_order_id="c")
+        result = ex.cancel_order("alice", client_order_id="c")
+        assert (result.order_id, result.status) == (placed.order_id, "canceled")
+        assert ex.open_orders("alice") == []
+
+    def test_cancel_of_another_accounts_order_raises_unknown_order(self, ex: Exchange):
+        """An account cannot cancel someone else's order."""
+        placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        with pytest.raises(Rejected) as info:
+            ex.cancel_order("bob", placed.order_id)
+        assert info.value.code is RejectCode.UNKNOWN_ORDER
+        assert len(ex.open_orders("alice")) == 1
+
+    def test_amend_qty_down_keeps_the_order_new(self, ex: Exchange):
+        """Lowering the quantity returns the order with its new open quantity."""
+        placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        result = ex.amend_order("alice", placed.order_id, qty="0.4")
+        assert (result.status, result.qty, result.remaining) == ("new", D("0.4"), D("0.4"))
+
+    def test_amend_after_a_fill_sets_the_open_quantity(self, ex: Exchange):
+        """The amended quantity is what remains open; the total keeps the filled part."""
+        placed = ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.3", "100")
+        result = ex.amend_order("alice", placed.order_id, qty="0.5")
+        assert (result.filled, result.remaining, result.qty) == (D("0.3"), D("0.5"), D("0.8"))
+
+    def test_amend_that_crosses_reports_its_fills(self, ex: Exchange):
+        """An amend to a crossing price trades, and the result shows the fills."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "101")
+        bid = ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
+        result = ex.amend_order("bob", bid.order_id, price="101")
+        assert result.status == "filled"
+        assert [t.price for t in result.fills] == [D(101)]
+
+    def test_amend_without_change_raises(self, ex: Exchange):
+        """An amend to the same price and quantity is refused."""
+        placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        with pytest.raises(Rejected) as info:
+            ex.amend_order("alice", placed.order_id, price="100")
+        assert info.value.code is RejectCode.AMEND_NO_CHANGE
+
+    def test_cancel_all_returns_the_count_and_spares_others(self, ex: Exchange):
+        """Cancel-all per account and symbol returns how many orders it canceled."""
+        ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        ex.place_order("alice", "ETH-PERP", "buy", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
+        assert ex.cancel_all("alice", "BTC-PERP") == 1
+        assert ex.cancel_all("alice") == 1
+        assert ex.cancel_all("alice") == 0
+        assert len(ex.open_orders("bob")) == 1
+
+
+class TestQueries:
+    def test_order_book_lists_decimal_levels_best_first(self, ex: Exchange):
+        """The book view gives (price, qty) Decimals, best first, limited to the depth."""
+        for price in ("100", "99.5", "99", "98"):
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.25", price)
+        ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.5", "100")
+        ex.place_order("bob", "BTC-PERP", "sell", "limit", "1.5", "101")
+        book = ex.order_book("BTC-PERP", depth=2)
+        assert book["bids"] == [(D(100), D("0.75")), (D("99.5"), D("0.25"))]
+        assert book["asks"] == [(D(101), D("1.5"))]
+        assert (book["symbol"], book["seq"]) == ("BTC-PERP", 6)
+
+    def test_order_book_of_unknown_symbol_raises(self, ex: Exchange):
+        """Asking for a market that does not exist raises UNKNOWN_SYMBOL."""
+        with pytest.raises(Rejected) as info:
+            ex.order_book("DOGE-PERP")
+        assert info.value.code is RejectCode.UNKNOWN_SYMBOL
+
+    def test_open_orders_lists_the_accounts_orders_oldest_first(self, ex: Exchange):
+        """Open orders are the account's own, resting or pending, oldest first."""
+        first = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
+        second = ex.place_order("alice", "ETH-PERP", "sell", "limit", "2", "3000")
+        rows = ex.open_orders("alice")
+        assert [r["order_id"] for r in rows] == [first.order_id, second.order_id]
+        assert rows[0]["price"] == D(100)
+        assert rows[0]["remaining"] == D(1)
+        assert [r["order_id"] for r in ex.open_orders("alice", "ETH-PERP")] == [
+            second.order_id]
+
+    def test_filled_orders_leave_open_orders(self, ex: Exchange):
+        """An order filled whole is no longer listed as open."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
+        assert ex.open_orders("alice") == []
+
+
+class TestJournal:
+    def test_every_command_is_journaled_with_its_events(self, ex: Exchange):
+        """Accepted and rejected commands alike are journaled in seq order."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        with pytest.raises(Rejected):
+            ex.cancel_order("alice", 99)
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
+        entries = journaled(ex)
+        assert [e.record.seq for e in entries] == [1, 2, 3]
+        assert all(ev.seq == e.record.seq for e in entries for ev in e.events)
+
+    def test_records_are_stamped_by_the_clock_and_never_go_back(self):
+        """Record timestamps come from the clock and stay monotonic if it steps back."""
+        times = iter([500, 300, 900])
+        ex = Exchange(clock=lambda: next(times))
+        for price in ("100", "101", "102"):
+            ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", price)
+        assert [e.record.ts_ns for e in journaled(ex)] == [500, 500, 900]
+
+    def test_rerunning_the_journal_reproduces_events_and_hash(self, ex: Exchange):
+        """Feeding the journaled records to a fresh core gives the same events and hash."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "2", "100.5")
+        ex.place_order("carol", "BTC-PERP", "sell", "stop_market", "1",
+                       trigger_price="99")
+        ex.amend_order("bob", 2, qty="0.5")
+        core = ExchangeCore(ex.markets.values())
+        for entry in journaled(ex):
+            assert core.handle(entry.record) == entry.events
+        assert core.state_hash() == ex.state_hash()
+
+    def test_close_journals_a_checkpoint_of_the_final_hash(self, ex: Exchange):
+        """Closing the exchange journals its final state hash."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.close()
+        last = journaled(ex)[-1]
+        (taken,) = last.events
+        assert isinstance(taken, CheckpointTaken)
+        assert taken.state_hash == ex.state_hash()
