@@ -8,9 +8,7 @@ rewrite of the book or the matching loop. The one place that knows the shape of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from exchange.core import ExchangeCore
 from exchange.markets import Market
@@ -26,6 +24,10 @@ from exchange.messages import (
     Record,
 )
 from exchange.units import to_e8
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from decimal import Decimal
 
 E8 = 10**8
 
@@ -89,7 +91,7 @@ class Harness:
         self.history.append(events)
         return events
 
-    def place(  # noqa: PLR0913 -- mirrors PlaceOrder
+    def place(
         self,
         account: str,
         side: str,
@@ -104,10 +106,18 @@ class Harness:
         """Place an order (limit if priced, else market) and return its events."""
         if type is None:
             type = "limit" if price is not None else "market"  # noqa: A001
-        return self.send(PlaceOrder(
-            account=account, symbol=symbol, side=side, type=type,  # type: ignore[arg-type]
-            qty=_e8(qty), price=_e8(price), trigger_price=_e8(trigger), **flags,
-        ))
+        return self.send(
+            PlaceOrder(
+                account=account,
+                symbol=symbol,
+                side=side,
+                type=type,  # type: ignore[arg-type]
+                qty=_e8(qty),
+                price=_e8(price),
+                trigger_price=_e8(trigger),
+                **flags,
+            )
+        )
 
     def rest(self, *args: Any, **kwargs: Any) -> int:
         """Place an order that must be accepted; return its order id."""
@@ -116,10 +126,15 @@ class Harness:
         assert accepted, f"order was not accepted: {events}"
         return accepted[0].order_id
 
-    def cancel(self, account: str, order_id: int = 0, client_order_id: str = "") -> list[Event]:
+    def cancel(
+        self, account: str, order_id: int = 0, client_order_id: str = ""
+    ) -> list[Event]:
         """Cancel one order and return the events."""
-        return self.send(CancelOrder(account=account, order_id=order_id,
-                                     client_order_id=client_order_id))
+        return self.send(
+            CancelOrder(
+                account=account, order_id=order_id, client_order_id=client_order_id
+            )
+        )
 
     def amend(
         self,
@@ -131,9 +146,15 @@ class Harness:
         client_order_id: str = "",
     ) -> list[Event]:
         """Amend one order (None = unchanged) and return the events."""
-        return self.send(AmendOrder(account=account, order_id=order_id,
-                                    client_order_id=client_order_id,
-                                    qty=_e8(qty), price=_e8(price)))
+        return self.send(
+            AmendOrder(
+                account=account,
+                order_id=order_id,
+                client_order_id=client_order_id,
+                qty=_e8(qty),
+                price=_e8(price),
+            )
+        )
 
     def cancel_all(self, account: str, symbol: str = "") -> list[Event]:
         """Cancel every open order of an account and return the events."""
@@ -150,7 +171,7 @@ class Harness:
         raise KeyError(msg)
 
     def queue(self, side: str, symbol: str = "X") -> list[tuple[int, int, int]]:
-        """Return one side's resting orders as (order_id, price, open qty), priority order."""
+        """Return one side's resting orders as (id, price, open qty), by priority."""
         rows = self._market_row(symbol)[2 if side == "buy" else 3]
         return [(r[0], r[2], r[3]) for r in rows]
 
@@ -183,18 +204,30 @@ class Harness:
         return ids | set(self.pending(symbol))
 
     def open_orders(self) -> list[tuple[int, str, str, str, int, int, bool]]:
-        """Return every open order as (id, account, client id, symbol, price, open qty,
-        pending), sorted by id."""
+        """Return every open order, sorted by id.
+
+        Each is (id, account, client id, symbol, price, open qty, pending).
+        """
         out = []
         for row in self.core.canonical_state()[4]:
             symbol = row[0]
             for resting in (*row[2], *row[3]):
                 oid, account, price, remaining, spec = resting
-                out.append((oid, account, spec.client_order_id, symbol, price,
-                            remaining, False))
+                out.append(
+                    (
+                        oid,
+                        account,
+                        spec.client_order_id,
+                        symbol,
+                        price,
+                        remaining,
+                        False,
+                    )
+                )
             for _, _, oid, account, price, remaining, spec in row[4]:
-                out.append((oid, account, spec.client_order_id, symbol, price,
-                            remaining, True))
+                out.append(
+                    (oid, account, spec.client_order_id, symbol, price, remaining, True)
+                )
         return sorted(out)
 
     def state(self) -> list[Any]:

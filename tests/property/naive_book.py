@@ -16,18 +16,25 @@ them, so the stream generators never make one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.codes import RejectCode
-from exchange.markets import Market
 from exchange.messages import AmendOrder, CancelAll, CancelOrder, Command, PlaceOrder
+
+if TYPE_CHECKING:
+    from exchange.markets import Market
 
 Outcome = tuple[Any, ...]
 
 _STOP_TYPES = {"stop_market", "stop_limit"}
 _MARKET_TYPES = {"market", "stop_market", "take_profit_market"}
 _PRICED_TYPES = {"limit", "stop_limit", "take_profit_limit"}
-_TRIGGERED_TYPES = {"stop_market", "stop_limit", "take_profit_market", "take_profit_limit"}
+_TRIGGERED_TYPES = {
+    "stop_market",
+    "stop_limit",
+    "take_profit_market",
+    "take_profit_limit",
+}
 MAX_CLIENT_ORDER_ID = 36
 
 
@@ -61,7 +68,7 @@ class NaiveMarket:
         self.last_price: int | None = None
 
     def resting(self, is_buy: bool) -> list[NaiveOrder]:
-        """Return one side's resting orders in priority order (best price, then time)."""
+        """Return one side's resting orders by priority (best price, then time)."""
         side = [o for o in self.orders if not o.pending and o.is_buy == is_buy]
         if is_buy:
             return sorted(side, key=lambda o: (-o.price, o.time))
@@ -86,8 +93,10 @@ class NaiveExchange:
 
     def book(self, symbol: str, is_buy: bool) -> list[tuple[int, int, int]]:
         """Return one side as (order id, price, open qty) in priority order."""
-        return [(o.order_id, o.price, o.remaining)
-                for o in self.markets[symbol].resting(is_buy)]
+        return [
+            (o.order_id, o.price, o.remaining)
+            for o in self.markets[symbol].resting(is_buy)
+        ]
 
     def pending_ids(self, symbol: str) -> list[int]:
         """Return the ids of untriggered orders, sorted."""
@@ -95,8 +104,11 @@ class NaiveExchange:
 
     def level_qty(self, symbol: str, is_buy: bool, price: int) -> int:
         """Return the open lots at one price level."""
-        return sum(o.remaining for o in self.markets[symbol].resting(is_buy)
-                   if o.price == price)
+        return sum(
+            o.remaining
+            for o in self.markets[symbol].resting(is_buy)
+            if o.price == price
+        )
 
     # ------------------------------------------------------------ commands
 
@@ -118,15 +130,19 @@ class NaiveExchange:
             if cmd.symbol and cmd.symbol not in self.markets:
                 out.append(("rej", RejectCode.UNKNOWN_SYMBOL))
                 return out
-            doomed = [o for o in self.open_orders() if o.account == cmd.account
-                      and (not cmd.symbol or o.symbol == cmd.symbol)]
+            doomed = [
+                o
+                for o in self.open_orders()
+                if o.account == cmd.account
+                and (not cmd.symbol or o.symbol == cmd.symbol)
+            ]
             for order in sorted(doomed, key=lambda o: o.order_id):
                 self._remove(order)
                 out.append(("cxl", order.order_id, order.remaining, "cancel_all"))
             out.append(("all", len(doomed)))
         return out
 
-    def _place(self, cmd: PlaceOrder, out: list[Outcome]) -> None:
+    def _place(self, cmd: PlaceOrder, out: list[Outcome]) -> None:  # noqa: PLR0911 -- one return per refusal
         """Refuse or accept a new order, then run it (or park it)."""
         m = self.markets.get(cmd.symbol)
         if m is None:
@@ -138,10 +154,16 @@ class NaiveExchange:
             out.append(("rej", refusal))
             return
         order = NaiveOrder(
-            order_id=0, account=cmd.account, symbol=cmd.symbol,
-            is_buy=cmd.side == "buy", type=cmd.type,
-            price=cmd.price // spec.tick_size, remaining=cmd.qty // spec.lot_size,
-            tif=cmd.tif, post_only=cmd.post_only, stp=cmd.stp,
+            order_id=0,
+            account=cmd.account,
+            symbol=cmd.symbol,
+            is_buy=cmd.side == "buy",
+            type=cmd.type,
+            price=cmd.price // spec.tick_size,
+            remaining=cmd.qty // spec.lot_size,
+            tif=cmd.tif,
+            post_only=cmd.post_only,
+            stp=cmd.stp,
             client_order_id=cmd.client_order_id,
             trigger=cmd.trigger_price // spec.tick_size,
         )
@@ -251,8 +273,9 @@ class NaiveExchange:
             if taker.stp != "none" and maker.account == taker.account:
                 if taker.stp != "expire_taker":
                     m.orders.remove(maker)
-                    stp_expired.append(("exp", maker.order_id, maker.remaining,
-                                        "stp_maker"))
+                    stp_expired.append(
+                        ("exp", maker.order_id, maker.remaining, "stp_maker")
+                    )
                 if taker.stp != "expire_maker":
                     stopped = True
                     break
@@ -302,14 +325,20 @@ class NaiveExchange:
 
     # ------------------------------------------------------------ helpers
 
-    def _find(self, account: str, order_id: int, client_order_id: str) -> NaiveOrder | None:
+    def _find(
+        self, account: str, order_id: int, client_order_id: str
+    ) -> NaiveOrder | None:
         """Return the account's open order by id, else by client id."""
         for o in self.open_orders():
             if o.account != account:
                 continue
             if order_id and o.order_id == order_id:
                 return o
-            if not order_id and client_order_id and o.client_order_id == client_order_id:
+            if (
+                not order_id
+                and client_order_id
+                and o.client_order_id == client_order_id
+            ):
                 return o
         return None
 
@@ -355,7 +384,9 @@ def _check_price(market: Market, price: int) -> RejectCode | None:
     return None
 
 
-def _check_shape(market: Market, cmd: PlaceOrder) -> RejectCode | None:  # noqa: PLR0911
+def _check_shape(  # noqa: C901, PLR0911 -- one branch per rule, read as a table
+    market: Market, cmd: PlaceOrder
+) -> RejectCode | None:
     """Return why a new order's shape is refused, if it is."""
     if not cmd.account:
         return RejectCode.INVALID_ACCOUNT

@@ -1,4 +1,4 @@
-"""Random command streams: small integer "steps" turned into commands against live state.
+"""Random command streams: small-integer "steps" read as commands against live state.
 
 A step is a tuple of small ints (easy for hypothesis to draw and shrink, or for
 `random.Random` to produce). `to_command` reads it against the current state of
@@ -10,21 +10,25 @@ interpreter feeds the property tests (core only) and the differential test
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from hypothesis import strategies as st
 
 from exchange.markets import Market
 from exchange.messages import AmendOrder, CancelAll, CancelOrder, Command, PlaceOrder
 
+if TYPE_CHECKING:
+    import random
+
 # X: tick 1, lot 1. Q: tick 0.5, lot 0.01, so E8 <-> ticks/lots conversion matters.
 STREAM_MARKETS = (
-    Market.from_decimals("X", tick_size="1", lot_size="1", max_price="100000",
-                         max_qty="100000"),
-    Market.from_decimals("Q", tick_size="0.5", lot_size="0.01", max_price="100000",
-                         max_qty="1000"),
+    Market.from_decimals(
+        "X", tick_size="1", lot_size="1", max_price="100000", max_qty="100000"
+    ),
+    Market.from_decimals(
+        "Q", tick_size="0.5", lot_size="0.01", max_price="100000", max_qty="1000"
+    ),
 )
 _BY_SYMBOL = {m.symbol: m for m in STREAM_MARKETS}
 SYMBOLS = ("X", "Q")
@@ -34,8 +38,16 @@ MID = 200  # ticks, before the first trade
 # all-zero stream hypothesis tries first nor a shrunk one is all malformed.
 MALFORMED = 13
 _TRIGGERED = ("stop_market", "stop_limit", "take_profit_market", "take_profit_limit")
-_STPS = ("none", "none", "none", "none", "expire_taker", "expire_maker", "expire_both",
-         "none")
+_STPS = (
+    "none",
+    "none",
+    "none",
+    "none",
+    "expire_taker",
+    "expire_maker",
+    "expire_both",
+    "none",
+)
 
 
 class Step(NamedTuple):
@@ -57,8 +69,22 @@ class Step(NamedTuple):
     bad: int  # 0..19: MALFORMED makes the command malformed (when allowed)
 
 
-STEP_BOUNDS = ((0, 99), (0, 3), (0, 1), (0, 1), (0, 9), (1, 12), (-12, 12), (0, 9),
-               (0, 9), (0, 7), (0, 9), (1, 10), (0, 999), (0, 19))
+STEP_BOUNDS = (
+    (0, 99),
+    (0, 3),
+    (0, 1),
+    (0, 1),
+    (0, 9),
+    (1, 12),
+    (-12, 12),
+    (0, 9),
+    (0, 9),
+    (0, 7),
+    (0, 9),
+    (1, 10),
+    (0, 999),
+    (0, 19),
+)
 
 
 def steps_strategy(min_size: int, max_size: int) -> st.SearchStrategy[list[Step]]:
@@ -123,9 +149,18 @@ class NaiveView:
     def open_orders(self) -> list[OpenOrder]:
         """Return the reference's open orders, sorted by id."""
         return sorted(
-            (OpenOrder(o.order_id, o.account, o.client_order_id, o.symbol, o.price,
-                       o.remaining, o.pending)
-             for o in self.naive.open_orders()),  # type: ignore[attr-defined]
+            (
+                OpenOrder(
+                    o.order_id,
+                    o.account,
+                    o.client_order_id,
+                    o.symbol,
+                    o.price,
+                    o.remaining,
+                    o.pending,
+                )
+                for o in self.naive.open_orders()
+            ),  # type: ignore[attr-defined]
             key=lambda o: o.order_id,
         )
 
@@ -142,8 +177,9 @@ def to_command(step: Step, view: View, *, allow_invalid: bool = True) -> Command
         return _place(step, view)
     if step.kind < 72:
         target = _target(step, view)
-        return CancelOrder(account=target[0], order_id=target[1],
-                           client_order_id=target[2])
+        return CancelOrder(
+            account=target[0], order_id=target[1], client_order_id=target[2]
+        )
     if step.kind < 86:
         return _amend(step, view, allow_invalid=allow_invalid)
     symbol = ("", "X", "Q")[step.ref % 3] if step.ref % 17 else "NOPE"
@@ -186,21 +222,30 @@ def _place(step: Step, view: View) -> PlaceOrder:
     post_only = step.flag == 0 and tif == "GTC" and price > 0
     cid = f"c{step.ref % 8}" if step.cid >= 6 else ""
     return PlaceOrder(
-        account=ACCOUNTS[step.acct], symbol=symbol, side="buy" if is_buy else "sell",
-        type=order_type, qty=_e8_qty(symbol, step.qty),  # type: ignore[arg-type]
-        price=_e8_price(symbol, price), tif=tif, post_only=post_only,  # type: ignore[arg-type]
-        trigger_price=_e8_price(symbol, trigger), stp=_STPS[step.stp],  # type: ignore[arg-type]
+        account=ACCOUNTS[step.acct],
+        symbol=symbol,
+        side="buy" if is_buy else "sell",
+        type=order_type,
+        qty=_e8_qty(symbol, step.qty),  # type: ignore[arg-type]
+        price=_e8_price(symbol, price),
+        tif=tif,
+        post_only=post_only,  # type: ignore[arg-type]
+        trigger_price=_e8_price(symbol, trigger),
+        stp=_STPS[step.stp],  # type: ignore[arg-type]
         client_order_id=cid,
     )
 
 
-def _malformed(step: Step) -> PlaceOrder:
+def _malformed(step: Step) -> PlaceOrder:  # noqa: C901 -- one branch per defect
     """Return a plain limit order with exactly one thing wrong with it."""
     symbol = SYMBOLS[step.sym]
     fields: dict[str, object] = {
-        "account": ACCOUNTS[step.acct], "symbol": symbol,
-        "side": "buy" if step.side == 0 else "sell", "type": "limit",
-        "qty": _e8_qty(symbol, step.qty), "price": _e8_price(symbol, MID + step.off),
+        "account": ACCOUNTS[step.acct],
+        "symbol": symbol,
+        "side": "buy" if step.side == 0 else "sell",
+        "type": "limit",
+        "qty": _e8_qty(symbol, step.qty),
+        "price": _e8_price(symbol, MID + step.off),
     }
     variant = step.ref % 12
     if variant == 0:
@@ -275,5 +320,6 @@ def _amend(step: Step, view: View, *, allow_invalid: bool) -> AmendOrder:
             qty, price = (qty or _e8_qty(symbol, 1)) + 1, 0  # off-lot
     else:
         qty = _e8_qty("X", step.qty)
-    return AmendOrder(account=account, order_id=order_id, client_order_id=cid,
-                      qty=qty, price=price)
+    return AmendOrder(
+        account=account, order_id=order_id, client_order_id=cid, qty=qty, price=price
+    )

@@ -52,7 +52,7 @@ def drive(steps: Sequence[Step], check: RecordCheck | None = None) -> Harness:
 
 
 class Ledger:
-    """Per-order quantities from the events: submitted = filled + canceled + expired + open."""
+    """Per-order quantities: submitted = filled + canceled + expired + open."""
 
     def __init__(self) -> None:
         """Start with no orders."""
@@ -63,8 +63,13 @@ class Ledger:
         for e in events:
             if isinstance(e, OrderAccepted):
                 assert e.qty > 0
-                self.orders[e.order_id] = {"submitted": e.qty, "filled": 0,
-                                           "canceled": 0, "expired": 0, "open": e.qty}
+                self.orders[e.order_id] = {
+                    "submitted": e.qty,
+                    "filled": 0,
+                    "canceled": 0,
+                    "expired": 0,
+                    "open": e.qty,
+                }
             elif isinstance(e, OrderFilled):
                 assert e.qty > 0
                 for oid in (e.taker_order_id, e.maker_order_id):
@@ -91,14 +96,17 @@ class Ledger:
     def check_against(self, core: Harness) -> None:
         """Assert every order adds up and the open ones are exactly the core's."""
         for oid, o in self.orders.items():
-            assert o["submitted"] == o["filled"] + o["canceled"] + o["expired"] + o["open"], (
-                oid, o)
+            assert (
+                o["submitted"] == o["filled"] + o["canceled"] + o["expired"] + o["open"]
+            ), (oid, o)
         open_in_core = {row[0]: row[5] for row in core.open_orders()}
         open_in_ledger = {oid: o["open"] for oid, o in self.orders.items() if o["open"]}
         assert open_in_core == open_in_ledger
 
 
 class TestBookInvariants:
+    """Invariants checked after every record."""
+
     @settings(max_examples=EXAMPLES)
     @given(STREAMS)
     def test_book_is_never_crossed_after_a_record(self, steps: list[Step]):
@@ -127,9 +135,12 @@ class TestBookInvariants:
                     mirror[d.symbol, d.side, d.price] = d.qty
                 else:
                     mirror.pop((d.symbol, d.side, d.price), None)
-            actual = {(symbol, side, price): qty
-                      for symbol in SYMBOLS for side in ("buy", "sell")
-                      for price, qty in core.levels(side, symbol)}
+            actual = {
+                (symbol, side, price): qty
+                for symbol in SYMBOLS
+                for side in ("buy", "sell")
+                for price, qty in core.levels(side, symbol)
+            }
             assert mirror == actual, cmd
 
         drive(steps, check)
@@ -137,10 +148,10 @@ class TestBookInvariants:
     @settings(max_examples=EXAMPLES)
     @given(STREAMS)
     def test_quantity_is_conserved_per_order(self, steps: list[Step]):
-        """For every order, filled + resting + canceled + expired = submitted (amends included)."""
+        """Each order's filled + resting + canceled + expired is what was submitted."""
         ledger = Ledger()
 
-        def check(core: Harness, cmd: Command, events: list[Event]) -> None:
+        def check(core: Harness, _cmd: Command, events: list[Event]) -> None:
             ledger.apply(events)
             ledger.check_against(core)
 
@@ -149,11 +160,11 @@ class TestBookInvariants:
     @settings(max_examples=EXAMPLES)
     @given(STREAMS)
     def test_fills_respect_limits_and_self_trade_prevention(self, steps: list[Step]):
-        """No fill is worse than the taker's limit, and STP takers never fill their own makers."""
+        """Fills respect the taker's limit; STP takers never fill their own makers."""
         specs: dict[int, OrderAccepted] = {}
         prices: dict[int, int] = {}
 
-        def check(core: Harness, cmd: Command, events: list[Event]) -> None:
+        def check(_core: Harness, _cmd: Command, events: list[Event]) -> None:
             for e in events:
                 if isinstance(e, OrderAccepted):
                     specs[e.order_id] = e
@@ -164,7 +175,11 @@ class TestBookInvariants:
                     taker = specs[e.taker_order_id]
                     limit = prices[e.taker_order_id]
                     if limit:
-                        assert e.price <= limit if taker.side == "buy" else e.price >= limit
+                        assert (
+                            e.price <= limit
+                            if taker.side == "buy"
+                            else e.price >= limit
+                        )
                     assert prices[e.maker_order_id] == e.price
                     assert specs[e.maker_order_id].side != taker.side
                     if taker.stp != "none":
@@ -174,10 +189,12 @@ class TestBookInvariants:
 
 
 class TestRejects:
+    """Rejects leave the state as it was."""
+
     @settings(max_examples=EXAMPLES)
     @given(STREAMS)
     def test_every_reject_changes_nothing_but_the_seq(self, steps: list[Step]):
-        """A rejected record emits only its reject and leaves the rest of the state as it was."""
+        """A rejected record emits only its reject and leaves the state as it was."""
         core = Harness(STREAM_MARKETS)
         view = CoreView(core)
         for step in steps:
@@ -190,9 +207,13 @@ class TestRejects:
 
 
 class TestDeterminism:
+    """Rerun and rebuild reach the live state."""
+
     @settings(max_examples=EXAMPLES)
     @given(STREAMS)
-    def test_fresh_core_fed_the_same_records_says_and_ends_the_same(self, steps: list[Step]):
+    def test_fresh_core_fed_the_same_records_says_and_ends_the_same(
+        self, steps: list[Step]
+    ):
         """Rerunning the journaled records gives identical events and state hash."""
         live = drive(steps)
         encoded = [msgspec.msgpack.encode(r) for r in live.records]

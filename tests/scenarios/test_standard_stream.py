@@ -22,8 +22,9 @@ from exchange.messages import (
 # The shared workload lives beside the repository: <repo>/../shared/bench.
 BENCH_DIR = Path(__file__).resolve().parents[3] / "shared" / "bench"
 COMMANDS = 20_000
-MARKET = Market.from_decimals("X", tick_size="1", lot_size="1", max_qty="1000000",
-                              max_price="100000000")
+MARKET = Market.from_decimals(
+    "X", tick_size="1", lot_size="1", max_qty="1000000", max_price="100000000"
+)
 E8 = 10**8
 
 
@@ -46,11 +47,18 @@ def to_command(t: tuple) -> Command:
     account = str(acct)
     sd = "buy" if side == "B" else "sell"
     if op == "N":
-        return PlaceOrder(account=account, symbol="X", side=sd, type="limit",
-                          qty=qty * E8, price=price * E8)
+        return PlaceOrder(
+            account=account,
+            symbol="X",
+            side=sd,
+            type="limit",
+            qty=qty * E8,
+            price=price * E8,
+        )
     if op == "M":
-        return PlaceOrder(account=account, symbol="X", side=sd, type="market",
-                          qty=qty * E8)
+        return PlaceOrder(
+            account=account, symbol="X", side=sd, type="market", qty=qty * E8
+        )
     if op == "C":
         return CancelOrder(account=account, order_id=oid)
     return AmendOrder(account=account, order_id=oid, qty=qty * E8)
@@ -67,11 +75,16 @@ def run(workload):
 
 
 class TestStandardStream:
+    """The shared benchmark stream against its reference shadow book."""
+
     def test_fill_count_and_hash_equal_the_reference(self, run, workload):
-        """paperx makes the same fills, in the same order, as the workload's shadow book."""
+        """Paperx makes the same fills, in order, as the workload's shadow book."""
         _, shadow, core = run
-        fills = [(f.taker_order_id, f.maker_order_id, f.price, f.qty)
-                 for events in core.history for f in of(events, OrderFilled)]
+        fills = [
+            (f.taker_order_id, f.maker_order_id, f.price, f.qty)
+            for events in core.history
+            for f in of(events, OrderFilled)
+        ]
         assert len(fills) == shadow.fills
         assert sum(q for *_, q in fills) == shadow.fill_qty
         assert workload.fill_hash(fills) == shadow.fill_hash
@@ -83,17 +96,22 @@ class TestStandardStream:
         assert rejects == []
 
     def test_order_ids_follow_the_stream_ids(self, run):
-        """paperx gives each new order the id the stream allocated to it."""
+        """Paperx gives each new order the id the stream allocated to it."""
         stream, _, core = run
         stream_ids = [t[1] for t in stream if t[0] in ("N", "M")]
-        core_ids = [e.order_id for events in core.history for e in of(events, OrderAccepted)]
+        core_ids = [
+            e.order_id for events in core.history for e in of(events, OrderAccepted)
+        ]
         assert core_ids == stream_ids
 
     def test_final_book_equals_the_reference_book(self, run):
         """The resting orders at the end are the shadow book's, at the same prices."""
         _, shadow, core = run
-        resting = {oid: (price, qty) for side in ("buy", "sell")
-                   for oid, price, qty in core.queue(side)}
+        resting = {
+            oid: (price, qty)
+            for side in ("buy", "sell")
+            for oid, price, qty in core.queue(side)
+        }
         expected = {oid: (o[1], o[2]) for oid, o in shadow.orders.items()}
         assert resting == expected
         assert core.levels("buy")[0][0] == shadow.best_bid()

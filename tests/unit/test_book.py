@@ -13,14 +13,18 @@ def deltas(events: list) -> list[tuple[str, int, int]]:
 
 
 class TestLevels:
+    """Levels as the canonical state shows them: order, totals, queues."""
+
     def test_bids_are_best_first_descending_and_asks_ascending(self, ex: Harness):
         """Levels list the best price first on each side."""
         for price in (98, 100, 99):
             ex.rest("a", "buy", 1, price)
         for price in (103, 101, 102):
             ex.rest("a", "sell", 1, price)
-        assert ex.book() == {"bids": [(100, 1), (99, 1), (98, 1)],
-                             "asks": [(101, 1), (102, 1), (103, 1)]}
+        assert ex.book() == {
+            "bids": [(100, 1), (99, 1), (98, 1)],
+            "asks": [(101, 1), (102, 1), (103, 1)],
+        }
 
     def test_level_total_is_the_sum_of_its_open_orders(self, ex: Harness):
         """A level's quantity adds up every order resting there."""
@@ -47,7 +51,7 @@ class TestLevels:
     def test_many_cancels_in_one_level_keep_the_survivors_in_time_order(
         self, ex: Harness
     ):
-        """After most of a long queue is canceled, the rest still fill first-in first-out."""
+        """After most of a long queue is canceled, the rest fill first-in first-out."""
         ids = [ex.rest(f"a{i % 3}", "sell", 1, 101) for i in range(200)]
         survivors = ids[5::10]
         for oid in ids:
@@ -69,20 +73,27 @@ class TestLevels:
 
 
 class TestBookDeltas:
+    """BookDelta events: each touched level once per record, final quantity."""
+
     def test_resting_order_reports_its_level(self, ex: Harness):
         """A new resting order reports the level's new total."""
         ex.rest("a", "sell", 2, 101)
         assert deltas(ex.place("b", "sell", 3, 101)) == [("sell", 101, 5)]
 
-    def test_sweep_reports_every_touched_level_once_with_its_final_qty(self, ex: Harness):
+    def test_sweep_reports_every_touched_level_once_with_its_final_qty(
+        self, ex: Harness
+    ):
         """A taker crossing several levels reports each level once, after the record."""
         ex.rest("a", "sell", 1, 100)
         ex.rest("b", "sell", 1, 100)
         ex.rest("a", "sell", 2, 101)
         ex.rest("a", "sell", 5, 102)
         events = ex.place("c", "buy", 6, 102)
-        assert sorted(deltas(events)) == [("sell", 100, 0), ("sell", 101, 0),
-                                          ("sell", 102, 3)]
+        assert sorted(deltas(events)) == [
+            ("sell", 100, 0),
+            ("sell", 101, 0),
+            ("sell", 102, 3),
+        ]
 
     def test_deltas_come_after_every_other_event_of_the_record(self, ex: Harness):
         """Book deltas close the record's events."""

@@ -27,6 +27,8 @@ E8 = 10**8
 
 
 class TestRecords:
+    """Records: seq discipline, ids, determinism and checkpoints."""
+
     def test_every_event_carries_the_seq_of_its_record(self, ex: Harness):
         """All events of a record, fills and book deltas included, carry its seq."""
         ex.rest("a", "sell", 5, 100)
@@ -38,8 +40,9 @@ class TestRecords:
         """A record whose seq does not follow the last one is refused as a bug."""
         ex.rest("a", "sell", 5, 100)
         before = ex.core.state_hash()
-        cmd = PlaceOrder(account="a", symbol="X", side="buy", type="limit",
-                         qty=E8, price=100 * E8)
+        cmd = PlaceOrder(
+            account="a", symbol="X", side="buy", type="limit", qty=E8, price=100 * E8
+        )
         with pytest.raises(InvariantViolation):
             ex.core.handle(Record(3, 0, cmd))
         assert ex.core.state_hash() == before
@@ -55,7 +58,9 @@ class TestRecords:
         ids = [ex.rest("a", "sell", 1, 100 + i) for i in range(3)]
         assert ids == [1, 2, 3]
 
-    def test_same_records_in_a_fresh_core_give_the_same_events_and_hash(self, ex: Harness):
+    def test_same_records_in_a_fresh_core_give_the_same_events_and_hash(
+        self, ex: Harness
+    ):
         """Replaying the records into a new core reproduces every event and the hash."""
         ex.rest("a", "sell", 5, 100, client_order_id="x")
         ex.place("b", "buy", 7, 101, stp="expire_maker")
@@ -78,6 +83,8 @@ class TestRecords:
 
 
 class TestStateHash:
+    """The canonical state hash."""
+
     def test_rejected_record_leaves_state_hash_unchanged(self, ex: Harness):
         """A refused command leaves the state hash exactly as it was."""
         ex.rest("a", "sell", 5, 100)
@@ -101,7 +108,7 @@ class TestStateHash:
         assert ex.core.state_hash() != before
 
     def test_hash_depends_on_queue_order_within_a_level(self):
-        """Two books with the same levels but different time priority hash differently."""
+        """Same levels with a different time priority give a different hash."""
         one, two = Harness(), Harness()
         one.rest("a", "sell", 5, 100)
         one.rest("b", "sell", 5, 100)
@@ -119,6 +126,8 @@ class TestStateHash:
 
 
 class TestCancel:
+    """Cancel by order id or client id, and its rejects."""
+
     def test_cancel_removes_the_order_and_reports_its_open_qty(self, ex: Harness):
         """A cancel takes the order off the book and reports what was still open."""
         oid = ex.rest("a", "sell", 5, 100)
@@ -180,7 +189,10 @@ class TestCancel:
     def test_cancel_by_another_accounts_client_order_id_is_rejected(self, ex: Harness):
         """Client ids are per account: another account's id names nothing."""
         ex.rest("a", "sell", 5, 100, client_order_id="x")
-        assert rejected_code(ex.cancel("b", client_order_id="x")) == RejectCode.UNKNOWN_ORDER
+        assert (
+            rejected_code(ex.cancel("b", client_order_id="x"))
+            == RejectCode.UNKNOWN_ORDER
+        )
 
     def test_cancel_reject_echoes_the_named_order(self, ex: Harness):
         """The reject of a cancel carries the order id and client id it named."""
@@ -195,10 +207,15 @@ class TestCancel:
 
 
 class TestCancelAll:
+    """Cancel-all per account and per symbol."""
+
     def test_cancel_all_cancels_only_that_accounts_orders(self, ex: Harness):
         """Cancel-all removes every order of one account and reports the count."""
-        mine = [ex.rest("a", "sell", 1, 100), ex.rest("a", "buy", 1, 90),
-                ex.rest("a", "sell", 1, 100, symbol="Y")]
+        mine = [
+            ex.rest("a", "sell", 1, 100),
+            ex.rest("a", "buy", 1, 90),
+            ex.rest("a", "sell", 1, 100, symbol="Y"),
+        ]
         theirs = ex.rest("b", "sell", 1, 100)
         events = ex.cancel_all("a")
         assert sorted(c.order_id for c in of(events, OrderCanceled)) == mine
@@ -251,8 +268,10 @@ class TestCancelAll:
 
 
 class TestClientOrderIds:
+    """Client order ids: unique among an account's open orders."""
+
     def test_duplicate_client_id_among_open_orders_is_rejected(self, ex: Harness):
-        """A second open order with the same client id is refused and changes nothing."""
+        """A second open order with the same client id is refused, changing nothing."""
         ex.rest("a", "sell", 1, 100, client_order_id="dup")
         before = ex.state()
         events = ex.place("a", "sell", 1, 101, client_order_id="dup")
@@ -298,6 +317,8 @@ class TestClientOrderIds:
 
 
 class TestAmend:
+    """Amend: priority rules, crossing, and rejects."""
+
     def test_qty_down_keeps_time_priority(self, ex: Harness):
         """Lowering the open quantity at the same price keeps the order's place."""
         first = ex.rest("a", "sell", 5, 100)
@@ -306,7 +327,11 @@ class TestAmend:
         assert kinds(events) == ["OrderAmended", "BookDelta"]
         (amended,) = of(events, OrderAmended)
         assert (amended.order_id, amended.price, amended.qty, amended.requeued) == (
-            first, 100, 2, False)
+            first,
+            100,
+            2,
+            False,
+        )
         assert ex.queue("sell") == [(first, 100, 2), (second, 100, 5)]
         assert of(events, BookDelta)[0].qty == 7
 
@@ -343,7 +368,11 @@ class TestAmend:
         assert kinds(events)[:3] == ["OrderAmended", "OrderFilled", "OrderRested"]
         (fill,) = of(events, OrderFilled)
         assert (fill.taker_order_id, fill.maker_order_id, fill.price, fill.qty) == (
-            bid, ask, 101, 3)
+            bid,
+            ask,
+            101,
+            3,
+        )
         assert ex.book() == {"bids": [(102, 2)], "asks": []}
 
     def test_amend_that_crosses_fully_leaves_the_order_filled(self, ex: Harness):
@@ -375,8 +404,9 @@ class TestAmend:
         deltas = sorted((d.price, d.qty) for d in of(events, BookDelta))
         assert deltas == [(101, 0), (102, 5)]
 
-    @pytest.mark.parametrize(("qty", "price"), [(5, None), (None, 100), (5, 100),
-                                                (None, None)])
+    @pytest.mark.parametrize(
+        ("qty", "price"), [(5, None), (None, 100), (5, 100), (None, None)]
+    )
     def test_amend_without_a_change_is_rejected(self, ex: Harness, qty, price):
         """An amend that keeps both price and quantity is refused."""
         oid = ex.rest("a", "sell", 5, 100)
@@ -407,14 +437,17 @@ class TestAmend:
         ex.place("b", "buy", 5, 100)
         assert rejected_code(ex.amend("a", oid, qty=1)) == RejectCode.UNKNOWN_ORDER
 
-    @pytest.mark.parametrize(("qty", "price", "code"), [
-        ("0.5", None, RejectCode.OFF_LOT),
-        (None, "100.5", RejectCode.OFF_TICK),
-        (-1, None, RejectCode.INVALID_QUANTITY),
-        (None, -1, RejectCode.INVALID_PRICE),
-        (2_000_000, None, RejectCode.QTY_OUT_OF_RANGE),
-        (None, 2_000_000, RejectCode.PRICE_OUT_OF_RANGE),
-    ])
+    @pytest.mark.parametrize(
+        ("qty", "price", "code"),
+        [
+            ("0.5", None, RejectCode.OFF_LOT),
+            (None, "100.5", RejectCode.OFF_TICK),
+            (-1, None, RejectCode.INVALID_QUANTITY),
+            (None, -1, RejectCode.INVALID_PRICE),
+            (2_000_000, None, RejectCode.QTY_OUT_OF_RANGE),
+            (None, 2_000_000, RejectCode.PRICE_OUT_OF_RANGE),
+        ],
+    )
     def test_amend_to_an_invalid_value_is_rejected(self, ex: Harness, qty, price, code):
         """An amend's new price and quantity pass the same checks as a new order."""
         oid = ex.rest("a", "sell", 5, 100)
@@ -444,8 +477,9 @@ class TestAmend:
         oid = ex.rest("a", "buy", 5, 100, stp="expire_taker")
         events = ex.amend("a", oid, price=101)
         assert of(events, OrderFilled) == []
-        assert [(e.order_id, e.reason) for e in events if type(e).__name__ ==
-                "OrderExpired"] == [(oid, "stp_taker")]
+        assert [
+            (e.order_id, e.reason) for e in events if type(e).__name__ == "OrderExpired"
+        ] == [(oid, "stp_taker")]
         assert ex.queue("sell") == [(own, 101, 5)]
 
     def test_accepted_order_is_not_reported_by_amend(self, ex: Harness):

@@ -8,7 +8,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from exchange import Exchange, Rejected, RejectCode
+from exchange import Exchange, RejectCode, Rejected
 from exchange.core import ExchangeCore
 from exchange.messages import CheckpointTaken, Journaled, OrderRejected
 
@@ -17,7 +17,7 @@ D = Decimal
 
 @pytest.fixture
 def ex() -> Exchange:
-    """An exchange over the default markets with an in-memory journal and a fake clock."""
+    """An exchange on the default markets, in-memory journal and a fake clock."""
     ticks = itertools.count(1_000)
     return Exchange(clock=lambda: next(ticks))
 
@@ -28,6 +28,8 @@ def journaled(ex: Exchange) -> list[Journaled]:
 
 
 class TestPlaceOrder:
+    """place_order outcomes."""
+
     def test_resting_limit_order_is_new_with_nothing_filled(self, ex: Exchange):
         """A limit order that does not cross comes back "new" with its decimals."""
         result = ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.5", "65000.1")
@@ -45,7 +47,11 @@ class TestPlaceOrder:
         assert result.status == "filled"
         assert (result.filled, result.remaining) == (D("0.3"), D(0))
         (trade,) = result.fills
-        assert (trade.price, trade.qty, trade.liquidity) == (D(65000), D("0.3"), "taker")
+        assert (trade.price, trade.qty, trade.liquidity) == (
+            D(65000),
+            D("0.3"),
+            "taker",
+        )
         assert trade.counterparty_order_id == maker.order_id
         assert trade.fee == D(0)
         assert result.average_price == D(65000)
@@ -73,8 +79,10 @@ class TestPlaceOrder:
         assert result.filled == D("0.2")
         assert result.remaining == D(0)
 
-    @pytest.mark.parametrize(("qty", "price"), [
-        ("0.001", "100.5"), (D("0.001"), D("100.5")), (D("1E-3"), "100.50")])
+    @pytest.mark.parametrize(
+        ("qty", "price"),
+        [("0.001", "100.5"), (D("0.001"), D("100.5")), (D("1E-3"), "100.50")],
+    )
     def test_decimal_strings_and_decimals_are_accepted(self, ex: Exchange, qty, price):
         """Quantities and prices may be Decimals or decimal strings."""
         result = ex.place_order("alice", "BTC-PERP", "buy", "limit", qty, price)
@@ -87,18 +95,23 @@ class TestPlaceOrder:
 
     def test_client_order_id_is_echoed(self, ex: Exchange):
         """The result carries the order's client id."""
-        result = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100",
-                                client_order_id="my-1")
+        result = ex.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="my-1"
+        )
         assert result.client_order_id == "my-1"
 
     def test_stop_order_is_new_and_waits_for_its_trigger(self, ex: Exchange):
         """A stop order comes back "new" and is listed as not yet triggered."""
-        result = ex.place_order("alice", "BTC-PERP", "buy", "stop_market", "1",
-                                trigger_price="70000")
+        result = ex.place_order(
+            "alice", "BTC-PERP", "buy", "stop_market", "1", trigger_price="70000"
+        )
         assert result.status == "new"
         (row,) = ex.open_orders("alice")
         assert (row["type"], row["trigger_price"], row["triggered"]) == (
-            "stop_market", D(70000), False)
+            "stop_market",
+            D(70000),
+            False,
+        )
 
     def test_maker_result_reflects_fills_made_by_later_takers(self, ex: Exchange):
         """Cancelling a partly filled maker reports what it had filled."""
@@ -110,6 +123,8 @@ class TestPlaceOrder:
 
 
 class TestRejects:
+    """Rejects raise `Rejected` and change nothing."""
+
     def test_reject_raises_rejected_with_its_code_reason_and_seq(self, ex: Exchange):
         """A refused order raises `Rejected` carrying the stable code and the seq."""
         with pytest.raises(Rejected) as info:
@@ -119,35 +134,48 @@ class TestRejects:
         assert "tick" in info.value.reason
         assert str(info.value).startswith("[1008 OFF_TICK] ")
 
-    @pytest.mark.parametrize(("kwargs", "code"), [
-        ({"symbol": "DOGE-PERP"}, RejectCode.UNKNOWN_SYMBOL),
-        ({"qty": "0.0005"}, RejectCode.OFF_LOT),
-        ({"qty": "0"}, RejectCode.INVALID_QUANTITY),
-        ({"qty": "-1"}, RejectCode.INVALID_QUANTITY),
-        ({"qty": "100000"}, RejectCode.QTY_OUT_OF_RANGE),
-        ({"price": "99999999"}, RejectCode.PRICE_OUT_OF_RANGE),
-        ({"price": None}, RejectCode.PRICE_REQUIRED),
-        ({"type": "market"}, RejectCode.PRICE_NOT_ALLOWED),
-        ({"trigger_price": "110"}, RejectCode.TRIGGER_NOT_ALLOWED),
-        ({"account": ""}, RejectCode.INVALID_ACCOUNT),
-        ({"client_order_id": "x" * 37}, RejectCode.INVALID_CLIENT_ORDER_ID),
-        ({"post_only": True, "tif": "IOC"}, RejectCode.INVALID_FLAGS),
-    ])
+    @pytest.mark.parametrize(
+        ("kwargs", "code"),
+        [
+            ({"symbol": "DOGE-PERP"}, RejectCode.UNKNOWN_SYMBOL),
+            ({"qty": "0.0005"}, RejectCode.OFF_LOT),
+            ({"qty": "0"}, RejectCode.INVALID_QUANTITY),
+            ({"qty": "-1"}, RejectCode.INVALID_QUANTITY),
+            ({"qty": "100000"}, RejectCode.QTY_OUT_OF_RANGE),
+            ({"price": "99999999"}, RejectCode.PRICE_OUT_OF_RANGE),
+            ({"price": None}, RejectCode.PRICE_REQUIRED),
+            ({"type": "market"}, RejectCode.PRICE_NOT_ALLOWED),
+            ({"trigger_price": "110"}, RejectCode.TRIGGER_NOT_ALLOWED),
+            ({"account": ""}, RejectCode.INVALID_ACCOUNT),
+            ({"client_order_id": "x" * 37}, RejectCode.INVALID_CLIENT_ORDER_ID),
+            ({"post_only": True, "tif": "IOC"}, RejectCode.INVALID_FLAGS),
+        ],
+    )
     def test_bad_order_raises_is_journaled_and_changes_nothing(
         self, ex: Exchange, kwargs, code
     ):
-        """A refused order raises its code, is journaled, and leaves the books as they were."""
+        """A refused order raises its code, is journaled, and leaves the books alone."""
         ex.place_order("maker", "BTC-PERP", "sell", "limit", "1", "200")
         book = ex.order_book("BTC-PERP")
-        order = {"account": "alice", "symbol": "BTC-PERP", "side": "buy",
-                 "type": "limit", "qty": "1", "price": "100", **kwargs}
+        order = {
+            "account": "alice",
+            "symbol": "BTC-PERP",
+            "side": "buy",
+            "type": "limit",
+            "qty": "1",
+            "price": "100",
+            **kwargs,
+        }
         with pytest.raises(Rejected) as info:
             ex.place_order(**order)
         assert info.value.code is code
         (last,) = journaled(ex)[-1:]
         assert isinstance(last.events[0], OrderRejected)
         assert ex.order_book("BTC-PERP")["bids"] == book["bids"]
-        assert ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100").order_id == 2
+        assert (
+            ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100").order_id
+            == 2
+        )
 
     @pytest.mark.parametrize("field", ["qty", "price"])
     def test_more_than_eight_decimals_is_too_precise_and_not_journaled(
@@ -163,7 +191,7 @@ class TestRejects:
         assert ex.state_hash() == before
 
     def test_float_input_is_refused_as_malformed(self, ex: Exchange):
-        """A float is the wrong type for an exact value: MALFORMED, as codes.py defines it."""
+        """A float is the wrong type for an exact value, so it is MALFORMED."""
         with pytest.raises(Rejected) as info:
             ex.place_order("alice", "BTC-PERP", "buy", "limit", 1.5, "100")
         assert info.value.code is RejectCode.MALFORMED
@@ -178,11 +206,18 @@ class TestRejects:
         assert journaled(ex) == []
         assert ex.state_hash() == before
 
-    @pytest.mark.parametrize("kwargs", [
-        {"side": "long"}, {"side": "BUY"}, {"type": "stop"}, {"tif": "GTD"},
-        {"stp": "cancel_both"}])
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"side": "long"},
+            {"side": "BUY"},
+            {"type": "stop"},
+            {"tif": "GTD"},
+            {"stp": "cancel_both"},
+        ],
+    )
     def test_unknown_literal_is_malformed_and_not_journaled(self, ex: Exchange, kwargs):
-        """A side, type, TIF or STP mode outside the protocol is refused as malformed."""
+        """A side, type, TIF or STP mode outside the protocol is malformed."""
         order = {"side": "buy", "type": "limit", **kwargs}
         with pytest.raises(Rejected) as info:
             ex.place_order("alice", "BTC-PERP", qty="1", price="100", **order)
@@ -191,10 +226,13 @@ class TestRejects:
 
     def test_duplicate_client_order_id_raises(self, ex: Exchange):
         """A second open order with the same client id is refused."""
-        ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="c")
+        ex.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="c"
+        )
         with pytest.raises(Rejected) as info:
-            ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "99",
-                           client_order_id="c")
+            ex.place_order(
+                "alice", "BTC-PERP", "buy", "limit", "1", "99", client_order_id="c"
+            )
         assert info.value.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID
 
     def test_fok_that_cannot_fill_raises(self, ex: Exchange):
@@ -206,10 +244,13 @@ class TestRejects:
 
 
 class TestCancelAndAmend:
+    """cancel_order, amend_order and cancel_all."""
+
     def test_cancel_by_client_order_id(self, ex: Exchange):
         """An order can be canceled by its client id."""
-        placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100",
-                                client_order_id="c")
+        placed = ex.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="c"
+        )
         result = ex.cancel_order("alice", client_order_id="c")
         assert (result.order_id, result.status) == (placed.order_id, "canceled")
         assert ex.open_orders("alice") == []
@@ -226,14 +267,22 @@ class TestCancelAndAmend:
         """Lowering the quantity returns the order with its new open quantity."""
         placed = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
         result = ex.amend_order("alice", placed.order_id, qty="0.4")
-        assert (result.status, result.qty, result.remaining) == ("new", D("0.4"), D("0.4"))
+        assert (result.status, result.qty, result.remaining) == (
+            "new",
+            D("0.4"),
+            D("0.4"),
+        )
 
     def test_amend_after_a_fill_sets_the_open_quantity(self, ex: Exchange):
-        """The amended quantity is what remains open; the total keeps the filled part."""
+        """The amended quantity is what stays open; the total keeps the filled part."""
         placed = ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
         ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.3", "100")
         result = ex.amend_order("alice", placed.order_id, qty="0.5")
-        assert (result.filled, result.remaining, result.qty) == (D("0.3"), D("0.5"), D("0.8"))
+        assert (result.filled, result.remaining, result.qty) == (
+            D("0.3"),
+            D("0.5"),
+            D("0.8"),
+        )
 
     def test_amend_that_crosses_reports_its_fills(self, ex: Exchange):
         """An amend to a crossing price trades, and the result shows the fills."""
@@ -262,8 +311,10 @@ class TestCancelAndAmend:
 
 
 class TestQueries:
+    """order_book and open_orders."""
+
     def test_order_book_lists_decimal_levels_best_first(self, ex: Exchange):
-        """The book view gives (price, qty) Decimals, best first, limited to the depth."""
+        """The book view gives (price, qty) Decimals, best first, up to the depth."""
         for price in ("100", "99.5", "99", "98"):
             ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.25", price)
         ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.5", "100")
@@ -289,7 +340,16 @@ class TestQueries:
         assert rows[0]["price"] == D(100)
         assert rows[0]["remaining"] == D(1)
         assert [r["order_id"] for r in ex.open_orders("alice", "ETH-PERP")] == [
-            second.order_id]
+            second.order_id
+        ]
+
+    def test_open_orders_report_the_amended_quantity(self, ex: Exchange):
+        """After an amend, open orders show the total quantity the amend reported."""
+        placed = ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.3", "100")
+        amended = ex.amend_order("alice", placed.order_id, qty="0.2")
+        (row,) = ex.open_orders("alice")
+        assert (row["qty"], row["remaining"]) == (amended.qty, amended.remaining)
 
     def test_filled_orders_leave_open_orders(self, ex: Exchange):
         """An order filled whole is no longer listed as open."""
@@ -299,6 +359,8 @@ class TestQueries:
 
 
 class TestJournal:
+    """What the facade journals."""
+
     def test_every_command_is_journaled_with_its_events(self, ex: Exchange):
         """Accepted and rejected commands alike are journaled in seq order."""
         ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
@@ -318,11 +380,12 @@ class TestJournal:
         assert [e.record.ts_ns for e in journaled(ex)] == [500, 500, 900]
 
     def test_rerunning_the_journal_reproduces_events_and_hash(self, ex: Exchange):
-        """Feeding the journaled records to a fresh core gives the same events and hash."""
+        """The journaled records rerun in a fresh core give the same events and hash."""
         ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
         ex.place_order("bob", "BTC-PERP", "buy", "limit", "2", "100.5")
-        ex.place_order("carol", "BTC-PERP", "sell", "stop_market", "1",
-                       trigger_price="99")
+        ex.place_order(
+            "carol", "BTC-PERP", "sell", "stop_market", "1", trigger_price="99"
+        )
         ex.amend_order("bob", 2, qty="0.5")
         core = ExchangeCore(ex.markets.values())
         for entry in journaled(ex):

@@ -13,29 +13,44 @@ E8 = 10**8
 
 def spec(**changes: int) -> dict[str, int]:
     """Return a valid market spec in E8 units with some fields changed."""
-    base = {"tick_size": E8 // 10, "lot_size": E8 // 1000, "min_price": E8 // 10,
-            "max_price": 1000 * E8, "min_qty": E8 // 1000, "max_qty": 10 * E8}
+    base = {
+        "tick_size": E8 // 10,
+        "lot_size": E8 // 1000,
+        "min_price": E8 // 10,
+        "max_price": 1000 * E8,
+        "min_qty": E8 // 1000,
+        "max_qty": 10 * E8,
+    }
     return {**base, **changes}
 
 
 class TestMarket:
+    """Market specs and their constructors."""
+
     def test_default_markets_are_btc_and_eth_perpetuals(self):
         """The defaults are BTC-PERP and ETH-PERP with their tick and lot sizes."""
         by_symbol = {m.symbol: m for m in DEFAULT_MARKETS}
         assert set(by_symbol) == {"BTC-PERP", "ETH-PERP"}
         assert by_symbol["BTC-PERP"].tick_size == E8 // 10
         assert by_symbol["ETH-PERP"].tick_size == E8 // 100
-        assert by_symbol["BTC-PERP"].lot_size == by_symbol["ETH-PERP"].lot_size == E8 // 1000
+        assert (
+            by_symbol["BTC-PERP"].lot_size
+            == by_symbol["ETH-PERP"].lot_size
+            == E8 // 1000
+        )
 
-    @pytest.mark.parametrize("changes", [
-        {"tick_size": 0},
-        {"lot_size": -1},
-        {"min_price": E8 // 10 + 1},
-        {"max_qty": 10 * E8 + 1},
-        {"min_price": 0},
-        {"min_price": 2000 * E8},
-        {"min_qty": 20 * E8},
-    ])
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"tick_size": 0},
+            {"lot_size": -1},
+            {"min_price": E8 // 10 + 1},
+            {"max_qty": 10 * E8 + 1},
+            {"min_price": 0},
+            {"min_price": 2000 * E8},
+            {"min_qty": 20 * E8},
+        ],
+    )
     def test_inconsistent_market_is_refused(self, changes):
         """A market off its own grid, non-positive, or with min above max is refused."""
         with pytest.raises(ValueError):  # noqa: PT011 -- several messages, one rule
@@ -47,7 +62,7 @@ class TestMarket:
             Market(symbol="", **spec())
 
     def test_from_decimals_defaults_minimums_to_one_step(self):
-        """Without explicit minimums the smallest price is one tick, quantity one lot."""
+        """Minimums default to one tick of price and one lot of quantity."""
         m = Market.from_decimals("M", tick_size="0.5", lot_size="0.01")
         assert (m.min_price, m.min_qty) == (E8 // 2, E8 // 100)
 
@@ -69,15 +84,20 @@ class TestMarket:
 
 
 class TestConfigHash:
+    """The hash of the market configuration."""
+
     def test_config_hash_ignores_market_order(self):
         """The hash depends on the markets, not on the order they are listed in."""
         assert config_hash(DEFAULT_MARKETS) == config_hash(reversed(DEFAULT_MARKETS))
 
     def test_config_hash_changes_with_any_field(self):
         """Changing one market's tick size changes the hash."""
-        changed = Market.from_decimals("BTC-PERP", tick_size="1", lot_size="0.001",
-                                       max_price="4529764")
-        assert config_hash(DEFAULT_MARKETS) != config_hash([changed, DEFAULT_MARKETS[1]])
+        changed = Market.from_decimals(
+            "BTC-PERP", tick_size="1", lot_size="0.001", max_price="4529764"
+        )
+        assert config_hash(DEFAULT_MARKETS) != config_hash(
+            [changed, DEFAULT_MARKETS[1]]
+        )
 
     def test_market_table_is_sorted_by_symbol(self):
         """The canonical table lists markets by symbol."""

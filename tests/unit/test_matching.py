@@ -26,6 +26,8 @@ def expiries(events: list) -> list[tuple[int, int, str]]:
 
 
 class TestPriceTimePriority:
+    """Better price first, then first-in first-out."""
+
     def test_better_priced_ask_fills_before_an_earlier_worse_ask(self, ex: Harness):
         """A buy takes the lowest ask first even if a higher ask arrived earlier."""
         worse = ex.rest("a", "sell", 5, 101)
@@ -62,7 +64,9 @@ class TestPriceTimePriority:
         assert [(r.price, r.qty) for r in rested] == [(101, 5)]
         assert ex.book() == {"bids": [(101, 5)], "asks": [(102, 4)]}
 
-    def test_later_order_at_a_level_queues_behind_a_partially_filled_one(self, ex: Harness):
+    def test_later_order_at_a_level_queues_behind_a_partially_filled_one(
+        self, ex: Harness
+    ):
         """A partial fill leaves the maker at the front of its level."""
         big = ex.rest("a", "sell", 10, 100)
         small = ex.rest("b", "sell", 5, 100)
@@ -80,6 +84,8 @@ class TestPriceTimePriority:
 
 
 class TestFills:
+    """Fill events: price, quantities, ids, remainders."""
+
     def test_fill_is_at_the_makers_price_not_the_takers(self, ex: Harness):
         """A buy priced above the ask trades at the ask."""
         ex.rest("a", "sell", 1, 100)
@@ -100,7 +106,10 @@ class TestFills:
         (fill,) = of(events, OrderFilled)
         assert (fill.seq, fill.symbol, fill.price, fill.qty) == (2, "X", 100, 2)
         assert (fill.taker_order_id, fill.taker_account, fill.taker_side) == (
-            taker, "bob", "buy")
+            taker,
+            "bob",
+            "buy",
+        )
         assert (fill.maker_order_id, fill.maker_account) == (maker, "alice")
         assert (fill.taker_fee, fill.maker_fee) == (0, 0)
 
@@ -131,16 +140,30 @@ class TestFills:
 
     def test_accepted_event_reports_ticks_lots_and_flags(self, ex: Harness):
         """The acceptance echoes the order in ticks and lots with its flags."""
-        (acc,) = of(ex.place("a", "buy", 3, 99, client_order_id="c1", stp="expire_maker"),
-                    OrderAccepted)
+        (acc,) = of(
+            ex.place("a", "buy", 3, 99, client_order_id="c1", stp="expire_maker"),
+            OrderAccepted,
+        )
         assert (acc.order_id, acc.account, acc.symbol, acc.side, acc.type) == (
-            1, "a", "X", "buy", "limit")
+            1,
+            "a",
+            "X",
+            "buy",
+            "limit",
+        )
         assert (acc.qty, acc.price, acc.tif, acc.post_only, acc.trigger_price) == (
-            3, 99, "GTC", False, 0)
+            3,
+            99,
+            "GTC",
+            False,
+            0,
+        )
         assert (acc.stp, acc.client_order_id) == ("expire_maker", "c1")
 
 
 class TestMarketOrders:
+    """Market orders sweep and never rest."""
+
     def test_market_buy_sweeps_levels_and_expires_the_rest_as_ioc(self, ex: Harness):
         """A market order takes every level it can and expires what is left."""
         a100 = ex.rest("a", "sell", 2, 100)
@@ -174,6 +197,8 @@ class TestMarketOrders:
 
 
 class TestImmediateOrCancel:
+    """IOC limit orders."""
+
     def test_ioc_remainder_expires_with_reason_ioc(self, ex: Harness):
         """An IOC limit fills what crosses and expires the rest instead of resting."""
         maker = ex.rest("a", "sell", 2, 100)
@@ -199,6 +224,8 @@ class TestImmediateOrCancel:
 
 
 class TestFillOrKill:
+    """FOK orders fill whole or are rejected."""
+
     def test_fok_that_can_fill_whole_fills_across_levels(self, ex: Harness):
         """A fill-or-kill order sweeps several levels when they hold enough."""
         a100 = ex.rest("a", "sell", 4, 100)
@@ -208,7 +235,9 @@ class TestFillOrKill:
         assert of(events, OrderExpired) == []
         assert ex.book() == {"bids": [], "asks": [(101, 2)]}
 
-    def test_fok_that_cannot_fill_whole_is_rejected_and_changes_nothing(self, ex: Harness):
+    def test_fok_that_cannot_fill_whole_is_rejected_and_changes_nothing(
+        self, ex: Harness
+    ):
         """A fill-or-kill order larger than the book is refused whole."""
         ex.rest("a", "sell", 4, 100)
         before = ex.state()
@@ -272,7 +301,11 @@ class TestFillOrKill:
 
 
 class TestPostOnly:
-    def test_post_only_that_would_take_is_rejected_and_changes_nothing(self, ex: Harness):
+    """Post-only orders never take."""
+
+    def test_post_only_that_would_take_is_rejected_and_changes_nothing(
+        self, ex: Harness
+    ):
         """A post-only buy at or above the best ask is refused."""
         ex.rest("a", "sell", 1, 100)
         before = ex.state()
@@ -313,6 +346,8 @@ class TestPostOnly:
 
 
 class TestSelfTradePrevention:
+    """STP modes none / expire_taker / expire_maker / expire_both."""
+
     def test_mode_none_lets_an_account_trade_with_itself(self, ex: Harness):
         """Without STP an account's taker fills against its own maker."""
         own = ex.rest("a", "sell", 5, 100)
@@ -341,7 +376,11 @@ class TestSelfTradePrevention:
         events = ex.place("a", "buy", 8, 101, stp="expire_maker")
         taker = of(events, OrderAccepted)[0].order_id
         assert kinds(events)[:4] == [
-            "OrderAccepted", "OrderFilled", "OrderExpired", "OrderRested"]
+            "OrderAccepted",
+            "OrderFilled",
+            "OrderExpired",
+            "OrderRested",
+        ]
         assert fills(events) == [(other, 101, 4)]
         assert expiries(events) == [(own, 5, "stp_maker")]
         assert ex.queue("buy") == [(taker, 101, 4)]

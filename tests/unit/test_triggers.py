@@ -18,7 +18,7 @@ from exchange.messages import (
 
 
 def trade_at(ex: Harness, price: int, symbol: str = "X") -> list:
-    """Make two bystander accounts trade one lot at ``price``; return the taker's events."""
+    """Make two bystanders trade one lot at ``price``; return the taker's events."""
     ex.rest("mm", "sell", 1, price, symbol=symbol)
     return ex.place("tt", "buy", 1, price, symbol=symbol)
 
@@ -45,7 +45,11 @@ def place_trigger(ex: Harness, order_type: str, side: str, trigger: int, **kw) -
 
 
 class TestTriggerDirection:
-    @pytest.mark.parametrize(("order_type", "side", "trigger", "fires", "_"), DIRECTIONS)
+    """Which way each triggered type fires, and placement checks."""
+
+    @pytest.mark.parametrize(
+        ("order_type", "side", "trigger", "fires", "_"), DIRECTIONS
+    )
     def test_order_fires_when_last_price_reaches_its_trigger(
         self, ex: Harness, order_type, side, trigger, fires, _
     ):
@@ -58,7 +62,9 @@ class TestTriggerDirection:
         assert (fired.trigger_price, fired.last_price) == (trigger, fires)
         assert ex.pending() == []
 
-    @pytest.mark.parametrize(("order_type", "side", "trigger", "_", "short"), DIRECTIONS)
+    @pytest.mark.parametrize(
+        ("order_type", "side", "trigger", "_", "short"), DIRECTIONS
+    )
     def test_order_waits_while_last_price_is_short_of_its_trigger(
         self, ex: Harness, order_type, side, trigger, _, short
     ):
@@ -68,7 +74,9 @@ class TestTriggerDirection:
         assert of(trade_at(ex, short), OrderTriggered) == []
         assert ex.pending() == [oid]
 
-    @pytest.mark.parametrize(("order_type", "side", "trigger", "fires", "_"), DIRECTIONS)
+    @pytest.mark.parametrize(
+        ("order_type", "side", "trigger", "fires", "_"), DIRECTIONS
+    )
     def test_order_already_past_its_trigger_is_rejected(
         self, ex: Harness, order_type, side, trigger, fires, _
     ):
@@ -98,6 +106,8 @@ class TestTriggerDirection:
 
 
 class TestTriggeredExecution:
+    """What a triggered order does once it fires."""
+
     def test_pending_order_is_accepted_but_neither_rests_nor_trades(self, ex: Harness):
         """Placing a stop emits only its acceptance."""
         trade_at(ex, 100)
@@ -115,9 +125,12 @@ class TestTriggeredExecution:
         assert kinds(events)[:2] == ["OrderAccepted", "OrderFilled"]
         assert kinds(events)[2] == "OrderTriggered"
         stop_fills = [f for f in of(events, OrderFilled) if f.taker_order_id == stop]
-        assert [(f.maker_order_id, f.price, f.qty) for f in stop_fills] == [(ask, 115, 2)]
+        assert [(f.maker_order_id, f.price, f.qty) for f in stop_fills] == [
+            (ask, 115, 2)
+        ]
         assert [(e.order_id, e.qty, e.reason) for e in of(events, OrderExpired)] == [
-            (stop, 3, "ioc")]
+            (stop, 3, "ioc")
+        ]
 
     def test_stop_limit_rests_at_its_limit_when_it_cannot_trade(self, ex: Harness):
         """A triggered stop-limit that does not cross joins the book at its price."""
@@ -125,7 +138,8 @@ class TestTriggeredExecution:
         stop = ex.rest("s", "buy", 3, 108, type="stop_limit", trigger=110)
         events = trade_at(ex, 110)
         assert [(r.order_id, r.price, r.qty) for r in of(events, OrderRested)] == [
-            (stop, 108, 3)]
+            (stop, 108, 3)
+        ]
         assert ex.queue("buy") == [(stop, 108, 3)]
 
     def test_triggered_stop_limit_can_then_be_amended(self, ex: Harness):
@@ -141,8 +155,11 @@ class TestTriggeredExecution:
         bid = ex.rest("mm", "buy", 4, 108)
         tp = ex.rest("s", "sell", 2, 105, type="take_profit_limit", trigger=110)
         events = trade_at(ex, 110)
-        tp_fills = [(f.maker_order_id, f.price, f.qty) for f in of(events, OrderFilled)
-                    if f.taker_order_id == tp]
+        tp_fills = [
+            (f.maker_order_id, f.price, f.qty)
+            for f in of(events, OrderFilled)
+            if f.taker_order_id == tp
+        ]
         assert tp_fills == [(bid, 108, 2)]
 
     def test_triggered_fills_update_the_last_price(self, ex: Harness):
@@ -154,13 +171,16 @@ class TestTriggeredExecution:
         assert ex.last_price() == 115
 
     def test_triggered_post_only_that_would_take_expires(self, ex: Harness):
-        """A post-only stop-limit that would take when triggered expires as post_only."""
+        """A post-only stop-limit that would take on triggering expires as post_only."""
         trade_at(ex, 100)
         ex.rest("mm", "sell", 5, 111)
-        stop = ex.rest("s", "buy", 2, 112, type="stop_limit", trigger=110, post_only=True)
+        stop = ex.rest(
+            "s", "buy", 2, 112, type="stop_limit", trigger=110, post_only=True
+        )
         events = trade_at(ex, 110)
         assert [(e.order_id, e.qty, e.reason) for e in of(events, OrderExpired)] == [
-            (stop, 2, "post_only")]
+            (stop, 2, "post_only")
+        ]
         assert ex.book()["asks"] == [(111, 5)]
 
     def test_triggered_fok_that_cannot_fill_expires(self, ex: Harness):
@@ -170,7 +190,8 @@ class TestTriggeredExecution:
         stop = ex.rest("s", "buy", 2, 112, type="stop_limit", trigger=110, tif="FOK")
         events = trade_at(ex, 110)
         assert [(e.order_id, e.qty, e.reason) for e in of(events, OrderExpired)] == [
-            (stop, 2, "fok")]
+            (stop, 2, "fok")
+        ]
         assert ex.book()["asks"] == [(111, 1)]
 
     def test_triggered_fok_that_can_fill_fills_whole(self, ex: Harness):
@@ -179,16 +200,21 @@ class TestTriggeredExecution:
         ex.rest("mm", "sell", 3, 111)
         stop = ex.rest("s", "buy", 2, 112, type="stop_limit", trigger=110, tif="FOK")
         events = trade_at(ex, 110)
-        assert sum(f.qty for f in of(events, OrderFilled) if f.taker_order_id == stop) == 2
+        assert (
+            sum(f.qty for f in of(events, OrderFilled) if f.taker_order_id == stop) == 2
+        )
 
     def test_triggered_order_applies_its_stp_mode(self, ex: Harness):
         """Self-trade prevention applies to a triggered order as a taker."""
         trade_at(ex, 100)
         own = ex.rest("s", "sell", 2, 115)
-        stop = ex.rest("s", "buy", 2, type="stop_market", trigger=110, stp="expire_taker")
+        stop = ex.rest(
+            "s", "buy", 2, type="stop_market", trigger=110, stp="expire_taker"
+        )
         events = trade_at(ex, 110)
         assert [(e.order_id, e.reason) for e in of(events, OrderExpired)] == [
-            (stop, "stp_taker")]
+            (stop, "stp_taker")
+        ]
         assert ex.queue("sell") == [(own, 115, 2)]
 
     def test_trades_in_one_market_do_not_fire_triggers_of_another(self, ex: Harness):
@@ -210,6 +236,8 @@ class TestTriggeredExecution:
 
 
 class TestCascades:
+    """Triggers firing triggers, in a deterministic order."""
+
     def test_stops_fire_one_after_another_as_each_moves_the_price(self, ex: Harness):
         """A stop's own fill can trigger the next stop within the same record."""
         trade_at(ex, 100)
@@ -223,10 +251,15 @@ class TestCascades:
         fired = [(t.order_id, t.last_price) for t in of(events, OrderTriggered)]
         assert fired == [(near, 97), (far, 95)]
         assert [(f.taker_order_id, f.price) for f in of(events, OrderFilled)] == [
-            (taker, 97), (near, 95), (far, 94)]
+            (taker, 97),
+            (near, 95),
+            (far, 94),
+        ]
 
-    def test_cascade_ends_when_a_fill_falls_short_of_the_next_trigger(self, ex: Harness):
-        """A stop whose fill does not reach the next trigger leaves that stop pending."""
+    def test_cascade_ends_when_a_fill_falls_short_of_the_next_trigger(
+        self, ex: Harness
+    ):
+        """A stop whose fill falls short of the next trigger leaves that one pending."""
         trade_at(ex, 100)
         ex.rest("mm", "buy", 1, 96)
         far = ex.rest("s", "sell", 1, type="stop_market", trigger=95)
@@ -239,8 +272,10 @@ class TestCascades:
     def test_stops_at_one_trigger_fire_in_placement_order(self, ex: Harness):
         """Orders sharing a trigger price fire first-in first-out."""
         trade_at(ex, 100)
-        ids = [ex.rest(acct, "buy", 1, type="stop_market", trigger=110)
-               for acct in ("s1", "s2", "s3")]
+        ids = [
+            ex.rest(acct, "buy", 1, type="stop_market", trigger=110)
+            for acct in ("s1", "s2", "s3")
+        ]
         events = trade_at(ex, 110)
         assert [t.order_id for t in of(events, OrderTriggered)] == ids
 
@@ -266,6 +301,8 @@ class TestCascades:
 
 
 class TestCancelPending:
+    """Cancels of untriggered orders."""
+
     def test_cancel_of_a_pending_stop_removes_it(self, ex: Harness):
         """A pending stop can be canceled; no book level changes."""
         trade_at(ex, 100)

@@ -12,17 +12,22 @@ from exchange.units import SCALE, Precision, e8_str, from_e8, to_e8
 
 
 class TestToE8:
-    @pytest.mark.parametrize(("value", "expected"), [
-        (1, SCALE),
-        (0, 0),
-        (-3, -3 * SCALE),
-        ("0.00000001", 1),
-        ("1.5", 150_000_000),
-        ("-0.25", -25_000_000),
-        (Decimal("65000.1"), 6_500_010_000_000),
-        ("1e-8", 1),
-        ("1.10000000", 110_000_000),
-    ])
+    """Decimal input to E8 ints."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (1, SCALE),
+            (0, 0),
+            (-3, -3 * SCALE),
+            ("0.00000001", 1),
+            ("1.5", 150_000_000),
+            ("-0.25", -25_000_000),
+            (Decimal("65000.1"), 6_500_010_000_000),
+            ("1e-8", 1),
+            ("1.10000000", 110_000_000),
+        ],
+    )
     def test_exact_values_convert_to_e8(self, value, expected):
         """Ints, decimal strings and Decimals become exact ints of 1e-8."""
         assert to_e8(value) == expected
@@ -39,7 +44,9 @@ class TestToE8:
         with pytest.raises(Precision):
             to_e8(value)
 
-    @pytest.mark.parametrize("value", ["abc", "", "NaN", "Infinity", "-inf", "1,5", None])
+    @pytest.mark.parametrize(
+        "value", ["abc", "", "NaN", "Infinity", "-inf", "1,5", None]
+    )
     def test_non_numbers_raise_precision(self, value):
         """Strings that are not finite decimal numbers are refused."""
         with pytest.raises(Precision):
@@ -51,14 +58,19 @@ class TestToE8:
 
 
 class TestFromE8:
-    @pytest.mark.parametrize(("value", "text"), [
-        (1, "0.00000001"),
-        (100 * SCALE, "100"),
-        (150_000_000, "1.5"),
-        (0, "0"),
-        (-25_000_000, "-0.25"),
-        (4529764 * SCALE, "4529764"),
-    ])
+    """E8 ints back to decimals."""
+
+    @pytest.mark.parametrize(
+        ("value", "text"),
+        [
+            (1, "0.00000001"),
+            (100 * SCALE, "100"),
+            (150_000_000, "1.5"),
+            (0, "0"),
+            (-25_000_000, "-0.25"),
+            (4529764 * SCALE, "4529764"),
+        ],
+    )
     def test_e8_str_prints_plain_decimals_without_trailing_zeros(self, value, text):
         """E8 ints print in plain notation: no exponent, no trailing zeros."""
         assert e8_str(value) == text
@@ -73,8 +85,15 @@ class TestFromE8:
         assert to_e8(from_e8(value)) == value
         assert to_e8(e8_str(value)) == value
 
-    @given(st.decimals(allow_nan=False, allow_infinity=False, places=8,
-                       min_value=-(10**12), max_value=10**12))
+    @given(
+        st.decimals(
+            allow_nan=False,
+            allow_infinity=False,
+            places=8,
+            min_value=-(10**12),
+            max_value=10**12,
+        )
+    )
     def test_to_e8_then_from_e8_keeps_the_value(self, value):
         """A decimal with at most 8 places comes back equal after conversion."""
         assert from_e8(to_e8(value)) == value
