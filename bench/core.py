@@ -34,15 +34,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import structlog
 
 from bench._inputs import Workload, flow_workload, standard_workload
 from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
 from bench._matching import compile_ops, run_matching
 from exchange.core import ExchangeCore
+from exchange.logs import configure_logging
 from exchange.markets import config_hash, market_table
 from exchange.messages import Journaled, OrderRejected
 from exchange.progress import ProgressBar
-from replay.streams import FillHash
+from replay.streams import FillHash, StreamError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,12 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="paperx bench core",
         description=(
-            "Measure commands/s of (a) the matching layer alone, (b) the full core "
-            "with every record's events msgpack-encoded, and (c) the core with the "
-            "file journal under fsync 'batch'. Prints fills and fill hash, peak "
-            "memory, p50/p99/p99.9 latency of (b) and the machine. Default "
-            "stream: 1,000,000 commands of paperx's own order flow (BTC-PERP and "
-            "ETH-PERP, seed 42)."
+            "Measure commands/s of the same stream through\n"
+            "  (a) the matching layer alone (OrderBook + matching.match),\n"
+            "  (b) the full core, every record's events msgpack-encoded,\n"
+            "  (c) (b) plus the file journal under fsync 'batch',\n"
+            "and print the fill count and hash, peak memory, p50/p99/p99.9 latency\n"
+            "of (b) and the machine. Default stream: 1,000,000 commands of paperx's\n"
+            "own order flow (clients.orderflow: BTC-PERP and ETH-PERP, seed 42)."
         ),
         epilog=(
             "examples:\n"
@@ -206,9 +209,11 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int]:
 def main(argv: list[str] | None = None) -> int:
     """Run ``paperx bench core``; return 0, or 1 if the fills are not as expected."""
     args = _parser().parse_args(argv)
+    if not structlog.is_configured():  # run as ``python -m bench.core``
+        configure_logging("warning")  # stdout stays the report (JSON last)
     try:
         workload = _load(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StreamError) as exc:
         print(f"paperx bench core: {exc}", file=sys.stderr)
         return 2
     gc.collect()
