@@ -85,12 +85,19 @@ class TestRecords:
 class TestStateHash:
     """The canonical state hash."""
 
-    def test_rejected_record_leaves_state_hash_unchanged(self, ex: Harness):
-        """A refused command leaves the state hash exactly as it was."""
+    def test_rejected_record_leaves_the_seq_free_hash_unchanged(self, ex: Harness):
+        """A refused command leaves the hash without the seq exactly as it was."""
+        ex.rest("a", "sell", 5, 100)
+        before = ex.core.state_hash(include_seq=False)
+        assert rejected_code(ex.place("a", "buy", 1, 100, symbol="NOPE"))
+        assert ex.core.state_hash(include_seq=False) == before
+
+    def test_full_hash_covers_the_seq_of_every_record(self, ex: Harness):
+        """The default hash includes the last seq, so even a reject moves it."""
         ex.rest("a", "sell", 5, 100)
         before = ex.core.state_hash()
         assert rejected_code(ex.place("a", "buy", 1, 100, symbol="NOPE"))
-        assert ex.core.state_hash() == before
+        assert ex.core.state_hash() != before
 
     def test_rejected_record_changes_nothing_but_the_seq(self, ex: Harness):
         """A reject leaves the same hash as a checkpoint, which changes only the seq."""
