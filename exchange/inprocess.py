@@ -295,7 +295,7 @@ class Exchange:
                 "side": spec.side,
                 "type": spec.type,
                 "price": m.price_decimal(order.price) if order.price else None,
-                "qty": m.qty_decimal(spec.qty),
+                "qty": m.qty_decimal(self._views[order.order_id].qty),
                 "remaining": m.qty_decimal(order.remaining),
                 "trigger_price": (m.price_decimal(spec.trigger_price)
                                   if spec.trigger_price else None),
@@ -425,6 +425,8 @@ def _e8(name: str, value: Number | None) -> int:
         return 0
     try:
         return to_e8(value)
+    except TypeError as exc:
+        raise Rejected(RejectCode.MALFORMED, f"{name}: {exc}") from exc
     except Precision as exc:
         raise Rejected(RejectCode.TOO_PRECISE, f"{name}: {exc}") from exc
 

@@ -25,6 +25,7 @@ def to_e8(value: Decimal | str | int) -> int:
     """Return ``value`` as an exact int of 1e-8 units.
 
     Raises:
+        TypeError: for a float or bool (a float may not be the decimal you meant).
         Precision: if ``value`` is not a finite decimal or has more than 8 decimals
             (it is never rounded).
     """
@@ -32,7 +33,7 @@ def to_e8(value: Decimal | str | int) -> int:
         return value * SCALE
     if isinstance(value, float | bool):
         msg = f"{value!r}: pass a Decimal or a decimal string, not {type(value).__name__}"
-        raise Precision(msg)
+        raise TypeError(msg)
     try:
         scaled = Decimal(value) * _SCALE_DECIMAL
     except (InvalidOperation, TypeError) as exc:

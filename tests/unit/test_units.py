@@ -39,9 +39,9 @@ class TestToE8:
             to_e8(value)
 
     @pytest.mark.parametrize("value", [1.5, 0.1, True, False])
-    def test_floats_and_bools_raise_precision(self, value):
-        """Floats and bools are refused: only exact decimal input is accepted."""
-        with pytest.raises(Precision):
+    def test_floats_and_bools_raise_type_error(self, value):
+        """Floats and bools are refused as the wrong type: only exact decimals count."""
+        with pytest.raises(TypeError):
             to_e8(value)
 
     @pytest.mark.parametrize(
