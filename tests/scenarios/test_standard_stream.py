@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from harness import Harness, of
+from shared_workload import import_workload
 
 from exchange.markets import Market
 from exchange.messages import (
@@ -19,8 +17,6 @@ from exchange.messages import (
     PlaceOrder,
 )
 
-# The shared workload lives beside the repository: <repo>/../shared/bench.
-BENCH_DIR = Path(__file__).resolve().parents[3] / "shared" / "bench"
 COMMANDS = 20_000
 MARKET = Market.from_decimals(
     "X", tick_size="1", lot_size="1", max_qty="1000000", max_price="100000000"
@@ -31,14 +27,7 @@ E8 = 10**8
 @pytest.fixture(scope="module")
 def workload():
     """The shared workload module (the stream generator and its shadow book)."""
-    if not (BENCH_DIR / "workload.py").exists():
-        pytest.skip(f"standard workload not found at {BENCH_DIR}")
-    sys.path.insert(0, str(BENCH_DIR))
-    try:
-        import workload  # noqa: PLC0415 -- found only at run time, beside the repo
-    finally:
-        sys.path.remove(str(BENCH_DIR))
-    return workload
+    return import_workload()
 
 
 def to_command(t: tuple) -> Command:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from shared_workload import import_workload
 
 from exchange.core import ExchangeCore
 from exchange.messages import AmendOrder, CancelOrder, PlaceOrder
@@ -25,8 +24,6 @@ from replay.streams import (
 if TYPE_CHECKING:
     from types import ModuleType
 
-WORKLOAD = Path(__file__).resolve().parents[3] / "shared" / "bench" / "workload.py"
-
 TINY = [
     ("N", 1, 1, "B", 100, 5),
     ("N", 2, 2, "S", 101, 3),
@@ -37,16 +34,8 @@ TINY = [
 
 
 def _workload() -> ModuleType:
-    """Import ../shared/bench/workload.py, or skip when this checkout lacks it."""
-    if not WORKLOAD.exists():
-        pytest.skip(f"the standard workload generator is not at {WORKLOAD}")
-    spec = importlib.util.spec_from_file_location("workload", WORKLOAD)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("workload", module)
-    spec.loader.exec_module(module)
-    return module
+    """Import the shared workload.py, or skip when it cannot be found."""
+    return import_workload()
 
 
 class TestReadStream:
