@@ -290,10 +290,13 @@ class ExchangeCore:
         limit = order.price or None
         fills = self._fills
         expired = self._expired
-        remaining, stp_stopped = match(
-            book, order.is_buy, order.account, limit, order.remaining,
-            STP_MODES[spec.stp], fills, expired,
-        )
+        if limit is None or would_take(book, order.is_buy, limit):
+            remaining, stp_stopped = match(
+                book, order.is_buy, order.account, limit, order.remaining,
+                STP_MODES[spec.stp], fills, expired,
+            )
+        else:  # most limit orders do not cross: skip the matching walk
+            remaining, stp_stopped = order.remaining, False
         if fills:
             self._report_fills(seq, state, order, fills, events)
             fills.clear()

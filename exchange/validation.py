@@ -95,17 +95,18 @@ def check_order(market: Market, cmd: PlaceOrder) -> Converted | Refusal:  # noqa
             f"client order id longer than {MAX_CLIENT_ORDER_ID} characters",
         )
     qty_e8 = cmd.qty
-    qty, rest = divmod(qty_e8, market.lot_size)
-    if rest or not market.min_qty <= qty_e8 <= market.max_qty:
+    lot = market.lot_size
+    if qty_e8 % lot or not market.min_qty <= qty_e8 <= market.max_qty:
         return to_lots(market, qty_e8)  # type: ignore[return-value]  # a Refusal
     price = 0
     price_e8 = cmd.price
     if cmd.type in _PRICED_TYPES:
         if not price_e8:
             return Refusal(RejectCode.PRICE_REQUIRED, f"a {cmd.type} order needs a price")
-        price, rest = divmod(price_e8, market.tick_size)
-        if rest or not market.min_price <= price_e8 <= market.max_price:
+        tick = market.tick_size
+        if price_e8 % tick or not market.min_price <= price_e8 <= market.max_price:
             return to_ticks(market, price_e8)  # type: ignore[return-value]
+        price = price_e8 // tick
     elif price_e8:
         return Refusal(
             RejectCode.PRICE_NOT_ALLOWED, f"a {cmd.type} order takes no price"
@@ -121,7 +122,7 @@ def check_order(market: Market, cmd: PlaceOrder) -> Converted | Refusal:  # noqa
             RejectCode.INVALID_FLAGS,
             "post-only needs a priced order with time in force GTC",
         )
-    return price, qty, trigger
+    return price, qty_e8 // lot, trigger
 
 
 def _check_trigger(market: Market, cmd: PlaceOrder) -> int | Refusal:
