@@ -32,11 +32,12 @@ class Order:
     """An open order: identity, price (ticks), open quantity (lots), static spec.
 
     ``spec`` is the `OrderAccepted` event that created it (side, type, flags,
-    client id...), shared rather than copied. ``remaining == 0`` marks a dead
+    client id...), shared rather than copied. ``reserved`` is the margin the
+    ledger holds for it (0 without a ledger). ``remaining == 0`` marks a dead
     entry still sitting in a level's deque.
     """
 
-    __slots__ = ("account", "is_buy", "order_id", "price", "remaining", "spec")
+    __slots__ = ("account", "is_buy", "order_id", "price", "remaining", "reserved", "spec")
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Order:
         self.price = price
         self.remaining = remaining
         self.spec = spec
+        self.reserved = 0  # E8 margin the ledger holds for the open part
 
     def __repr__(self) -> str:
         """Show id, side, open quantity and price."""

@@ -34,6 +34,15 @@ class RejectCode(IntEnum):
     TOO_PRECISE = 1015  # more decimals than the exchange's fixed unit (-1111)
     INVALID_ACCOUNT = 1016  # empty or malformed account id
 
+    # 3xxx: risk and margin
+    INSUFFICIENT_MARGIN = 3001  # the order's margin exceeds the free balance (-2019)
+    REDUCE_ONLY_REJECTED = 3002  # a reduce-only order would not reduce (-2022)
+    POSITION_LIMIT = 3003  # the position would exceed its tier at this leverage (-2027)
+    INSUFFICIENT_BALANCE = 3004  # withdraw or margin transfer beyond the free balance
+    MARGIN_BELOW_INITIAL = 3005  # removing margin would leave less than the IM (-4051)
+    ORDER_MARGIN_LIMIT = 3006  # the account's own max-margin-per-order limit
+    DAILY_LOSS_LIMIT = 3007  # the account's own daily loss limit was reached
+
     # 4xxx: matching and order state
     UNKNOWN_ORDER = 4001  # no such open order for this account (-2011)
     FOK_NOT_FILLED = 4002  # fill-or-kill could not fill whole (-5021)
@@ -42,3 +51,11 @@ class RejectCode(IntEnum):
     DUPLICATE_CLIENT_ORDER_ID = 4005  # client id in use by an open order (-4116)
     AMEND_NO_CHANGE = 4006  # amend would not change the order (-5027)
     NOT_AMENDABLE = 4007  # only resting limit orders can be amended (-4028)
+
+    # 5xxx: account and settings
+    MODE_CHANGE_WITH_POSITION = 5001  # margin mode change with a position (-4048)
+    MODE_CHANGE_WITH_ORDERS = 5002  # margin mode change with open orders (-4047)
+    INVALID_LEVERAGE = 5003  # leverage outside 1..the tier's maximum (-4028)
+    NO_ISOLATED_POSITION = 5004  # margin adjustment needs an isolated position (-4046)
+    INVALID_AMOUNT = 5005  # zero or negative amount where a positive one is needed
+    MARGIN_DISABLED = 5006  # this exchange runs without the margin ledger

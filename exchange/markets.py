@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 
-from exchange.units import e8_str, from_e8, to_e8
+from exchange.units import SCALE, e8_str, from_e8, ppm_str, to_e8, to_ppm
+
+_PPM = 1_000_000
 
 __all__ = ["DEFAULT_MARKETS", "Market", "config_hash", "market_table"]
 
@@ -24,6 +26,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
 
     Limits are inclusive: ``min_price <= price <= max_price`` and
     ``min_qty <= qty <= max_qty``; both are multiples of their tick / lot.
+    Fees are ppm of the fill's value (Binance's defaults: maker 0.02%, taker
+    0.05%); one tick times one lot must be worth a whole number of E8 units,
+    so every fill's value is exact.
     """
 
     symbol: str
@@ -33,6 +38,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     max_price: int
     min_qty: int
     max_qty: int
+    maker_fee_ppm: int = 200
+    taker_fee_ppm: int = 500
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -51,6 +58,13 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         if self.min_price > self.max_price or self.min_qty > self.max_qty:
             msg = f"{self.symbol}: a minimum exceeds its maximum"
             raise ValueError(msg)
+        if self.tick_size * self.lot_size % SCALE:
+            msg = (f"{self.symbol}: one tick x one lot must be worth a whole number "
+                   "of 1e-8 units")
+            raise ValueError(msg)
+        if not 0 <= self.maker_fee_ppm <= _PPM or not 0 <= self.taker_fee_ppm <= _PPM:
+            msg = f"{self.symbol}: fees must be between 0 and 100%"
+            raise ValueError(msg)
 
     @classmethod
     def from_decimals(
@@ -63,9 +77,17 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         max_price: Decimal | str = "1000000",
         min_qty: Decimal | str | None = None,
         max_qty: Decimal | str = "1000",
+        maker_fee: Decimal | str = "0.0002",
+        taker_fee: Decimal | str = "0.0005",
     ) -> Market:
-        """Build a market from decimal sizes; minimums default to one tick / lot."""
+        """Build a market from decimal sizes and fee fractions.
+
+        Minimums default to one tick / lot; fees are fractions ("0.0002" =
+        0.02%) with at most 6 decimals.
+        """
         return cls(
+            maker_fee_ppm=to_ppm(maker_fee),
+            taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
             tick_size=to_e8(tick_size),
             lot_size=to_e8(lot_size),
@@ -79,7 +101,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     def from_mapping(cls, symbol: str, spec: Mapping[str, Any]) -> Market:
         """Build a market from a TOML table of decimal strings (or numbers)."""
         unknown = set(spec) - {
-            "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty"
+            "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
+            "maker_fee", "taker_fee",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -103,6 +126,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "max_price": e8_str(self.max_price),
             "min_qty": e8_str(self.min_qty),
             "max_qty": e8_str(self.max_qty),
+            "maker_fee": ppm_str(self.maker_fee_ppm),
+            "taker_fee": ppm_str(self.taker_fee_ppm),
         }
 
 

@@ -23,16 +23,21 @@ import msgspec
 __all__ = [
     "BUY",
     "SELL",
+    "AdjustMargin",
+    "AdvanceTime",
     "AllCanceled",
     "AmendOrder",
+    "BalanceChanged",
     "BookDelta",
     "CancelAll",
     "CancelOrder",
     "Checkpoint",
     "CheckpointTaken",
     "Command",
+    "Deposit",
     "Event",
     "Journaled",
+    "MarkPriceChanged",
     "OrderAccepted",
     "OrderAmended",
     "OrderCanceled",
@@ -42,7 +47,12 @@ __all__ = [
     "OrderRested",
     "OrderTriggered",
     "PlaceOrder",
+    "PositionChanged",
     "Record",
+    "SetIndexPrice",
+    "SetLeverage",
+    "SetMarginMode",
+    "Withdraw",
 ]
 
 Side = Literal["buy", "sell"]
@@ -56,6 +66,7 @@ OrderType = Literal[
 ]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 SelfTradePrevention = Literal["none", "expire_taker", "expire_maker", "expire_both"]
+MarginMode = Literal["isolated", "cross"]
 
 BUY: Side = "buy"
 SELL: Side = "sell"
@@ -143,7 +154,71 @@ class Checkpoint(_Message, tag="checkpoint"):
     """
 
 
-Command = PlaceOrder | CancelOrder | AmendOrder | CancelAll | Checkpoint
+class Deposit(_Message, tag="deposit"):
+    """Paper deposit of ``amount`` E8 collateral (USDT) into the cross wallet."""
+
+    account: str
+    amount: int
+
+
+class Withdraw(_Message, tag="withdraw"):
+    """Withdraw ``amount`` E8 collateral; never more than the free balance."""
+
+    account: str
+    amount: int
+
+
+class SetMarginMode(_Message, tag="margin_mode"):
+    """Set the margin mode of one symbol; refused with a position or open orders."""
+
+    account: str
+    symbol: str
+    mode: MarginMode
+
+
+class SetLeverage(_Message, tag="leverage"):
+    """Set the leverage of one symbol (1..the tier maximum for the position)."""
+
+    account: str
+    symbol: str
+    leverage: int
+
+
+class AdjustMargin(_Message, tag="adjust_margin"):
+    """Move ``amount`` E8 into (positive) or out of (negative) an isolated position."""
+
+    account: str
+    symbol: str
+    amount: int
+
+
+class SetIndexPrice(_Message, tag="index"):
+    """System command: the index price feed, ``price`` in E8."""
+
+    symbol: str
+    price: int
+
+
+class AdvanceTime(_Message, tag="clock"):
+    """System command: exchange time moves to ``ts_ns`` (funding happens here)."""
+
+    ts_ns: int
+
+
+Command = (
+    PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | CancelAll
+    | Checkpoint
+    | Deposit
+    | Withdraw
+    | SetMarginMode
+    | SetLeverage
+    | AdjustMargin
+    | SetIndexPrice
+    | AdvanceTime
+)
 
 
 class Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -298,6 +373,49 @@ class BookDelta(_Message, tag="book"):
     qty: int
 
 
+class BalanceChanged(_Message, tag="balance"):
+    """An account's cross wallet moved by ``amount`` (E8) to ``wallet``.
+
+    ``reason``: "deposit", "withdraw", "realized_pnl", "fee", "funding",
+    "isolated_margin" (to or from an isolated position), "liquidation".
+    """
+
+    seq: int
+    account: str
+    amount: int
+    wallet: int
+    reason: str
+
+
+class PositionChanged(_Message, tag="position"):
+    """The state of one account's position after a change (a full snapshot).
+
+    ``size`` signed lots, ``cost`` signed E8 entry value (entry price = cost /
+    size), ``margin`` the isolated wallet (0 in cross mode), ``realized`` and
+    ``fee`` what this change realized and paid (E8).
+    """
+
+    seq: int
+    account: str
+    symbol: str
+    size: int
+    cost: int
+    margin: int
+    mode: MarginMode
+    leverage: int
+    realized: int = 0
+    fee: int = 0
+
+
+class MarkPriceChanged(_Message, tag="mark"):
+    """A market's mark price (E8) after a record; ``index`` 0 if none yet."""
+
+    seq: int
+    symbol: str
+    mark: int
+    index: int
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -310,6 +428,9 @@ Event = (
     | AllCanceled
     | BookDelta
     | CheckpointTaken
+    | BalanceChanged
+    | PositionChanged
+    | MarkPriceChanged
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["SCALE", "Precision", "e8_str", "from_e8", "to_e8"]
+__all__ = ["SCALE", "Precision", "e8_str", "from_e8", "ppm_str", "to_e8", "to_ppm"]
 
 SCALE = 10**8
 _SCALE_DECIMAL = Decimal(SCALE)
@@ -56,3 +56,21 @@ def from_e8(value: int) -> Decimal:
 def e8_str(value: int) -> str:
     """Return an int of 1e-8 units as a plain decimal string ("0.00000001", "100")."""
     return format(from_e8(value), "f")
+
+
+def to_ppm(fraction: Decimal | str) -> int:
+    """Return a decimal fraction ("0.0005" = 0.05%) as exact parts per million.
+
+    Raises:
+        Precision: if it has more than 6 decimals (it is never rounded).
+    """
+    scaled = to_e8(fraction)
+    if scaled % 100:
+        msg = f"{fraction} has more than 6 decimals (the finest rate is 1 ppm)"
+        raise Precision(msg)
+    return scaled // 100
+
+
+def ppm_str(ppm: int) -> str:
+    """Return parts per million as a plain decimal fraction string ("0.0005")."""
+    return e8_str(ppm * 100)
