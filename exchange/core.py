@@ -19,7 +19,7 @@ Finally every price level the record touched is reported as a `BookDelta`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import assert_never
 
 import msgspec
@@ -27,9 +27,13 @@ import msgspec
 from exchange.book import Order, OrderBook
 from exchange.codes import RejectCode
 from exchange.errors import InvariantViolation
+from exchange.ledger import Ledger
+from exchange.margin import TierTable
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.matching import STP_MODES, can_fill, match, would_take
 from exchange.messages import (
+    AdjustMargin,
+    AdvanceTime,
     AllCanceled,
     AmendOrder,
     BookDelta,
@@ -37,6 +41,7 @@ from exchange.messages import (
     CancelOrder,
     Checkpoint,
     CheckpointTaken,
+    Deposit,
     Event,
     OrderAccepted,
     OrderAmended,
@@ -48,6 +53,10 @@ from exchange.messages import (
     OrderTriggered,
     PlaceOrder,
     Record,
+    SetIndexPrice,
+    SetLeverage,
+    SetMarginMode,
+    Withdraw,
 )
 from exchange.triggers import TriggerBook, is_rising
 from exchange.validation import Refusal, check_order, to_lots, to_ticks
@@ -80,8 +89,25 @@ class MarketState:
 class ExchangeCore:
     """Books, triggers and sequencer counters of one exchange; one writer only."""
 
-    def __init__(self, markets: Iterable[Market] = DEFAULT_MARKETS) -> None:
-        """Create an exchange with empty books for ``markets``."""
+    def __init__(
+        self,
+        markets: Iterable[Market] = DEFAULT_MARKETS,
+        *,
+        margin: bool = False,
+        tiers: Mapping[str, TierTable] | None = None,
+    ) -> None:
+        """Create an exchange with empty books for ``markets``.
+
+        Args:
+            markets: the markets to trade.
+            margin: run the margin ledger (accounts must deposit, orders are
+                risk-checked, fills settle into positions). Without it the core
+                is a pure matching venue: every order is accepted on its merits
+                as an order, and account commands are refused (MARGIN_DISABLED).
+            tiers: maintenance-margin tier tables by symbol (default per symbol).
+        """
+        markets = list(markets)
+        self.ledger: Ledger | None = Ledger(markets, tiers) if margin else None
         self.index: dict[int, Order] = {}
         self.by_account: dict[str, dict[int, Order]] = {}
         self.markets: dict[str, MarketState] = {
@@ -95,6 +121,9 @@ class ExchangeCore:
         # Levels changed by the current record, in first-touch order (never a set:
         # set order depends on string hashing, which differs between processes).
         self._touched: dict[tuple[MarketState, bool, int], None] = {}
+        # Symbols whose mark may have moved during the current record.
+        self._marks_touched: dict[str, None] = {}
+        self.ts_ns = 0  # exchange time: the latest record stamp
         # Scratch lists reused by every match (cleared after use): no allocation
         # per command on the hot path.
         self._fills: list[tuple[Order, int, int]] = []
@@ -114,6 +143,8 @@ class ExchangeCore:
             msg = f"record seq {seq} does not follow {self.last_seq}"
             raise InvariantViolation(msg)
         self.last_seq = seq
+        if record.ts_ns > self.ts_ns:
+            self.ts_ns = record.ts_ns
         events: list[Event] = []
         cmd = record.command
         match cmd:
@@ -127,10 +158,18 @@ class ExchangeCore:
                 self._cancel_all(seq, cmd, events)
             case Checkpoint():
                 events.append(CheckpointTaken(seq=seq, state_hash=self.state_hash()))
+            case Deposit() | Withdraw() | SetMarginMode() | SetLeverage() | AdjustMargin():
+                self._account_command(seq, cmd, events)
+            case SetIndexPrice():
+                self._set_index(seq, cmd, events)
+            case AdvanceTime():
+                self.ts_ns = max(self.ts_ns, cmd.ts_ns)  # funding: TODO(#3)
             case _:
                 assert_never(cmd)
         if self._touched:
             self._report_levels(seq, events)
+        if self._marks_touched:
+            self._refresh_marks(seq, events)
         return events
 
     # ------------------------------------------------------------ commands
@@ -174,6 +213,14 @@ class ExchangeCore:
         ):
             refusal = Refusal(RejectCode.FOK_NOT_FILLED,
                               "fill-or-kill order cannot be filled whole")
+        margin = 0
+        if refusal is None and self.ledger is not None and not trigger:
+            needed = self.ledger.check_order(cmd.account, cmd.symbol, is_buy, price,
+                                             qty, cmd.reduce_only, book)
+            if isinstance(needed, Refusal):
+                refusal = needed
+            else:
+                margin = needed
         if refusal is not None:
             self._reject(seq, cmd.account, refusal.code, refusal.reason, events,
                          cmd.client_order_id)
@@ -186,11 +233,14 @@ class ExchangeCore:
             side=cmd.side, type=cmd.type, qty=qty, price=price, tif=cmd.tif,
             post_only=cmd.post_only, reduce_only=cmd.reduce_only,
             trigger_price=trigger, stp=cmd.stp, client_order_id=cmd.client_order_id,
+            margin=margin,
         )
         events.append(spec)
         if cmd.client_order_id:
             self._remember_client_id(cmd.account, cmd.client_order_id, order_id)
         order = Order(order_id, cmd.account, is_buy, price, qty, spec)
+        if margin:
+            self.ledger.reserve(order, margin)  # type: ignore[union-attr]
         if trigger:
             state.triggers.add(order, trigger, rising)
             return
@@ -226,6 +276,58 @@ class ExchangeCore:
         events.append(AllCanceled(seq=seq, account=cmd.account, symbol=cmd.symbol,
                                   count=len(doomed)))
 
+    def _account_command(
+        self,
+        seq: int,
+        cmd: Deposit | Withdraw | SetMarginMode | SetLeverage | AdjustMargin,
+        events: list[Event],
+    ) -> None:
+        """Hand an account command to the ledger; refuse it without one."""
+        ledger = self.ledger
+        refusal: Refusal | None
+        if ledger is None:
+            refusal = Refusal(RejectCode.MARGIN_DISABLED,
+                              "this exchange runs without margin accounts")
+        elif not cmd.account:
+            refusal = Refusal(RejectCode.INVALID_ACCOUNT, "account must not be empty")
+        elif not isinstance(cmd, Deposit | Withdraw) and cmd.symbol not in self.markets:
+            refusal = Refusal(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}")
+        else:
+            match cmd:
+                case Deposit():
+                    refusal = ledger.deposit(seq, cmd, events)
+                case Withdraw():
+                    refusal = ledger.withdraw(seq, cmd, events)
+                case SetMarginMode():
+                    has_orders = any(o.spec.symbol == cmd.symbol for o in
+                                     self.by_account.get(cmd.account, {}).values())
+                    refusal = ledger.set_margin_mode(seq, cmd, has_orders, events)
+                case SetLeverage():
+                    refusal = ledger.set_leverage(seq, cmd, events)
+                case AdjustMargin():
+                    refusal = ledger.adjust_margin(seq, cmd, events)
+                case _:
+                    assert_never(cmd)
+        if refusal is not None:
+            self._reject(seq, cmd.account, refusal.code, refusal.reason, events)
+
+    def _set_index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
+        """Take an index price: the mark moves, and margin is checked against it."""
+        if self.ledger is None:
+            self._reject(seq, "", RejectCode.MARGIN_DISABLED,
+                         "this exchange runs without an index or mark price", events)
+            return
+        if cmd.symbol not in self.markets:
+            self._reject(seq, "", RejectCode.UNKNOWN_SYMBOL,
+                         f"unknown symbol {cmd.symbol!r}", events)
+            return
+        if cmd.price <= 0:
+            self._reject(seq, "", RejectCode.INVALID_PRICE,
+                         "index price must be positive", events)
+            return
+        self.ledger.set_index(cmd.symbol, cmd.price, self.ts_ns)
+        self._marks_touched[cmd.symbol] = None
+
     def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901
         """Change a resting order's price and/or open quantity."""
         order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
@@ -258,23 +360,34 @@ class ExchangeCore:
         ):
             refusal = Refusal(RejectCode.POST_ONLY_WOULD_TAKE,
                               "post-only order would take liquidity at the new price")
+        margin = 0
+        if refusal is None and self.ledger is not None:
+            needed = self.ledger.check_order(order.account, spec.symbol, order.is_buy,
+                                             price, qty, spec.reduce_only, state.book,
+                                             credit=order.reserved)
+            refusal = needed if isinstance(needed, Refusal) else None
+            margin = needed if isinstance(needed, int) else 0
         if refusal is not None:
             self._reject(seq, cmd.account, refusal.code, refusal.reason, events,
                          cmd.client_order_id, cmd.order_id)
             return
         book = state.book
         self._touch(state, order.is_buy, order.price)
-        if price == order.price and qty < order.remaining:
-            book.reduce(order, qty)
-            events.append(OrderAmended(seq=seq, order_id=order.order_id,
-                                       account=order.account, symbol=spec.symbol,
-                                       price=price, qty=qty, requeued=False))
-            return
-        book.remove(order)
+        self._release_all(order)
+        in_place = price == order.price and qty < order.remaining
         events.append(OrderAmended(seq=seq, order_id=order.order_id,
                                    account=order.account, symbol=spec.symbol,
-                                   price=price, qty=qty, requeued=True))
+                                   price=price, qty=qty, requeued=not in_place,
+                                   margin=margin))
+        if in_place:
+            book.reduce(order, qty)
+            if margin:
+                self.ledger.reserve(order, margin)  # type: ignore[union-attr]
+            return
+        book.remove(order)
         requeued = Order(order.order_id, order.account, order.is_buy, price, qty, spec)
+        if margin:
+            self.ledger.reserve(requeued, margin)  # type: ignore[union-attr]
         self._execute(seq, state, requeued, events)
         if state.triggers.parked:
             self._fire_triggers(seq, state, events)
@@ -302,6 +415,7 @@ class ExchangeCore:
             fills.clear()
         if expired:
             for maker, open_qty in expired:
+                self._release_all(maker)
                 self._touched[state, maker.is_buy, maker.price] = None
                 events.append(OrderExpired(seq=seq, order_id=maker.order_id,
                                            account=maker.account, symbol=spec.symbol,
@@ -311,6 +425,7 @@ class ExchangeCore:
             return
         order.remaining = remaining
         if stp_stopped or limit is None or spec.tif != "GTC":
+            self._release_all(order)
             events.append(OrderExpired(seq=seq, order_id=order.order_id,
                                        account=order.account, symbol=spec.symbol,
                                        qty=remaining,
@@ -334,19 +449,32 @@ class ExchangeCore:
         taker_side = "buy" if taker.is_buy else "sell"
         trade_id = self.next_trade_id
         last_level = None
+        ledger = self.ledger
+        taker_open = taker.remaining
         for maker, price, qty in fills:
-            events.append(OrderFilled(
+            taker_fee = maker_fee = 0
+            if ledger is not None:
+                taker_fee, maker_fee = ledger.fees(symbol, price, qty)
+            fill = OrderFilled(
                 seq=seq, trade_id=trade_id, symbol=symbol, price=price, qty=qty,
                 taker_order_id=taker.order_id, taker_account=taker.account,
                 taker_side=taker_side, maker_order_id=maker.order_id,
-                maker_account=maker.account,
-            ))
+                maker_account=maker.account, taker_fee=taker_fee, maker_fee=maker_fee,
+            )
+            events.append(fill)
+            if ledger is not None:  # 3. settle
+                ledger.release(maker, qty, maker.remaining + qty)
+                ledger.release(taker, qty, taker_open)
+                taker_open -= qty
+                ledger.settle(seq, fill, events)
             trade_id += 1
             if price != last_level:
                 self._touched[state, maker.is_buy, price] = None
                 last_level = price
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
+        if ledger is not None:
+            self._marks_touched[symbol] = None
 
     def _fire_triggers(self, seq: int, state: MarketState, events: list[Event]) -> None:
         """Run every stop / take-profit the last price has reached, one at a time."""
@@ -356,18 +484,13 @@ class ExchangeCore:
             if order is None:
                 return
             spec = order.spec
+            reason, margin = self._trigger_check(state, order)
             events.append(OrderTriggered(seq=seq, order_id=order.order_id,
                                          account=order.account, symbol=spec.symbol,
                                          trigger_price=spec.trigger_price,
-                                         last_price=state.last_price))
-            reason = None
-            if spec.post_only and would_take(state.book, order.is_buy, order.price):
-                reason = "post_only"
-            elif spec.tif == "FOK" and not can_fill(
-                state.book, order.is_buy, order.account, order.price or None,
-                order.remaining, STP_MODES[spec.stp],
-            ):
-                reason = "fok"
+                                         last_price=state.last_price, margin=margin))
+            if margin:
+                self.ledger.reserve(order, margin)  # type: ignore[union-attr]
             if reason is not None:
                 events.append(OrderExpired(seq=seq, order_id=order.order_id,
                                            account=order.account, symbol=spec.symbol,
@@ -382,6 +505,7 @@ class ExchangeCore:
         spec = order.spec
         state = self.markets[spec.symbol]
         qty = order.remaining
+        self._release_all(order)
         if order.order_id in state.triggers:
             rising = is_rising(spec.type, order.is_buy)
             state.triggers.remove(order, spec.trigger_price, rising)
@@ -391,6 +515,31 @@ class ExchangeCore:
         events.append(OrderCanceled(seq=seq, order_id=order.order_id,
                                     account=order.account, symbol=spec.symbol,
                                     qty=qty, reason=reason))
+
+    def _trigger_check(self, state: MarketState, order: Order) -> tuple[str | None, int]:
+        """Return why a triggered order expires at once (or None), and its margin."""
+        spec = order.spec
+        if spec.post_only and would_take(state.book, order.is_buy, order.price):
+            return "post_only", 0
+        if spec.tif == "FOK" and not can_fill(
+            state.book, order.is_buy, order.account, order.price or None,
+            order.remaining, STP_MODES[spec.stp],
+        ):
+            return "fok", 0
+        if self.ledger is None:
+            return None, 0
+        needed = self.ledger.check_order(order.account, spec.symbol, order.is_buy,
+                                         order.price, order.remaining,
+                                         spec.reduce_only, state.book)
+        if isinstance(needed, Refusal):
+            return ("reduce_only" if needed.code == RejectCode.REDUCE_ONLY_REJECTED
+                    else "margin"), 0
+        return None, needed
+
+    def _release_all(self, order: Order) -> None:
+        """Give back the margin an order that is leaving the book still holds."""
+        if self.ledger is not None:
+            self.ledger.release_all(order)
 
     def _find(self, account: str, order_id: int, client_order_id: str) -> Order | None:
         """Return the account's open order by id (or client id), else None."""
@@ -434,6 +583,15 @@ class ExchangeCore:
         """Note that a level changed, to report it once at the end of the record."""
         self._touched[state, is_buy, price] = None
 
+    def _refresh_marks(self, seq: int, events: list[Event]) -> None:
+        """4. Recompute the marks this record may have moved."""
+        ledger = self.ledger
+        assert ledger is not None
+        for symbol in self._marks_touched:
+            ledger.refresh_mark(seq, symbol, self.markets[symbol].book, self.ts_ns,
+                                events)
+        self._marks_touched.clear()
+
     def _report_levels(self, seq: int, events: list[Event]) -> None:
         """Emit one `BookDelta` per level the record changed, then forget them."""
         for state, is_buy, price in self._touched:
@@ -463,8 +621,9 @@ class ExchangeCore:
                 [_order_row(o) for o in book.orders(is_buy=False)],
                 [[t, r, *_order_row(o)] for t, r, o in state.triggers.pending()],
             ])
+        ledger = None if self.ledger is None else self.ledger.canonical_state()
         return [STATE_SCHEMA, self.last_seq if include_seq else None,
-                self.next_order_id, self.next_trade_id, markets]
+                self.next_order_id, self.next_trade_id, markets, ledger]
 
     def state_hash(self, *, include_seq: bool = True) -> str:
         """Return the sha256 hex digest of the canonical state encoding."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -40,6 +40,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     max_qty: int
     maker_fee_ppm: int = 200
     taker_fee_ppm: int = 500
+    mark_source: Literal["median", "index", "last"] = "median"
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -79,13 +80,18 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         max_qty: Decimal | str = "1000",
         maker_fee: Decimal | str = "0.0002",
         taker_fee: Decimal | str = "0.0005",
+        mark_source: Literal["median", "index", "last"] = "median",
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
         Minimums default to one tick / lot; fees are fractions ("0.0002" =
         0.02%) with at most 6 decimals.
         """
+        if mark_source not in ("median", "index", "last"):
+            msg = f"{symbol}: mark_source must be median, index or last"
+            raise ValueError(msg)
         return cls(
+            mark_source=mark_source,
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -102,7 +108,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         """Build a market from a TOML table of decimal strings (or numbers)."""
         unknown = set(spec) - {
             "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
-            "maker_fee", "taker_fee",
+            "maker_fee", "taker_fee", "mark_source",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -128,6 +134,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "max_qty": e8_str(self.max_qty),
             "maker_fee": ppm_str(self.maker_fee_ppm),
             "taker_fee": ppm_str(self.taker_fee_ppm),
+            "mark_source": self.mark_source,
         }
 
 

@@ -233,7 +233,11 @@ class Record(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class OrderAccepted(_Message, tag="accepted"):
-    """An order passed every check and has an id. ``qty`` lots, prices ticks."""
+    """An order passed every check and has an id. ``qty`` lots, prices ticks.
+
+    ``margin`` is the E8 margin the ledger holds for it (0 without margin, for
+    untriggered stops and reduce-only orders).
+    """
 
     seq: int
     order_id: int
@@ -249,6 +253,7 @@ class OrderAccepted(_Message, tag="accepted"):
     trigger_price: int
     stp: SelfTradePrevention
     client_order_id: str
+    margin: int = 0
 
 
 class OrderRejected(_Message, tag="rejected"):
@@ -324,7 +329,8 @@ class OrderAmended(_Message, tag="amended"):
     """A resting order now has ``price`` ticks and ``qty`` open lots.
 
     ``requeued`` orders left the book and re-enter it through matching (fills,
-    then `OrderRested`); others kept their place.
+    then `OrderRested`); others kept their place. ``margin`` is what the ledger
+    now holds for it (E8).
     """
 
     seq: int
@@ -334,10 +340,14 @@ class OrderAmended(_Message, tag="amended"):
     price: int
     qty: int
     requeued: bool
+    margin: int = 0
 
 
 class OrderTriggered(_Message, tag="triggered"):
-    """A stop / take-profit order's trigger was reached at ``last_price`` ticks."""
+    """A stop / take-profit order's trigger was reached at ``last_price`` ticks.
+
+    ``margin`` is what the ledger holds for it from now on (E8).
+    """
 
     seq: int
     order_id: int
@@ -345,6 +355,7 @@ class OrderTriggered(_Message, tag="triggered"):
     symbol: str
     trigger_price: int
     last_price: int
+    margin: int = 0
 
 
 class AllCanceled(_Message, tag="all_canceled"):

@@ -1,0 +1,453 @@
+"""The margin ledger: wallets, positions, order margin, settlement and mark prices.
+
+It sits inside the pure core (DESIGN.md steps 1 and 3): `check_order` is the
+pre-trade risk check, `settle` books every fill, and the account commands
+(deposit, withdraw, margin mode, leverage, isolated margin) act here. All
+money is E8 collateral units; every division rounds in the exchange's favour
+and says so. Work per command is O(1) in the number of accounts and O(markets)
+per account at most (an account's cross positions are summed for its free
+balance; there are as many as markets, not as accounts).
+
+Free balance. ``available = wallet + min(0, cross UPNL) - cross IM - order
+margin``: a loss reduces what can be opened, an unrealized profit does not
+fund new orders until it is realized (stricter than Binance's cross mode, and
+what keeps every wallet non-negative when fees and isolated margin leave it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from exchange.accounts import Account, FillEffect, Position, apply_fill, ceil_div
+from exchange.codes import RejectCode
+from exchange.margin import DEFAULT_TIERS, TierTable
+from exchange.mark import MarkState
+from exchange.messages import (
+    AdjustMargin,
+    BalanceChanged,
+    Deposit,
+    Event,
+    MarkPriceChanged,
+    OrderFilled,
+    PositionChanged,
+    SetLeverage,
+    SetMarginMode,
+    Withdraw,
+)
+from exchange.units import SCALE, e8_str
+from exchange.validation import Refusal
+
+if TYPE_CHECKING:
+    from exchange.book import Order, OrderBook
+    from exchange.markets import Market
+
+__all__ = ["Ledger", "MarketRisk"]
+
+_PPM = 1_000_000
+
+
+class MarketRisk:
+    """The money side of one market: contract value, fees, tiers, prices."""
+
+    __slots__ = ("lot_size", "maker_fee_ppm", "mark", "mark_state", "market",
+                 "taker_fee_ppm", "tick_size", "tiers")
+
+    def __init__(self, market: Market, tiers: TierTable) -> None:
+        """Derive the money constants of ``market``."""
+        self.market = market
+        self.tick_size = market.tick_size  # E8 per tick
+        self.lot_size = market.lot_size  # E8 per lot
+        self.maker_fee_ppm = market.maker_fee_ppm
+        self.taker_fee_ppm = market.taker_fee_ppm
+        self.tiers = tiers
+        self.mark_state = MarkState()  # index, last trade, mid -> mark
+        self.mark = 0  # E8 current mark; 0 = no price yet
+
+    def value(self, lots: int, price_e8: int) -> int:
+        """Return the E8 value of ``lots`` at ``price_e8``, rounded down."""
+        return lots * self.lot_size * price_e8 // SCALE
+
+    def fill_value(self, lots: int, ticks: int) -> int:
+        """Return the exact E8 value of a fill (lots x ticks on the market's grid)."""
+        return lots * self.lot_size * ticks * self.tick_size // SCALE
+
+    def notional(self, size: int) -> int:
+        """Return the E8 notional of a position of ``size`` lots at the mark."""
+        return self.value(abs(size), self.mark)
+
+    def upnl(self, position: Position) -> int:
+        """Return the unrealized PnL at the mark, rounded against the trader."""
+        if not position.size or not self.mark:
+            return 0
+        # floor of the signed value: lower for longs, more negative for shorts
+        value = position.size * self.lot_size * self.mark // SCALE
+        return value - position.cost
+
+
+class Ledger:
+    """Every account's money and positions, and the insurance fund and fees."""
+
+    def __init__(
+        self, markets: Iterable[Market], tiers: Mapping[str, TierTable] | None = None
+    ) -> None:
+        """Create an empty ledger for ``markets`` (tiers default per symbol)."""
+        tiers = DEFAULT_TIERS if tiers is None else tiers
+        self.markets: dict[str, MarketRisk] = {}
+        for market in markets:
+            table = tiers.get(market.symbol) or DEFAULT_TIERS["BTC-PERP"]
+            self.markets[market.symbol] = MarketRisk(market, table)
+        self.accounts: dict[str, Account] = {}
+        self.insurance_fund = 0
+        self.fees_collected = 0
+        self.bad_debt = 0  # losses beyond a wallet that the fund could not cover
+        self.deposits = 0
+        self.withdrawals = 0
+
+    def account(self, name: str) -> Account:
+        """Return an account, created empty on first use."""
+        account = self.accounts.get(name)
+        if account is None:
+            account = self.accounts[name] = Account(name)
+        return account
+
+    # ------------------------------------------------------------ balances
+
+    def cross_totals(self, account: Account) -> tuple[int, int, int]:
+        """Return (cross UPNL, cross initial margin, cross maintenance margin)."""
+        upnl = im = mm = 0
+        for position in account.positions.values():
+            if position.size and position.mode == "cross":
+                risk = self.markets[position.symbol]
+                notional = risk.notional(position.size)
+                upnl += risk.upnl(position)
+                im += ceil_div(notional, position.leverage)
+                mm += risk.tiers.maintenance_margin(notional)
+        return upnl, im, mm
+
+    def available(self, account: Account) -> int:
+        """Return the free balance that new orders, withdrawals and transfers use."""
+        upnl, im, _ = self.cross_totals(account)
+        return account.wallet + min(0, upnl) - im - account.order_margin
+
+    # ------------------------------------------------------------ prices
+
+    def set_index(self, symbol: str, price_e8: int, ts_ns: int) -> None:
+        """Take an index price (E8) for ``symbol``."""
+        self.markets[symbol].mark_state.on_index(price_e8, ts_ns)
+
+    def refresh_mark(  # noqa: PLR0913 -- the facts the mark rule reads
+        self,
+        seq: int,
+        symbol: str,
+        book: OrderBook,
+        ts_ns: int,
+        events: list[Event],
+    ) -> bool:
+        """Recompute a market's mark from index, last trade and mid; report a change."""
+        risk = self.markets[symbol]
+        state = risk.mark_state
+        bid, ask = book.best_bid(), book.best_ask()
+        state.on_book(None if bid is None else bid * risk.tick_size,
+                      None if ask is None else ask * risk.tick_size, ts_ns)
+        mark = state.mark(risk.market.mark_source) or 0
+        if mark == risk.mark:
+            return False
+        risk.mark = mark
+        events.append(MarkPriceChanged(seq=seq, symbol=symbol, mark=mark,
+                                       index=state.index or 0))
+        return True
+
+    # ------------------------------------------------------------ commands
+
+    def deposit(self, seq: int, cmd: Deposit, events: list[Event]) -> Refusal | None:
+        """Credit a paper deposit to the cross wallet."""
+        if cmd.amount <= 0:
+            return Refusal(RejectCode.INVALID_AMOUNT, "deposit amount must be positive")
+        account = self.account(cmd.account)
+        self.deposits += cmd.amount
+        self._move_wallet(seq, account, cmd.amount, "deposit", events)
+        return None
+
+    def withdraw(self, seq: int, cmd: Withdraw, events: list[Event]) -> Refusal | None:
+        """Debit a withdrawal; never more than the free balance."""
+        if cmd.amount <= 0:
+            return Refusal(RejectCode.INVALID_AMOUNT, "withdraw amount must be positive")
+        account = self.accounts.get(cmd.account)
+        free = self.available(account) if account is not None else 0
+        if account is None or cmd.amount > free:
+            return Refusal(RejectCode.INSUFFICIENT_BALANCE,
+                           f"withdraw {e8_str(cmd.amount)} exceeds the free balance "
+                           f"{e8_str(max(free, 0))}")
+        self.withdrawals += cmd.amount
+        self._move_wallet(seq, account, -cmd.amount, "withdraw", events)
+        return None
+
+    def set_margin_mode(
+        self, seq: int, cmd: SetMarginMode, has_orders: bool, events: list[Event]
+    ) -> Refusal | None:
+        """Switch a symbol between isolated and cross (flat and without orders)."""
+        position = self.account(cmd.account).position(cmd.symbol)
+        if position.size:
+            return Refusal(RejectCode.MODE_CHANGE_WITH_POSITION,
+                           "close the position before changing its margin mode")
+        if has_orders:
+            return Refusal(RejectCode.MODE_CHANGE_WITH_ORDERS,
+                           "cancel the open orders before changing the margin mode")
+        position.mode = cmd.mode
+        self._report(seq, position, 0, 0, events)
+        return None
+
+    def set_leverage(self, seq: int, cmd: SetLeverage, events: list[Event]) -> Refusal | None:
+        """Set a symbol's leverage, capped by the tier of the current position."""
+        position = self.account(cmd.account).position(cmd.symbol)
+        risk = self.markets[cmd.symbol]
+        cap = risk.tiers.max_leverage_for(risk.notional(position.size))
+        if not 1 <= cmd.leverage <= cap:
+            return Refusal(RejectCode.INVALID_LEVERAGE,
+                           f"leverage must be 1..{cap} for this position size")
+        if position.mode == "isolated" and position.size:
+            need = ceil_div(risk.notional(position.size), cmd.leverage)
+            if position.margin + risk.upnl(position) < need:
+                return Refusal(RejectCode.MARGIN_BELOW_INITIAL,
+                               "add isolated margin before lowering the leverage")
+        position.leverage = cmd.leverage
+        self._report(seq, position, 0, 0, events)
+        return None
+
+    def adjust_margin(
+        self, seq: int, cmd: AdjustMargin, events: list[Event]
+    ) -> Refusal | None:
+        """Add to or remove from an isolated position's own wallet."""
+        account = self.accounts.get(cmd.account)
+        position = account.positions.get(cmd.symbol) if account else None
+        if account is None or position is None or position.mode != "isolated" or (
+            not position.size
+        ):
+            return Refusal(RejectCode.NO_ISOLATED_POSITION,
+                           "margin can be adjusted only on an open isolated position")
+        if cmd.amount == 0:
+            return Refusal(RejectCode.INVALID_AMOUNT, "amount must not be zero")
+        if cmd.amount > 0 and cmd.amount > self.available(account):
+            return Refusal(RejectCode.INSUFFICIENT_BALANCE,
+                           "the free balance cannot cover this margin")
+        if cmd.amount < 0:
+            risk = self.markets[cmd.symbol]
+            keep = ceil_div(risk.notional(position.size), position.leverage)
+            excess = position.margin + min(0, risk.upnl(position)) - keep
+            if -cmd.amount > excess:
+                return Refusal(RejectCode.MARGIN_BELOW_INITIAL,
+                               f"at most {e8_str(max(excess, 0))} can be removed")
+        position.margin += cmd.amount
+        self._move_wallet(seq, account, -cmd.amount, "isolated_margin", events)
+        self._report(seq, position, 0, 0, events)
+        return None
+
+    # ------------------------------------------------------------ orders
+
+    def check_order(  # noqa: PLR0913 -- the order's risk-relevant facts
+        self,
+        account_name: str,
+        symbol: str,
+        is_buy: bool,
+        limit: int,
+        lots: int,
+        reduce_only: bool,
+        book: OrderBook,
+        credit: int = 0,
+    ) -> Refusal | int:
+        """Return the margin (E8) an order must hold, or why it is refused.
+
+        Required = initial margin of the part that opens exposure + the loss of
+        a limit price worse than the mark + the taker fee of the whole order.
+        ``limit`` is in ticks (0 for a market order, priced at the best
+        opposite level, else the mark). ``credit`` is margin the order already
+        holds (an amend re-checks the order as if that were free again).
+        """
+        risk = self.markets[symbol]
+        account = self.accounts.get(account_name)
+        position = account.positions.get(symbol) if account else None
+        size = position.size if position else 0
+        side = 1 if is_buy else -1
+        if reduce_only:
+            if not size or (size > 0) == is_buy or lots > abs(size):
+                return Refusal(RejectCode.REDUCE_ONLY_REJECTED,
+                               "a reduce-only order must not open or grow a position")
+            return 0
+        price = limit * risk.tick_size if limit else _market_price(risk, book, is_buy)
+        if not price:
+            return Refusal(RejectCode.INSUFFICIENT_MARGIN,
+                           "no price to value a market order against")
+        opening = lots if not size or (size > 0) == is_buy else max(0, lots - abs(size))
+        leverage = position.leverage if position else 20
+        after = risk.value(abs(size + side * lots), price)
+        cap = risk.tiers.max_leverage_for(after)
+        if leverage > cap:
+            return Refusal(RejectCode.POSITION_LIMIT,
+                           f"at {leverage}x the position would exceed its tier; "
+                           f"lower the leverage to {cap}x or less")
+        value = risk.value(lots, price)
+        required = ceil_div(risk.value(opening, price), leverage)
+        required += ceil_div(value * risk.taker_fee_ppm, _PPM)  # fee, rounded up
+        mark = risk.mark or price
+        worse = (price - mark) * side
+        if worse > 0:
+            required += ceil_div(lots * risk.lot_size * worse, SCALE)
+        free = (self.available(account) if account is not None else 0) + credit
+        if required > free:
+            return Refusal(RejectCode.INSUFFICIENT_MARGIN,
+                           f"the order needs {e8_str(required)} of margin, the free "
+                           f"balance is {e8_str(max(free, 0))}")
+        return required
+
+    def reserve(self, order: Order, amount: int) -> None:
+        """Hold ``amount`` of the account's free balance for an open order."""
+        order.reserved = amount
+        self.account(order.account).order_margin += amount
+
+    def release(self, order: Order, lots: int, open_before: int) -> None:
+        """Release the margin of ``lots`` of an order that had ``open_before`` open."""
+        held = order.reserved
+        if not held:
+            return
+        # the last lots release everything; otherwise pro rata, rounded down
+        part = held if lots >= open_before else held * lots // open_before
+        order.reserved = held - part
+        self.accounts[order.account].order_margin -= part
+
+    def release_all(self, order: Order) -> None:
+        """Release everything an order holds (it was canceled or expired)."""
+        if order.reserved:
+            self.accounts[order.account].order_margin -= order.reserved
+            order.reserved = 0
+
+    # ------------------------------------------------------------ settlement
+
+    def fees(self, symbol: str, ticks: int, lots: int) -> tuple[int, int]:
+        """Return the (taker, maker) fees in E8 of a fill; fees round up."""
+        risk = self.markets[symbol]
+        value = risk.fill_value(lots, ticks)
+        return (ceil_div(value * risk.taker_fee_ppm, _PPM),
+                ceil_div(value * risk.maker_fee_ppm, _PPM))
+
+    def settle(self, seq: int, fill: OrderFilled, events: list[Event]) -> None:
+        """Book one fill (already carrying its fees) for both sides."""
+        risk = self.markets[fill.symbol]
+        value = risk.fill_value(fill.qty, fill.price)
+        risk.mark_state.on_trade(fill.price * risk.tick_size)
+        taker_buys = fill.taker_side == "buy"
+        self._settle_side(seq, risk, fill.taker_account, taker_buys, fill.qty, value,
+                          fill.taker_fee, events)
+        self._settle_side(seq, risk, fill.maker_account, not taker_buys, fill.qty,
+                          value, fill.maker_fee, events)
+
+    def _settle_side(  # noqa: PLR0913
+        self,
+        seq: int,
+        risk: MarketRisk,
+        name: str,
+        is_buy: bool,
+        lots: int,
+        value: int,
+        fee: int,
+        events: list[Event],
+    ) -> None:
+        """Apply one side of a fill to its position and wallets."""
+        account = self.account(name)
+        position = account.position(risk.market.symbol)
+        self.fees_collected += fee
+        effect = apply_fill(position, 1 if is_buy else -1, lots, value)
+        if position.mode == "cross":
+            self._move_wallet(seq, account, effect.realized - fee, "trade", events)
+        else:
+            self._settle_isolated(seq, account, position, effect.realized - fee,
+                                  effect, value * effect.opened // lots, fee, events)
+        self._report(seq, position, effect.realized, fee, events)
+
+    def _settle_isolated(  # noqa: PLR0913
+        self,
+        seq: int,
+        account: Account,
+        position: Position,
+        pnl: int,
+        effect: FillEffect,
+        opened_value: int,
+        fee: int,
+        events: list[Event],
+    ) -> None:
+        """Move PnL, released margin and new initial margin of an isolated fill."""
+        closed = effect.closed
+        old_size = effect.old_size
+        position.margin += pnl
+        if position.margin < 0:
+            self._cover_shortfall(-position.margin)
+            position.margin = 0
+        if closed:
+            if closed == abs(old_size):
+                released = position.margin
+            else:  # keep the margin of the lots still open; release rounds down
+                released = position.margin * closed // abs(old_size)
+            position.margin -= released
+            self._move_wallet(seq, account, released, "isolated_margin", events)
+        if opened_value:
+            transfer = ceil_div(opened_value, position.leverage)  # IM rounds up
+            if not closed:
+                transfer += fee  # the opening fee came out of the bucket above
+            position.margin += transfer
+            self._move_wallet(seq, account, -transfer, "isolated_margin", events)
+
+    def _move_wallet(
+        self, seq: int, account: Account, amount: int, reason: str, events: list[Event]
+    ) -> None:
+        """Change a cross wallet and report it; a deficit goes to the fund."""
+        if not amount:
+            return
+        account.wallet += amount
+        if account.wallet < 0:
+            self._cover_shortfall(-account.wallet)
+            amount -= account.wallet
+            account.wallet = 0
+        events.append(BalanceChanged(seq=seq, account=account.name, amount=amount,
+                                     wallet=account.wallet, reason=reason))
+
+    def _cover_shortfall(self, amount: int) -> None:
+        """Pay a bankrupt balance's deficit from the insurance fund (else bad debt)."""
+        paid = min(amount, self.insurance_fund)
+        self.insurance_fund -= paid
+        self.bad_debt += amount - paid
+
+    def _report(
+        self, seq: int, position: Position, realized: int, fee: int, events: list[Event]
+    ) -> None:
+        """Emit the position's new state."""
+        events.append(PositionChanged(
+            seq=seq, account=position.account, symbol=position.symbol,
+            size=position.size, cost=position.cost, margin=position.margin,
+            mode=position.mode, leverage=position.leverage, realized=realized, fee=fee,
+        ))
+
+    # ------------------------------------------------------------ state
+
+    def canonical_state(self) -> list[object]:
+        """Return the ledger as plain data in one canonical order."""
+        accounts = [
+            [name, a.wallet, a.order_margin,
+             [a.positions[s].row() for s in sorted(a.positions)]]
+            for name, a in sorted(self.accounts.items())
+        ]
+        prices = [[s, r.mark, r.mark_state.state_rows()]
+                  for s, r in sorted(self.markets.items())]
+        return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,
+                self.withdrawals, prices, accounts]
+
+
+def _market_price(risk: MarketRisk, book: OrderBook, is_buy: bool) -> int:
+    """Return the E8 price a market order is valued at: best opposite, else mark."""
+    best = book.best_ask() if is_buy else book.best_bid()
+    if best is None:
+        return risk.mark
+    price = best * risk.tick_size
+    if not risk.mark:
+        return price
+    # value a buy at the higher of the two, a sell at the lower: the worse case
+    return max(price, risk.mark) if is_buy else min(price, risk.mark)
