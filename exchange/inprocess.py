@@ -24,7 +24,9 @@ import msgspec
 
 from exchange.codes import RejectCode
 from exchange.config import load_markets
+from exchange.account_views import balance_view, position_views
 from exchange.core import ExchangeCore
+from exchange.ledger import Ledger
 from exchange.errors import Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
@@ -36,6 +38,7 @@ from exchange.messages import (
     Checkpoint,
     CheckpointTaken,
     Command,
+    Deposit,
     Event,
     Journaled,
     OrderAccepted,
@@ -46,8 +49,12 @@ from exchange.messages import (
     OrderRejected,
     PlaceOrder,
     Record,
+    SetIndexPrice,
+    SetLeverage,
+    SetMarginMode,
+    Withdraw,
 )
-from exchange.units import Precision, to_e8
+from exchange.units import Precision, from_e8, to_e8
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
 
@@ -105,6 +112,7 @@ class Exchange:
         journal: Journal | str | Path | None = None,
         fsync: Literal["always", "batch", "off"] = "batch",
         clock: Callable[[], int] = time.time_ns,
+        margin: bool = False,
     ) -> None:
         """Create an exchange.
 
@@ -115,15 +123,17 @@ class Exchange:
                 an in-memory journal.
             fsync: durability policy of a file journal opened from a path.
             clock: nanosecond wall clock used to stamp records.
+            margin: run the margin ledger: accounts deposit collateral, orders
+                are risk-checked and fills become positions (see `ExchangeCore`).
         """
         if isinstance(markets, str | Path):
             markets = load_markets(markets)
         self.markets = {m.symbol: m for m in (markets or DEFAULT_MARKETS)}
-        self.core = ExchangeCore(self.markets.values())
+        self.core = ExchangeCore(self.markets.values(), margin=margin)
         header = JournalHeader(
             schema_version=JOURNAL_SCHEMA,
             config_hash=config_hash(self.markets.values()),
-            config={"markets": market_table(self.markets.values())},
+            config={"markets": market_table(self.markets.values()), "margin": margin},
             first_seq=1,
         )
         if journal is None:
@@ -257,6 +267,70 @@ class Exchange:
         seq, events = self.submit(CancelAll(account=account, symbol=symbol or ""))
         _raise_if_rejected(seq, events)
         return next(e.count for e in events if isinstance(e, AllCanceled))
+
+    # ------------------------------------------------------------ accounts
+
+    def deposit(self, account: str, amount: Number) -> None:
+        """Credit paper collateral (USDT) to the account's cross wallet."""
+        self._checked(Deposit(account=account, amount=_e8("amount", amount)))
+
+    def withdraw(self, account: str, amount: Number) -> None:
+        """Withdraw collateral; never more than the free balance."""
+        self._checked(Withdraw(account=account, amount=_e8("amount", amount)))
+
+    def set_margin_mode(self, account: str, symbol: str, mode: str) -> None:
+        """Set "isolated" or "cross" for a symbol (no position, no open orders)."""
+        _check_literal("mode", mode, ("isolated", "cross"))
+        self._checked(SetMarginMode(account=account, symbol=symbol,
+                                    mode=mode))  # type: ignore[arg-type]
+
+    def set_leverage(self, account: str, symbol: str, leverage: int) -> None:
+        """Set a symbol's leverage (1..the tier maximum for the position)."""
+        if not isinstance(leverage, int) or isinstance(leverage, bool):
+            raise Rejected(RejectCode.MALFORMED, "leverage must be an integer")
+        self._checked(SetLeverage(account=account, symbol=symbol, leverage=leverage))
+
+    def adjust_margin(self, account: str, symbol: str, amount: Number) -> None:
+        """Add to (positive) or remove from (negative) an isolated position's margin."""
+        self._checked(AdjustMargin(account=account, symbol=symbol,
+                                   amount=_e8("amount", amount)))
+
+    def set_index_price(self, symbol: str, price: Number) -> None:
+        """Feed the index price of a symbol (moves the mark, may liquidate)."""
+        self._checked(SetIndexPrice(symbol=symbol, price=_e8("price", price)))
+
+    def advance_time(self, ts_ns: int) -> None:
+        """Move exchange time to ``ts_ns`` (funding settles on the way)."""
+        self._checked(AdvanceTime(ts_ns=ts_ns))
+
+    def balance(self, account: str) -> dict[str, Decimal]:
+        """Return wallet / free / used / total in USDT (see `balance_view`)."""
+        return balance_view(self._ledger(), account)
+
+    def positions(self, account: str) -> list[dict[str, Any]]:
+        """Return the account's open positions (see `position_views`)."""
+        return position_views(self._ledger(), account)
+
+    def insurance_fund(self) -> Decimal:
+        """Return the insurance fund's balance in USDT."""
+        return from_e8(self._ledger().insurance_fund)
+
+    def fees_collected(self) -> Decimal:
+        """Return every trading fee collected so far, in USDT."""
+        return from_e8(self._ledger().fees_collected)
+
+    def _ledger(self) -> Ledger:
+        """Return the margin ledger, or refuse if this exchange runs without one."""
+        if self.core.ledger is None:
+            raise Rejected(RejectCode.MARGIN_DISABLED,
+                           "create the Exchange with margin=True for accounts")
+        return self.core.ledger
+
+    def _checked(self, command: Command) -> list[Event]:
+        """Submit a command and raise `Rejected` if it was refused."""
+        seq, events = self.submit(command)
+        _raise_if_rejected(seq, events)
+        return events
 
     # ------------------------------------------------------------ queries
 

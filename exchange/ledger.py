@@ -28,6 +28,7 @@ from exchange.messages import (
     BalanceChanged,
     Deposit,
     Event,
+    InsuranceFundChanged,
     MarkPriceChanged,
     OrderFilled,
     PositionChanged,
@@ -375,26 +376,33 @@ class Ledger:
         fee: int,
         events: list[Event],
     ) -> None:
-        """Move PnL, released margin and new initial margin of an isolated fill."""
-        closed = effect.closed
-        old_size = effect.old_size
+        """Move PnL, released margin and new initial margin of an isolated fill.
+
+        Opening or growing: the initial margin and the fee move from the cross
+        wallet into the bucket, which pays the fee. Reducing: the bucket takes
+        the realized PnL and the fee, then hands back the margin of the closed
+        lots (all of it when flat or flipped; a flip then funds the new side).
+        """
+        if not effect.closed:
+            transfer = ceil_div(opened_value, position.leverage) + fee  # IM rounds up
+            self._move_wallet(seq, account, -transfer, "isolated_margin", events)
+            position.margin += transfer - fee
+            return
         position.margin += pnl
         if position.margin < 0:
-            self._cover_shortfall(-position.margin)
+            self._cover_shortfall(seq, account.name, -position.margin, events)
             position.margin = 0
-        if closed:
-            if closed == abs(old_size):
-                released = position.margin
-            else:  # keep the margin of the lots still open; release rounds down
-                released = position.margin * closed // abs(old_size)
-            position.margin -= released
-            self._move_wallet(seq, account, released, "isolated_margin", events)
+        held = abs(effect.old_size)
+        if effect.closed == held:
+            released = position.margin
+        else:  # keep the margin of the lots still open; the release rounds down
+            released = position.margin * effect.closed // held
+        position.margin -= released
+        self._move_wallet(seq, account, released, "isolated_margin", events)
         if opened_value:
-            transfer = ceil_div(opened_value, position.leverage)  # IM rounds up
-            if not closed:
-                transfer += fee  # the opening fee came out of the bucket above
-            position.margin += transfer
+            transfer = ceil_div(opened_value, position.leverage)
             self._move_wallet(seq, account, -transfer, "isolated_margin", events)
+            position.margin += transfer
 
     def _move_wallet(
         self, seq: int, account: Account, amount: int, reason: str, events: list[Event]
@@ -404,17 +412,28 @@ class Ledger:
             return
         account.wallet += amount
         if account.wallet < 0:
-            self._cover_shortfall(-account.wallet)
+            self._cover_shortfall(seq, account.name, -account.wallet, events)
             amount -= account.wallet
             account.wallet = 0
         events.append(BalanceChanged(seq=seq, account=account.name, amount=amount,
                                      wallet=account.wallet, reason=reason))
 
-    def _cover_shortfall(self, amount: int) -> None:
+    def _cover_shortfall(
+        self, seq: int, account: str, amount: int, events: list[Event]
+    ) -> None:
         """Pay a bankrupt balance's deficit from the insurance fund (else bad debt)."""
         paid = min(amount, self.insurance_fund)
-        self.insurance_fund -= paid
         self.bad_debt += amount - paid
+        self.move_fund(seq, -paid, "shortfall", events, account)
+
+    def move_fund(
+        self, seq: int, amount: int, reason: str, events: list[Event], account: str = ""
+    ) -> None:
+        """Change the insurance fund and report it (with the bad debt left)."""
+        self.insurance_fund += amount
+        events.append(InsuranceFundChanged(seq=seq, amount=amount,
+                                           balance=self.insurance_fund, reason=reason,
+                                           account=account, bad_debt=self.bad_debt))
 
     def _report(
         self, seq: int, position: Position, realized: int, fee: int, events: list[Event]

@@ -36,6 +36,7 @@ __all__ = [
     "Command",
     "Deposit",
     "Event",
+    "InsuranceFundChanged",
     "Journaled",
     "MarkPriceChanged",
     "OrderAccepted",
@@ -418,6 +419,22 @@ class PositionChanged(_Message, tag="position"):
     fee: int = 0
 
 
+class InsuranceFundChanged(_Message, tag="insurance"):
+    """The insurance fund moved by ``amount`` (E8) to ``balance``.
+
+    ``reason``: "shortfall" (paid a bankrupt balance's deficit), "liquidation_fee",
+    "liquidation_surplus", "funding_remainder". ``bad_debt`` is the deficit the
+    fund could not pay (auto-deleveraging closes it).
+    """
+
+    seq: int
+    amount: int
+    balance: int
+    reason: str
+    account: str = ""
+    bad_debt: int = 0
+
+
 class MarkPriceChanged(_Message, tag="mark"):
     """A market's mark price (E8) after a record; ``index`` 0 if none yet."""
 
@@ -442,6 +459,7 @@ Event = (
     | BalanceChanged
     | PositionChanged
     | MarkPriceChanged
+    | InsuranceFundChanged
 )
 
 
