@@ -27,6 +27,7 @@ import msgspec
 from exchange.codes import RejectCode
 from exchange.errors import InvariantViolation
 from exchange.ledger import Ledger
+from exchange.liquidation import Liquidator
 from exchange.margin import TierTable
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import (
@@ -39,6 +40,7 @@ from exchange.messages import (
     CheckpointTaken,
     Deposit,
     Event,
+    Liquidate,
     PlaceOrder,
     Record,
     SetIndexPrice,
@@ -77,6 +79,8 @@ class ExchangeCore(OrderEntry):
         """
         markets = list(markets)
         super().__init__(markets, Ledger(markets, tiers) if margin else None)
+        self.liquidator = (None if self.ledger is None
+                           else Liquidator(self.ledger, self))
         self.last_seq = 0
         self.ts_ns = 0  # exchange time: the latest record stamp
 
@@ -115,13 +119,29 @@ class ExchangeCore(OrderEntry):
                 self._set_index(seq, cmd, events)
             case AdvanceTime():
                 self.ts_ns = max(self.ts_ns, cmd.ts_ns)  # funding: TODO(#3)
+            case Liquidate():
+                self._liquidate(seq, cmd, events)
             case _:
                 assert_never(cmd)
         if self._touched:
             self._report_levels(seq, events)
-        if self._marks_touched:
-            self._refresh_marks(seq, events)
+        if self.liquidator is not None:
+            # 4. mark and liquidate: what this record moved, nothing else
+            moved = self._refresh_marks(seq, events) if self._marks_touched else []
+            if moved or self.ledger.dirty:  # type: ignore[union-attr]
+                self.liquidator.detect(seq, moved, events)
         return events
+
+    def take_system_commands(self) -> list[Liquidate]:
+        """Return (and forget) the system commands the last records asked for.
+
+        The shell must submit them, in order, as the very next records; a
+        replay finds them in the journal and ignores this outbox.
+        """
+        if self.liquidator is None or not self.liquidator.outbox:
+            return []
+        out, self.liquidator.outbox = self.liquidator.outbox, []
+        return out
 
     # ------------------------------------------------------------ accounts and prices
 
@@ -177,14 +197,23 @@ class ExchangeCore(OrderEntry):
         self.ledger.set_index(cmd.symbol, cmd.price, self.ts_ns)
         self._marks_touched[cmd.symbol] = None
 
-    def _refresh_marks(self, seq: int, events: list[Event]) -> None:
-        """4. Recompute the marks this record may have moved."""
+    def _refresh_marks(self, seq: int, events: list[Event]) -> list[str]:
+        """Recompute the marks this record may have moved; return those that did."""
         ledger = self.ledger
         assert ledger is not None
-        for symbol in self._marks_touched:
-            ledger.refresh_mark(seq, symbol, self.markets[symbol].book, self.ts_ns,
-                                events)
+        moved = [symbol for symbol in self._marks_touched
+                 if ledger.refresh_mark(seq, symbol, self.markets[symbol].book,
+                                        self.ts_ns, events)]
         self._marks_touched.clear()
+        return moved
+
+    def _liquidate(self, seq: int, cmd: Liquidate, events: list[Event]) -> None:
+        """Run a liquidation the core asked for (a system command)."""
+        if self.liquidator is None:
+            self._reject(seq, cmd.account, RejectCode.MARGIN_DISABLED,
+                         "this exchange runs without margin accounts", events)
+            return
+        self.liquidator.run(seq, cmd, events)
 
     # ------------------------------------------------------------ state
 
@@ -195,7 +224,10 @@ class ExchangeCore(OrderEntry):
         everything a command can change, so a rejected command (which is still
         a record and still advances the seq) leaves it identical.
         """
-        ledger = None if self.ledger is None else self.ledger.canonical_state()
+        ledger = None if self.ledger is None else [
+            self.ledger.canonical_state(),
+            self.liquidator.canonical_state(),  # type: ignore[union-attr]
+        ]
         return [STATE_SCHEMA, self.last_seq if include_seq else None,
                 self.next_order_id, self.next_trade_id, self.book_rows(), ledger]
 

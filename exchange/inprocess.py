@@ -152,7 +152,23 @@ class Exchange:
     # ------------------------------------------------------------ raw access
 
     def submit(self, command: Command) -> tuple[int, list[Event]]:
-        """Sequence, apply and journal one command; return its seq and events."""
+        """Sequence, apply and journal one command; return its seq and events.
+
+        System commands the record caused (liquidations) are applied and
+        journaled right after it, before this returns; their events are in
+        the journal (and in `system_events` until the next call).
+        """
+        seq, events = self._apply(command)
+        self.system_events: list[Event] = []
+        pending = self.core.take_system_commands()
+        while pending:
+            for system_command in pending:
+                self.system_events += self._apply(system_command)[1]
+            pending = self.core.take_system_commands()
+        return seq, events
+
+    def _apply(self, command: Command) -> tuple[int, list[Event]]:
+        """Stamp, apply and journal one record."""
         seq = self.core.last_seq + 1
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)

@@ -104,6 +104,9 @@ class Ledger:
         self.bad_debt = 0  # losses beyond a wallet that the fund could not cover
         self.deposits = 0
         self.withdrawals = 0
+        # Accounts whose wallet or positions changed in the current record: the
+        # liquidation check looks at them (and at marks that moved), nothing else.
+        self.dirty: dict[str, None] = {}
 
     def account(self, name: str) -> Account:
         """Return an account, created empty on first use."""
@@ -342,6 +345,32 @@ class Ledger:
         self._settle_side(seq, risk, fill.maker_account, not taker_buys, fill.qty,
                           value, fill.maker_fee, events)
 
+    def settle_transfer(  # noqa: PLR0913 -- a fill outside the book
+        self,
+        seq: int,
+        symbol: str,
+        ticks: int,
+        lots: int,
+        *,
+        seller: str,
+        buyer: str,
+        events: list[Event],
+    ) -> None:
+        """Book a fee-free transfer of ``lots`` at ``ticks`` (auto-deleveraging)."""
+        risk = self.markets[symbol]
+        value = risk.fill_value(lots, ticks)
+        self._settle_side(seq, risk, seller, False, lots, value, 0, events)
+        self._settle_side(seq, risk, buyer, True, lots, value, 0, events)
+
+    def transfer_to_fund(
+        self, seq: int, account: Account, amount: int, reason: str, events: list[Event]
+    ) -> None:
+        """Move ``amount`` (E8, >= 0) from a cross wallet to the insurance fund."""
+        if amount <= 0:
+            return
+        self._move_wallet(seq, account, -amount, "liquidation", events)
+        self.move_fund(seq, amount, reason, events, account.name)
+
     def _settle_side(  # noqa: PLR0913
         self,
         seq: int,
@@ -410,6 +439,7 @@ class Ledger:
         """Change a cross wallet and report it; a deficit goes to the fund."""
         if not amount:
             return
+        self.dirty[account.name] = None
         account.wallet += amount
         if account.wallet < 0:
             self._cover_shortfall(seq, account.name, -account.wallet, events)
@@ -439,6 +469,7 @@ class Ledger:
         self, seq: int, position: Position, realized: int, fee: int, events: list[Event]
     ) -> None:
         """Emit the position's new state."""
+        self.dirty[position.account] = None
         events.append(PositionChanged(
             seq=seq, account=position.account, symbol=position.symbol,
             size=position.size, cost=position.cost, margin=position.margin,

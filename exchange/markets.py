@@ -27,7 +27,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     Limits are inclusive: ``min_price <= price <= max_price`` and
     ``min_qty <= qty <= max_qty``; both are multiples of their tick / lot.
     Fees are ppm of the fill's value (Binance's defaults: maker 0.02%, taker
-    0.05%); one tick times one lot must be worth a whole number of E8 units,
+    0.05%; the liquidation clearance fee 0.5% of the liquidated notional); one tick times one lot must be worth a whole number of E8 units,
     so every fill's value is exact.
     """
 
@@ -41,6 +41,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     maker_fee_ppm: int = 200
     taker_fee_ppm: int = 500
     mark_source: Literal["median", "index", "last"] = "median"
+    liquidation_fee_ppm: int = 5000
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -81,6 +82,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         maker_fee: Decimal | str = "0.0002",
         taker_fee: Decimal | str = "0.0005",
         mark_source: Literal["median", "index", "last"] = "median",
+        liquidation_fee: Decimal | str = "0.005",
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -92,6 +94,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(msg)
         return cls(
             mark_source=mark_source,
+            liquidation_fee_ppm=to_ppm(liquidation_fee),
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -108,7 +111,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         """Build a market from a TOML table of decimal strings (or numbers)."""
         unknown = set(spec) - {
             "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
-            "maker_fee", "taker_fee", "mark_source",
+            "maker_fee", "taker_fee", "mark_source", "liquidation_fee",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -135,6 +138,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "maker_fee": ppm_str(self.maker_fee_ppm),
             "taker_fee": ppm_str(self.taker_fee_ppm),
             "mark_source": self.mark_source,
+            "liquidation_fee": ppm_str(self.liquidation_fee_ppm),
         }
 
 

@@ -38,6 +38,9 @@ __all__ = [
     "Event",
     "InsuranceFundChanged",
     "Journaled",
+    "Liquidate",
+    "LiquidationSkipped",
+    "MarginCall",
     "MarkPriceChanged",
     "OrderAccepted",
     "OrderAmended",
@@ -49,6 +52,8 @@ __all__ = [
     "OrderTriggered",
     "PlaceOrder",
     "PositionChanged",
+    "PositionDeleveraged",
+    "PositionLiquidated",
     "Record",
     "SetIndexPrice",
     "SetLeverage",
@@ -200,6 +205,16 @@ class SetIndexPrice(_Message, tag="index"):
     price: int
 
 
+class Liquidate(_Message, tag="liquidate"):
+    """System command: liquidate an account's isolated position in ``symbol``,
+    or (``symbol`` "") its cross positions. The core asks for it with a
+    `MarginCall`; the shell journals it as the very next record.
+    """
+
+    account: str
+    symbol: str = ""
+
+
 class AdvanceTime(_Message, tag="clock"):
     """System command: exchange time moves to ``ts_ns`` (funding happens here)."""
 
@@ -219,6 +234,7 @@ Command = (
     | AdjustMargin
     | SetIndexPrice
     | AdvanceTime
+    | Liquidate
 )
 
 
@@ -237,7 +253,8 @@ class OrderAccepted(_Message, tag="accepted"):
     """An order passed every check and has an id. ``qty`` lots, prices ticks.
 
     ``margin`` is the E8 margin the ledger holds for it (0 without margin, for
-    untriggered stops and reduce-only orders).
+    untriggered stops and reduce-only orders). ``liquidation`` marks the
+    exchange's own IOC order that closes a liquidated position.
     """
 
     seq: int
@@ -255,6 +272,7 @@ class OrderAccepted(_Message, tag="accepted"):
     stp: SelfTradePrevention
     client_order_id: str
     margin: int = 0
+    liquidation: bool = False
 
 
 class OrderRejected(_Message, tag="rejected"):
@@ -435,6 +453,62 @@ class InsuranceFundChanged(_Message, tag="insurance"):
     bad_debt: int = 0
 
 
+class MarginCall(_Message, tag="margin_call"):
+    """A margin balance fell to its maintenance margin: liquidation follows.
+
+    ``symbol`` "" is a cross account (all its cross positions); amounts E8.
+    """
+
+    seq: int
+    account: str
+    symbol: str
+    margin_balance: int
+    maintenance_margin: int
+
+
+class PositionLiquidated(_Message, tag="liquidated"):
+    """A position was closed by liquidation at or better than ``bankruptcy_price``.
+
+    ``qty`` lots were liquidated: ``filled`` in the book by ``order_id``, the
+    rest by auto-deleveraging. ``fee`` (clearance fee) and ``surplus`` went
+    to the insurance fund (E8).
+    """
+
+    seq: int
+    account: str
+    symbol: str
+    mode: MarginMode
+    qty: int
+    bankruptcy_price: int
+    order_id: int
+    filled: int
+    deleveraged: int
+    fee: int
+    surplus: int
+
+
+class PositionDeleveraged(_Message, tag="adl"):
+    """Auto-deleveraging closed ``qty`` lots of ``account``'s position at
+    ``price`` ticks against the bankrupt ``counterparty`` (no fee).
+    """
+
+    seq: int
+    symbol: str
+    account: str
+    counterparty: str
+    qty: int
+    price: int
+
+
+class LiquidationSkipped(_Message, tag="liquidation_skipped"):
+    """A requested liquidation found nothing to do (``reason``: "recovered", "flat")."""
+
+    seq: int
+    account: str
+    symbol: str
+    reason: str
+
+
 class MarkPriceChanged(_Message, tag="mark"):
     """A market's mark price (E8) after a record; ``index`` 0 if none yet."""
 
@@ -460,6 +534,10 @@ Event = (
     | PositionChanged
     | MarkPriceChanged
     | InsuranceFundChanged
+    | MarginCall
+    | PositionLiquidated
+    | PositionDeleveraged
+    | LiquidationSkipped
 )
 
 

@@ -318,6 +318,8 @@ class OrderEntry:
             taker_fee = maker_fee = 0
             if ledger is not None:
                 taker_fee, maker_fee = ledger.fees(symbol, price, qty)
+                if taker.spec.liquidation:
+                    taker_fee = 0  # a liquidation pays the clearance fee instead
             fill = OrderFilled(
                 seq=seq, trade_id=trade_id, symbol=symbol, price=price, qty=qty,
                 taker_order_id=taker.order_id, taker_account=taker.account,

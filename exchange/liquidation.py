@@ -1,0 +1,352 @@
+"""Liquidation: find positions whose margin ran out, and close them through the book.
+
+Detection (DESIGN step 4) runs after every record, on what the record moved:
+accounts whose wallet or positions changed, and markets whose mark changed.
+A mark change does not scan positions: `LiquidationIndex` keeps every
+position of a market sorted by its liquidation price, so only the positions
+the new mark has crossed are checked exactly (cross accounts holding several
+markets are re-priced when another of their marks moves, since their
+liquidation price depends on it).
+
+A position due for liquidation gets a `MarginCall` event and a `Liquidate`
+system command in the core's outbox, which the shell journals as the next
+record. Running it: cancel the orders that hold margin, send an IOC
+reduce-only order at the bankruptcy price into the book (the counterparty
+sees an ordinary fill), auto-deleverage what the book could not absorb, and
+move what is left of the margin (clearance fee, then surplus) to the
+insurance fund. Isolated liquidation takes only that position's bucket; cross
+liquidation closes every cross position and takes the cross wallet.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from sortedcontainers import SortedList
+
+from exchange.accounts import Account, Position, ceil_div
+from exchange.book import Order
+from exchange.margin import position_bankruptcy_price, position_liquidation_price
+from exchange.messages import (
+    Event,
+    Liquidate,
+    LiquidationSkipped,
+    MarginCall,
+    OrderAccepted,
+    PositionDeleveraged,
+    PositionLiquidated,
+)
+
+if TYPE_CHECKING:
+    from exchange.ledger import Ledger, MarketRisk
+    from exchange.orders import OrderEntry
+
+__all__ = ["LiquidationIndex", "Liquidator"]
+
+_PPM = 1_000_000
+
+
+class LiquidationIndex:
+    """One market's positions by liquidation price (E8): longs and shorts apart.
+
+    A long is liquidatable once the mark falls to its price, a short once it
+    rises to it; a position without a price is stored at 0 (a long never, a
+    short always, crosses it). Entries are ``(price, account)``: ties break by
+    account name, so the order of checks is deterministic.
+    """
+
+    __slots__ = ("at", "longs", "shorts")
+
+    def __init__(self) -> None:
+        """Create an empty index."""
+        self.longs: SortedList = SortedList()
+        self.shorts: SortedList = SortedList()
+        self.at: dict[str, tuple[bool, int]] = {}
+
+    def put(self, account: str, is_long: bool, price: int | None) -> None:
+        """Index (or re-index) an account's position at ``price``."""
+        self.drop(account)
+        entry = (price or 0, account)
+        (self.longs if is_long else self.shorts).add(entry)
+        self.at[account] = (is_long, entry[0])
+
+    def drop(self, account: str) -> None:
+        """Forget an account's position (closed)."""
+        where = self.at.pop(account, None)
+        if where is not None:
+            is_long, price = where
+            (self.longs if is_long else self.shorts).remove((price, account))
+
+    def crossed(self, mark: int) -> list[str]:
+        """Return the accounts whose liquidation price ``mark`` has reached."""
+        out = []
+        longs = self.longs
+        for i in range(len(longs) - 1, -1, -1):
+            price, account = longs[i]
+            if price < mark:
+                break
+            out.append(account)
+        for price, account in self.shorts:
+            if price > mark:
+                break
+            out.append(account)
+        return out
+
+
+class Liquidator:
+    """Runs detection after each record and the `Liquidate` system command."""
+
+    def __init__(self, ledger: Ledger, entry: OrderEntry) -> None:
+        """Work on ``ledger``'s accounts and ``entry``'s books."""
+        self.ledger = ledger
+        self.entry = entry
+        self.indexes = {symbol: LiquidationIndex() for symbol in ledger.markets}
+        self.pending: dict[tuple[str, str], None] = {}  # asked for, not yet run
+        self.outbox: list[Liquidate] = []  # system commands for the shell
+        # Accounts with cross positions in several markets: their liquidation
+        # price in one market moves with the marks of the others.
+        self.multi_cross: dict[str, None] = {}
+
+    # ------------------------------------------------------------ detection
+
+    def detect(self, seq: int, moved_marks: list[str], events: list[Event]) -> None:
+        """Re-price what this record changed and call margin on what ran out."""
+        ledger = self.ledger
+        suspects: dict[str, None] = dict.fromkeys(ledger.dirty)
+        for symbol in moved_marks:
+            for name in self.indexes[symbol].crossed(ledger.markets[symbol].mark):
+                suspects[name] = None
+            for name in self.multi_cross:
+                if symbol in ledger.accounts[name].positions:
+                    suspects[name] = None
+        ledger.dirty.clear()
+        for name in suspects:
+            self._check_account(seq, ledger.accounts[name], events)
+
+    def _check_account(self, seq: int, account: Account, events: list[Event]) -> None:
+        """Re-index an account's positions and call margin where it is due."""
+        ledger = self.ledger
+        upnl, _, mm = ledger.cross_totals(account)
+        if _cross_symbols(account) > 1:
+            self.multi_cross[account.name] = None
+        else:
+            self.multi_cross.pop(account.name, None)
+        for symbol, position in account.positions.items():
+            index = self.indexes[symbol]
+            if not position.size:
+                index.drop(account.name)
+                continue
+            risk = ledger.markets[symbol]
+            if position.mode == "isolated":
+                own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
+                price = position_liquidation_price(
+                    position.size * risk.lot_size, position.cost, position.margin,
+                    risk.tiers)
+                index.put(account.name, position.size > 0, price)
+                balance = position.margin + risk.upnl(position)
+                if risk.mark and balance <= own_mm:
+                    self._call(seq, account.name, symbol, balance, own_mm, events)
+            else:
+                own_upnl = risk.upnl(position)
+                own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
+                price = position_liquidation_price(
+                    position.size * risk.lot_size, position.cost, account.wallet,
+                    risk.tiers, other_mm=mm - own_mm, other_upnl=upnl - own_upnl)
+                index.put(account.name, position.size > 0, price)
+        if mm and account.wallet + upnl <= mm and self._has_marked_cross(account):
+            self._call(seq, account.name, "", account.wallet + upnl, mm, events)
+
+    def _has_marked_cross(self, account: Account) -> bool:
+        """Return True if the account holds a cross position with a known mark."""
+        return any(p.size and p.mode == "cross" and self.ledger.markets[s].mark
+                   for s, p in account.positions.items())
+
+    def _call(  # noqa: PLR0913 -- the MarginCall's fields
+        self, seq: int, account: str, symbol: str, balance: int, mm: int,
+        events: list[Event],
+    ) -> None:
+        """Emit a margin call and queue the liquidation, once per target."""
+        key = (account, symbol)
+        if key in self.pending:
+            return
+        self.pending[key] = None
+        events.append(MarginCall(seq=seq, account=account, symbol=symbol,
+                                 margin_balance=balance, maintenance_margin=mm))
+        self.outbox.append(Liquidate(account=account, symbol=symbol))
+
+    # ------------------------------------------------------------ execution
+
+    def run(self, seq: int, cmd: Liquidate, events: list[Event]) -> None:
+        """Carry out one `Liquidate` system command."""
+        self.pending.pop((cmd.account, cmd.symbol), None)
+        ledger = self.ledger
+        account = ledger.accounts.get(cmd.account)
+        if cmd.symbol:
+            position = account.positions.get(cmd.symbol) if account else None
+            if account is None or position is None or not position.size or (
+                position.mode != "isolated"
+            ):
+                self._skip(seq, cmd, "flat", events)
+                return
+            risk = ledger.markets[cmd.symbol]
+            if position.margin + risk.upnl(position) > risk.tiers.maintenance_margin(
+                risk.notional(position.size)
+            ):
+                self._skip(seq, cmd, "recovered", events)
+                return
+            self._cancel_orders(seq, account, (cmd.symbol,), events)
+            self._liquidate(seq, account, position, events)
+            return
+        if account is None or not self._has_marked_cross(account):
+            self._skip(seq, cmd, "flat", events)
+            return
+        upnl, _, mm = ledger.cross_totals(account)
+        if account.wallet + upnl > mm:
+            self._skip(seq, cmd, "recovered", events)
+            return
+        cross = sorted(s for s, p in account.positions.items()
+                       if p.size and p.mode == "cross")
+        self._cancel_orders(seq, account, tuple(
+            s for s, p in account.positions.items() if p.mode == "cross"), events)
+        for symbol in cross:
+            self._liquidate(seq, account, account.positions[symbol], events,
+                            last=symbol == cross[-1])
+
+    def _skip(self, seq: int, cmd: Liquidate, reason: str, events: list[Event]) -> None:
+        """Report a liquidation that no longer applies."""
+        events.append(LiquidationSkipped(seq=seq, account=cmd.account,
+                                         symbol=cmd.symbol, reason=reason))
+
+    def _cancel_orders(
+        self, seq: int, account: Account, symbols: tuple[str, ...], events: list[Event]
+    ) -> None:
+        """Cancel the account's open orders in ``symbols`` (they hold margin)."""
+        entry = self.entry
+        doomed = [o for o in entry.by_account.get(account.name, {}).values()
+                  if o.spec.symbol in symbols]
+        for order in doomed:
+            entry._take_off(seq, order, events, "liquidation")  # noqa: SLF001
+
+    def _liquidate(
+        self, seq: int, account: Account, position: Position, events: list[Event],
+        *, last: bool = True,
+    ) -> None:
+        """Close one position at its bankruptcy price: book first, then ADL.
+
+        What is left of the margin afterwards goes to the insurance fund: the
+        isolated bucket's remainder, or for cross (once ``last`` of the
+        account's cross positions is closed) the whole cross wallet. Its
+        clearance-fee part is reported as ``fee``, the rest as ``surplus``.
+        """
+        ledger = self.ledger
+        entry = self.entry
+        risk = ledger.markets[position.symbol]
+        lots, is_long = abs(position.size), position.size > 0
+        price = self._bankruptcy_ticks(account, position, risk)
+        wallet_before = account.wallet
+        order_id = entry.next_order_id
+        entry.next_order_id = order_id + 1
+        spec = OrderAccepted(
+            seq=seq, order_id=order_id, account=account.name, symbol=position.symbol,
+            side="sell" if is_long else "buy", type="limit", qty=lots, price=price,
+            tif="IOC", post_only=False, reduce_only=True, trigger_price=0, stp="none",
+            client_order_id="", margin=0, liquidation=True,
+        )
+        events.append(spec)
+        order = Order(order_id, account.name, not is_long, price, lots, spec)
+        entry._execute(seq, entry.markets[position.symbol], order, events)  # noqa: SLF001
+        left = abs(position.size)
+        if left:
+            self._deleverage(seq, account, position, price, events)
+        if position.mode == "isolated":
+            # the bucket's remainder came back to the wallet on close
+            remainder = account.wallet - wallet_before
+        else:
+            remainder = account.wallet if last else 0
+        remainder = max(0, min(remainder, account.wallet))
+        fee_due = ceil_div(risk.value(lots, price * risk.tick_size)
+                           * risk.market.liquidation_fee_ppm, _PPM)
+        fee = min(fee_due, remainder)
+        if remainder:
+            ledger.transfer_to_fund(seq, account, fee, "liquidation_fee", events)
+            ledger.transfer_to_fund(seq, account, remainder - fee,
+                                    "liquidation_surplus", events)
+        events.append(PositionLiquidated(
+            seq=seq, account=account.name, symbol=position.symbol, mode=position.mode,
+            qty=lots, bankruptcy_price=price, order_id=order_id, filled=lots - left,
+            deleveraged=left, fee=fee, surplus=remainder - fee,
+        ))
+
+    def _bankruptcy_ticks(
+        self, account: Account, position: Position, risk: MarketRisk
+    ) -> int:
+        """Return the bankruptcy price on the tick grid, inside the market's limits.
+
+        Cross positions count only the other positions' losses (not their
+        profits), so closing at this price never leaves the wallet negative.
+        """
+        if position.mode == "isolated":
+            wallet, other = position.margin, 0
+        else:
+            upnl, _, _ = self.ledger.cross_totals(account)
+            wallet, other = account.wallet, min(0, upnl - risk.upnl(position))
+        exact = position_bankruptcy_price(position.size * risk.lot_size, position.cost,
+                                          wallet, other_upnl=other)
+        tick, market = risk.tick_size, risk.market
+        if exact is None:
+            exact = risk.mark
+        # round toward the trader: a long sells no lower, a short buys no higher
+        ticks = ceil_div(exact, tick) if position.size > 0 else exact // tick
+        return max(market.min_price // tick, min(ticks, market.max_price // tick))
+
+    def _deleverage(
+        self, seq: int, account: Account, position: Position, price: int,
+        events: list[Event],
+    ) -> None:
+        """Close what the book could not take against the best-ranked opponents."""
+        ledger = self.ledger
+        risk = ledger.markets[position.symbol]
+        bankrupt_long = position.size > 0
+        ranked = sorted(
+            ((self._adl_rank(other, p, risk), name, p)
+             for name, other in ledger.accounts.items()
+             if name != account.name
+             for p in (other.positions.get(position.symbol),)
+             if p is not None and p.size and (p.size > 0) != bankrupt_long),
+            key=lambda item: (-item[0], item[1]),
+        )
+        for _, name, opponent in ranked:
+            if not position.size:
+                break
+            lots = min(abs(position.size), abs(opponent.size))
+            ledger.settle_transfer(seq, position.symbol, price, lots,
+                                   seller=account.name if bankrupt_long else name,
+                                   buyer=name if bankrupt_long else account.name,
+                                   events=events)
+            events.append(PositionDeleveraged(seq=seq, symbol=position.symbol,
+                                              account=name, counterparty=account.name,
+                                              qty=lots, price=price))
+
+    def _adl_rank(self, account: Account, position: Position, risk: MarketRisk) -> Fraction:
+        """Return PnL% x effective leverage (profitable) or PnL% / leverage (not)."""
+        upnl = risk.upnl(position)
+        if position.mode == "isolated":
+            balance = position.margin + upnl
+        else:
+            cross_upnl, _, _ = self.ledger.cross_totals(account)
+            balance = account.wallet + cross_upnl
+        pnl = Fraction(upnl, max(abs(position.cost), 1))
+        leverage = Fraction(risk.notional(position.size), max(balance, 1))
+        return pnl * leverage if upnl > 0 else pnl / max(leverage, Fraction(1))
+
+    # ------------------------------------------------------------ state
+
+    def canonical_state(self) -> list[object]:
+        """Return the pending liquidations (the index is derived from positions)."""
+        return [list(key) for key in self.pending]
+
+
+def _cross_symbols(account: Account) -> int:
+    """Return how many cross positions an account holds."""
+    return sum(1 for p in account.positions.values() if p.size and p.mode == "cross")
