@@ -121,15 +121,23 @@ class Sequencer:
             self.journal.maybe_sync()
 
     def _apply(
-        self, command: Command, future: asyncio.Future[tuple[int, list[Event]]]
+        self, command: Command, future: asyncio.Future[tuple[int, list[Event]]] | None
     ) -> None:
-        """Stamp, apply and journal one command; hold its outcome until durable."""
+        """Stamp, apply and journal one command; hold its outcome until durable.
+
+        System commands the core asks for (liquidations) become the very next
+        records, ahead of anything still queued, so a replay meets them in
+        the same place; they have no caller (``future`` None).
+        """
         seq = self.core.last_seq + 1
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
         events = self.core.handle(record)
-        self._unreleased.append((seq, future, events))
+        if future is not None:
+            self._unreleased.append((seq, future, events))
         self.journal.append(seq, _ENCODER.encode(Journaled(record, events)))
+        for system_command in self.core.take_system_commands():
+            self._apply(system_command, None)
 
     def _release(self, durable_seq: int) -> None:
         """Resolve the futures of every record now durable, in seq order."""
