@@ -98,10 +98,14 @@ class ExchangeCore(OrderEntry):
             msg = f"record seq {seq} does not follow {self.last_seq}"
             raise InvariantViolation(msg)
         self.last_seq = seq
-        if record.ts_ns > self.ts_ns:
-            self.ts_ns = record.ts_ns
-        events: list[Event] = []
         cmd = record.command
+        ts_ns = max(record.ts_ns, cmd.ts_ns) if type(cmd) is AdvanceTime else (
+            record.ts_ns)
+        events: list[Event] = []
+        if ts_ns > self.ts_ns:
+            self.ts_ns = ts_ns
+            if self.ledger is not None:  # funding of intervals that just ended
+                self.ledger.settle_funding_due(seq, ts_ns, events)
         match cmd:
             case PlaceOrder():
                 self._place(seq, cmd, events)
@@ -118,7 +122,7 @@ class ExchangeCore(OrderEntry):
             case SetIndexPrice():
                 self._set_index(seq, cmd, events)
             case AdvanceTime():
-                self.ts_ns = max(self.ts_ns, cmd.ts_ns)  # funding: TODO(#3)
+                pass  # time moved above; funding settled there
             case Liquidate():
                 self._liquidate(seq, cmd, events)
             case _:
@@ -194,7 +198,8 @@ class ExchangeCore(OrderEntry):
             self._reject(seq, "", RejectCode.INVALID_PRICE,
                          "index price must be positive", events)
             return
-        self.ledger.set_index(cmd.symbol, cmd.price, self.ts_ns)
+        self.ledger.set_index(cmd.symbol, cmd.price, self.ts_ns,
+                              self.markets[cmd.symbol].book)
         self._marks_touched[cmd.symbol] = None
 
     def _refresh_marks(self, seq: int, events: list[Event]) -> list[str]:

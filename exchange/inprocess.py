@@ -31,6 +31,8 @@ from exchange.errors import Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
+    AdjustMargin,
+    AdvanceTime,
     AllCanceled,
     AmendOrder,
     CancelAll,

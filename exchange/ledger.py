@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from exchange.accounts import Account, FillEffect, Position, apply_fill, ceil_div
 from exchange.codes import RejectCode
+from exchange.funding import FundingState, FundingTick, settle_funding
 from exchange.margin import DEFAULT_TIERS, TierTable
 from exchange.mark import MarkState
 from exchange.messages import (
@@ -28,6 +29,7 @@ from exchange.messages import (
     BalanceChanged,
     Deposit,
     Event,
+    FundingPaid,
     InsuranceFundChanged,
     MarkPriceChanged,
     OrderFilled,
@@ -46,13 +48,14 @@ if TYPE_CHECKING:
 __all__ = ["Ledger", "MarketRisk"]
 
 _PPM = 1_000_000
+_IMPACT_LEVELS = 50  # book depth walked for the funding premium's impact prices
 
 
 class MarketRisk:
     """The money side of one market: contract value, fees, tiers, prices."""
 
-    __slots__ = ("lot_size", "maker_fee_ppm", "mark", "mark_state", "market",
-                 "taker_fee_ppm", "tick_size", "tiers")
+    __slots__ = ("funding", "lot_size", "maker_fee_ppm", "mark", "mark_state",
+                 "market", "taker_fee_ppm", "tick_size", "tiers")
 
     def __init__(self, market: Market, tiers: TierTable) -> None:
         """Derive the money constants of ``market``."""
@@ -63,6 +66,7 @@ class MarketRisk:
         self.taker_fee_ppm = market.taker_fee_ppm
         self.tiers = tiers
         self.mark_state = MarkState()  # index, last trade, mid -> mark
+        self.funding = FundingState()  # premium samples of the current interval
         self.mark = 0  # E8 current mark; 0 = no price yet
 
     def value(self, lots: int, price_e8: int) -> int:
@@ -136,9 +140,58 @@ class Ledger:
 
     # ------------------------------------------------------------ prices
 
-    def set_index(self, symbol: str, price_e8: int, ts_ns: int) -> None:
-        """Take an index price (E8) for ``symbol``."""
-        self.markets[symbol].mark_state.on_index(price_e8, ts_ns)
+    def set_index(self, symbol: str, price_e8: int, ts_ns: int, book: OrderBook) -> None:
+        """Take an index price (E8): feed the mark and sample the funding premium."""
+        risk = self.markets[symbol]
+        risk.mark_state.on_index(price_e8, ts_ns)
+        tick, lot = risk.tick_size, risk.lot_size
+        bids = [(p * tick, q * lot) for p, q in book.depth(True, _IMPACT_LEVELS)]
+        asks = [(p * tick, q * lot) for p, q in book.depth(False, _IMPACT_LEVELS)]
+        risk.funding.sample(ts_ns, price_e8, bids, asks)
+        risk.mark_state.set_funding(risk.funding.predicted_rate(),
+                                    risk.funding.next_funding_ns)
+
+    def settle_funding_due(self, seq: int, ts_ns: int, events: list[Event]) -> None:
+        """Settle every funding interval that ended at or before ``ts_ns``.
+
+        Runs on every record but costs one comparison per market unless an
+        interval ended; then every position of that market pays or receives
+        ``mark x size x rate`` (exactly zero-sum: the rounding remainder goes
+        to the insurance fund). Isolated positions pay from their own wallet.
+        """
+        for symbol, risk in self.markets.items():
+            if ts_ns < risk.funding.next_funding_ns:
+                continue
+            for tick in risk.funding.advance(ts_ns):
+                self._pay_funding(seq, symbol, risk, tick, events)
+
+    def _pay_funding(
+        self, seq: int, symbol: str, risk: MarketRisk, tick: FundingTick,
+        events: list[Event],
+    ) -> None:
+        """Move one interval's funding between the positions of ``symbol``."""
+        if not risk.mark:
+            return  # no price yet: nothing can be valued, nothing is paid
+        holders = [(a, a.positions[symbol]) for a in self.accounts.values()
+                   if symbol in a.positions and a.positions[symbol].size]
+        settlement = settle_funding(
+            [(i, p.size * risk.lot_size) for i, (_, p) in enumerate(holders)],
+            risk.mark, tick.rate_e8)
+        for i, amount in settlement.payments:
+            account, position = holders[i]
+            events.append(FundingPaid(seq=seq, symbol=symbol, account=account.name,
+                                      amount=amount, rate=tick.rate_e8, mark=risk.mark,
+                                      funding_ts_ns=tick.ts_ns))
+            if position.mode == "cross":
+                self._move_wallet(seq, account, -amount, "funding", events)
+                continue
+            position.margin -= amount
+            if position.margin < 0:
+                self._cover_shortfall(seq, account.name, -position.margin, events)
+                position.margin = 0
+            self._report(seq, position, 0, 0, events)
+        if settlement.remainder:
+            self.move_fund(seq, settlement.remainder, "funding_remainder", events)
 
     def refresh_mark(  # noqa: PLR0913 -- the facts the mark rule reads
         self,
@@ -485,7 +538,7 @@ class Ledger:
              [a.positions[s].row() for s in sorted(a.positions)]]
             for name, a in sorted(self.accounts.items())
         ]
-        prices = [[s, r.mark, r.mark_state.state_rows()]
+        prices = [[s, r.mark, r.mark_state.state_rows(), r.funding.state_rows()]
                   for s, r in sorted(self.markets.items())]
         return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,
                 self.withdrawals, prices, accounts]

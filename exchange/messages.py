@@ -35,6 +35,7 @@ __all__ = [
     "CheckpointTaken",
     "Command",
     "Deposit",
+    "FundingPaid",
     "Event",
     "InsuranceFundChanged",
     "Journaled",
@@ -500,6 +501,22 @@ class PositionDeleveraged(_Message, tag="adl"):
     price: int
 
 
+class FundingPaid(_Message, tag="funding"):
+    """A position paid (``amount`` > 0) or received (< 0) funding, E8.
+
+    ``rate`` E8 rate units (1e-8) of the interval ending at ``funding_ts_ns``,
+    ``mark`` E8. Positive rates: longs pay shorts.
+    """
+
+    seq: int
+    symbol: str
+    account: str
+    amount: int
+    rate: int
+    mark: int
+    funding_ts_ns: int
+
+
 class LiquidationSkipped(_Message, tag="liquidation_skipped"):
     """A requested liquidation found nothing to do (``reason``: "recovered", "flat")."""
 
@@ -538,6 +555,7 @@ Event = (
     | PositionLiquidated
     | PositionDeleveraged
     | LiquidationSkipped
+    | FundingPaid
 )
 
 
