@@ -493,7 +493,7 @@ def _trade(market: Market, fill: OrderFilled, order_id: int) -> Trade:
         trade_id=fill.trade_id, price=market.price_decimal(fill.price),
         qty=market.qty_decimal(fill.qty), liquidity="taker" if taker else "maker",
         counterparty_order_id=fill.maker_order_id if taker else fill.taker_order_id,
-        fee=Decimal(0),
+        fee=from_e8(fill.taker_fee if taker else fill.maker_fee),
     )
 
 

@@ -244,25 +244,28 @@ class Ledger:
         self, seq: int, cmd: SetMarginMode, has_orders: bool, events: list[Event]
     ) -> Refusal | None:
         """Switch a symbol between isolated and cross (flat and without orders)."""
-        position = self.account(cmd.account).position(cmd.symbol)
-        if position.size:
+        existing = self._existing(cmd.account, cmd.symbol)
+        if existing is not None and existing.size:
             return Refusal(RejectCode.MODE_CHANGE_WITH_POSITION,
                            "close the position before changing its margin mode")
         if has_orders:
             return Refusal(RejectCode.MODE_CHANGE_WITH_ORDERS,
                            "cancel the open orders before changing the margin mode")
+        position = self.account(cmd.account).position(cmd.symbol)
         position.mode = cmd.mode
         self._report(seq, position, 0, 0, events)
         return None
 
     def set_leverage(self, seq: int, cmd: SetLeverage, events: list[Event]) -> Refusal | None:
         """Set a symbol's leverage, capped by the tier of the current position."""
-        position = self.account(cmd.account).position(cmd.symbol)
+        existing = self._existing(cmd.account, cmd.symbol)
+        size = existing.size if existing is not None else 0
         risk = self.markets[cmd.symbol]
-        cap = risk.tiers.max_leverage_for(risk.notional(position.size))
+        cap = risk.tiers.max_leverage_for(risk.notional(size))
         if not 1 <= cmd.leverage <= cap:
             return Refusal(RejectCode.INVALID_LEVERAGE,
                            f"leverage must be 1..{cap} for this position size")
+        position = self.account(cmd.account).position(cmd.symbol)
         if position.mode == "isolated" and position.size:
             need = ceil_div(risk.notional(position.size), cmd.leverage)
             if position.margin + risk.upnl(position) < need:
@@ -299,6 +302,11 @@ class Ledger:
         self._move_wallet(seq, account, -cmd.amount, "isolated_margin", events)
         self._report(seq, position, 0, 0, events)
         return None
+
+    def _existing(self, account: str, symbol: str) -> Position | None:
+        """Return a position if the account has one (never creates anything)."""
+        found = self.accounts.get(account)
+        return None if found is None else found.positions.get(symbol)
 
     # ------------------------------------------------------------ orders
 
@@ -338,6 +346,10 @@ class Ledger:
         opening = lots if not size or (size > 0) == is_buy else max(0, lots - abs(size))
         leverage = position.leverage if position else 20
         after = risk.value(abs(size + side * lots), price)
+        if after > risk.tiers.max_notional and abs(size + side * lots) > abs(size):
+            return Refusal(RejectCode.POSITION_LIMIT,
+                           f"the position would exceed the largest tier "
+                           f"({e8_str(risk.tiers.max_notional)} notional)")
         cap = risk.tiers.max_leverage_for(after)
         if leverage > cap:
             return Refusal(RejectCode.POSITION_LIMIT,
@@ -351,7 +363,7 @@ class Ledger:
         if worse > 0:
             required += ceil_div(lots * risk.lot_size * worse, SCALE)
         free = (self.available(account) if account is not None else 0) + credit
-        if required > free:
+        if opening and required > free:  # closing never needs free balance
             return Refusal(RejectCode.INSUFFICIENT_MARGIN,
                            f"the order needs {e8_str(required)} of margin, the free "
                            f"balance is {e8_str(max(free, 0))}")
