@@ -8,6 +8,7 @@ and funding are out of scope here (they are still being written).
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -547,12 +548,13 @@ class TestPreTradeCheck:
 
     def test_position_beyond_the_last_tier_cap_is_refused(self, ex):
         """A position past the last tier's cap (70M notional) is POSITION_LIMIT."""
-        ex.deposit("whale", 100_000_000)
-        ex.set_leverage("whale", BTC, 1)
-        ex.set_leverage("bob", BTC, 1)
-        ex.deposit("bob", 100_000_000)
         ex.set_index_price(BTC, 100_000)
-        ex.place_order("bob", BTC, "sell", "limit", "800", "100000")
+        for account in ("whale", "bob", "carol"):
+            ex.deposit(account, 100_000_000)
+            ex.set_leverage(account, BTC, 1)
+        ex.place_order("bob", BTC, "sell", "limit", "400", "100000")  # 40M each
+        ex.place_order("carol", BTC, "sell", "limit", "400", "100000")
+        trade(ex, "whale", "bob", BTC, "1", "100000")  # 0.1M is fine
         assert_refused(
             ex,
             RejectCode.POSITION_LIMIT,
@@ -610,6 +612,18 @@ class TestLeverage:
         )
         ex.set_leverage("alice", BTC, 20)
         assert position(ex, "alice", BTC)["initial_margin"] == 1_500
+
+    def test_lowering_leverage_under_open_orders_never_overdraws_the_wallet(self, ex):
+        """A resting isolated order at 10x cannot fill at 1x on margin it never held."""
+        ex.deposit("alice", 3_000)
+        isolated(ex, "alice", BTC, 10)
+        ex.place_order("alice", BTC, "buy", "limit", "0.5", "60000")  # holds 3,000
+        with contextlib.suppress(Rejected):
+            ex.set_leverage("alice", BTC, 1)  # 1x would need 30,000
+        ex.place_order("bob", BTC, "sell", "limit", "0.5", "60000")
+        ledger = ex.core.ledger
+        assert (ledger.bad_debt, ex.insurance_fund()) == (0, 0)
+        assert ex.balance("alice")["wallet"] == 3_000
 
 
 class TestMarginMode:
