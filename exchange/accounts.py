@@ -50,14 +50,31 @@ class Position:
 class Account:
     """A trader's cross wallet, positions and margin held by open orders."""
 
-    __slots__ = ("name", "order_margin", "positions", "wallet")
+    __slots__ = ("day", "day_pnl", "daily_loss_limit", "max_order_margin_ppm", "name",
+                 "order_margin", "positions", "wallet")
 
     def __init__(self, name: str) -> None:
-        """Create an empty account."""
+        """Create an empty account (no risk limits)."""
         self.name = name
         self.wallet = 0  # cross wallet (E8)
         self.order_margin = 0  # E8 reserved by open orders of every symbol
         self.positions: dict[str, Position] = {}
+        self.max_order_margin_ppm = 0  # 0 = off
+        self.daily_loss_limit = 0  # E8; 0 = off
+        self.day = 0  # exchange day (UTC) that day_pnl covers
+        self.day_pnl = 0  # realized PnL minus fees of that day (E8)
+
+    def book_day(self, day: int, pnl: int) -> None:
+        """Add realized PnL minus fees to the running total of exchange ``day``."""
+        if day != self.day:
+            self.day, self.day_pnl = day, 0
+        self.day_pnl += pnl
+
+    def row(self) -> list[object]:
+        """Return the canonical plain data of the account (positions by symbol)."""
+        return [self.name, self.wallet, self.order_margin, self.max_order_margin_ppm,
+                self.daily_loss_limit, self.day, self.day_pnl,
+                [self.positions[s].row() for s in sorted(self.positions)]]
 
     def position(self, symbol: str) -> Position:
         """Return the position (created flat on first use) of one symbol."""

@@ -46,6 +46,7 @@ from exchange.messages import (
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
+    SetRiskLimits,
     Withdraw,
 )
 from exchange.orders import MarketState, OrderEntry
@@ -55,6 +56,7 @@ __all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketState"]
 
 STATE_SCHEMA = 1  # bump when the canonical state encoding changes
 _HASH_ENCODER = msgspec.msgpack.Encoder()
+_DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns
 
 
 class ExchangeCore(OrderEntry):
@@ -105,6 +107,7 @@ class ExchangeCore(OrderEntry):
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
             if self.ledger is not None:  # funding of intervals that just ended
+                self.ledger.day = ts_ns // _DAY_NS
                 self.ledger.settle_funding_due(seq, ts_ns, events)
         match cmd:
             case PlaceOrder():
@@ -117,7 +120,8 @@ class ExchangeCore(OrderEntry):
                 self._cancel_all(seq, cmd, events)
             case Checkpoint():
                 events.append(CheckpointTaken(seq=seq, state_hash=self.state_hash()))
-            case Deposit() | Withdraw() | SetMarginMode() | SetLeverage() | AdjustMargin():
+            case (Deposit() | Withdraw() | SetMarginMode() | SetLeverage()
+                  | AdjustMargin() | SetRiskLimits()):
                 self._account_command(seq, cmd, events)
             case SetIndexPrice():
                 self._set_index(seq, cmd, events)
@@ -152,7 +156,8 @@ class ExchangeCore(OrderEntry):
     def _account_command(
         self,
         seq: int,
-        cmd: Deposit | Withdraw | SetMarginMode | SetLeverage | AdjustMargin,
+        cmd: (Deposit | Withdraw | SetMarginMode | SetLeverage | AdjustMargin
+              | SetRiskLimits),
         events: list[Event],
     ) -> None:
         """Hand an account command to the ledger; refuse it without one."""
@@ -163,7 +168,9 @@ class ExchangeCore(OrderEntry):
                               "this exchange runs without margin accounts")
         elif not cmd.account:
             refusal = Refusal(RejectCode.INVALID_ACCOUNT, "account must not be empty")
-        elif not isinstance(cmd, Deposit | Withdraw) and cmd.symbol not in self.markets:
+        elif not isinstance(cmd, Deposit | Withdraw | SetRiskLimits) and (
+            cmd.symbol not in self.markets
+        ):
             refusal = Refusal(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}")
         else:
             match cmd:
@@ -179,6 +186,8 @@ class ExchangeCore(OrderEntry):
                     refusal = ledger.set_leverage(seq, cmd, events)
                 case AdjustMargin():
                     refusal = ledger.adjust_margin(seq, cmd, events)
+                case SetRiskLimits():
+                    refusal = ledger.set_risk_limits(seq, cmd, events)
                 case _:
                     assert_never(cmd)
         if refusal is not None:

@@ -54,9 +54,10 @@ from exchange.messages import (
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
+    SetRiskLimits,
     Withdraw,
 )
-from exchange.units import Precision, from_e8, to_e8
+from exchange.units import Precision, from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
 
@@ -320,6 +321,27 @@ class Exchange:
     def advance_time(self, ts_ns: int) -> None:
         """Move exchange time to ``ts_ns`` (funding settles on the way)."""
         self._checked(AdvanceTime(ts_ns=ts_ns))
+
+    def set_risk_limits(
+        self, account: str, *, max_order_margin: Number | None = None,
+        daily_loss_limit: Number | None = None,
+    ) -> None:
+        """Set the account's own limits (None or 0 = off).
+
+        Args:
+            account: the account.
+            max_order_margin: the most margin one order may need, as a fraction
+                of equity ("0.1" = 10%).
+            daily_loss_limit: USDT of realized loss plus fees per exchange day
+                after which orders that open or grow positions are refused.
+        """
+        try:
+            share = to_ppm(max_order_margin) if max_order_margin is not None else 0
+        except (Precision, TypeError) as exc:
+            raise Rejected(RejectCode.MALFORMED, f"max_order_margin: {exc}") from exc
+        self._checked(SetRiskLimits(account=account, max_order_margin_ppm=share,
+                                    daily_loss_limit=_e8("daily_loss_limit",
+                                                         daily_loss_limit)))
 
     def balance(self, account: str) -> dict[str, Decimal]:
         """Return wallet / free / used / total in USDT (see `balance_view`)."""

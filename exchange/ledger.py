@@ -34,8 +34,10 @@ from exchange.messages import (
     MarkPriceChanged,
     OrderFilled,
     PositionChanged,
+    RiskLimitsSet,
     SetLeverage,
     SetMarginMode,
+    SetRiskLimits,
     Withdraw,
 )
 from exchange.units import SCALE, e8_str
@@ -111,6 +113,7 @@ class Ledger:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
+        self.day = 0  # the exchange day (UTC) of the record being applied
 
     def account(self, name: str) -> Account:
         """Return an account, created empty on first use."""
@@ -303,6 +306,40 @@ class Ledger:
         self._report(seq, position, 0, 0, events)
         return None
 
+    def set_risk_limits(
+        self, seq: int, cmd: SetRiskLimits, events: list[Event]
+    ) -> Refusal | None:
+        """Set an account's own order-margin share and daily loss limit."""
+        if not 0 <= cmd.max_order_margin_ppm <= _PPM or cmd.daily_loss_limit < 0:
+            return Refusal(RejectCode.INVALID_AMOUNT,
+                           "limits must be 0 (off) or positive; a share at most 100%")
+        account = self.account(cmd.account)
+        account.max_order_margin_ppm = cmd.max_order_margin_ppm
+        account.daily_loss_limit = cmd.daily_loss_limit
+        events.append(RiskLimitsSet(seq=seq, account=cmd.account,
+                                    max_order_margin_ppm=cmd.max_order_margin_ppm,
+                                    daily_loss_limit=cmd.daily_loss_limit))
+        return None
+
+    def _limits_refusal(self, account: Account, required: int) -> Refusal | None:
+        """Apply the account's own limits to an order that opens exposure."""
+        limit = account.daily_loss_limit
+        if limit and account.day == self.day and -account.day_pnl >= limit:
+            return Refusal(RejectCode.DAILY_LOSS_LIMIT,
+                           f"today's loss {e8_str(-account.day_pnl)} reached the daily "
+                           f"limit {e8_str(limit)}; only reducing orders until 00:00 UTC")
+        share = account.max_order_margin_ppm
+        if share:
+            upnl = sum(self.markets[p.symbol].upnl(p) for p in account.positions.values())
+            equity = account.wallet + upnl + sum(
+                p.margin for p in account.positions.values())
+            cap = max(equity, 0) * share // _PPM  # rounds down: the limit is strict
+            if required > cap:
+                return Refusal(RejectCode.ORDER_MARGIN_LIMIT,
+                               f"the order needs {e8_str(required)} of margin, over "
+                               f"your limit of {e8_str(cap)} per order")
+        return None
+
     def _existing(self, account: str, symbol: str) -> Position | None:
         """Return a position if the account has one (never creates anything)."""
         found = self.accounts.get(account)
@@ -362,6 +399,10 @@ class Ledger:
         worse = (price - mark) * side
         if worse > 0:
             required += ceil_div(lots * risk.lot_size * worse, SCALE)
+        if opening and account is not None:
+            limited = self._limits_refusal(account, required)
+            if limited is not None:
+                return limited
         free = (self.available(account) if account is not None else 0) + credit
         if opening and required > free:  # closing never needs free balance
             return Refusal(RejectCode.INSUFFICIENT_MARGIN,
@@ -452,6 +493,7 @@ class Ledger:
         position = account.position(risk.market.symbol)
         self.fees_collected += fee
         effect = apply_fill(position, 1 if is_buy else -1, lots, value)
+        account.book_day(self.day, effect.realized - fee)
         if position.mode == "cross":
             self._move_wallet(seq, account, effect.realized - fee, "trade", events)
         else:
@@ -545,11 +587,7 @@ class Ledger:
 
     def canonical_state(self) -> list[object]:
         """Return the ledger as plain data in one canonical order."""
-        accounts = [
-            [name, a.wallet, a.order_margin,
-             [a.positions[s].row() for s in sorted(a.positions)]]
-            for name, a in sorted(self.accounts.items())
-        ]
+        accounts = [a.row() for _, a in sorted(self.accounts.items())]
         prices = [[s, r.mark, r.mark_state.state_rows(), r.funding.state_rows()]
                   for s, r in sorted(self.markets.items())]
         return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,

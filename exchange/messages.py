@@ -56,9 +56,11 @@ __all__ = [
     "PositionDeleveraged",
     "PositionLiquidated",
     "Record",
+    "RiskLimitsSet",
     "SetIndexPrice",
     "SetLeverage",
     "SetMarginMode",
+    "SetRiskLimits",
     "Withdraw",
 ]
 
@@ -199,6 +201,20 @@ class AdjustMargin(_Message, tag="adjust_margin"):
     amount: int
 
 
+class SetRiskLimits(_Message, tag="risk_limits"):
+    """An account's own limits; 0 turns one off (both are off by default).
+
+    ``max_order_margin_ppm``: the most margin one order may need, as ppm of
+    the account's equity. ``daily_loss_limit``: E8; once the day's realized
+    PnL minus fees reaches this loss, orders that would open or grow a
+    position are refused until the next exchange day (UTC).
+    """
+
+    account: str
+    max_order_margin_ppm: int = 0
+    daily_loss_limit: int = 0
+
+
 class SetIndexPrice(_Message, tag="index"):
     """System command: the index price feed, ``price`` in E8."""
 
@@ -233,6 +249,7 @@ Command = (
     | SetMarginMode
     | SetLeverage
     | AdjustMargin
+    | SetRiskLimits
     | SetIndexPrice
     | AdvanceTime
     | Liquidate
@@ -526,6 +543,15 @@ class LiquidationSkipped(_Message, tag="liquidation_skipped"):
     reason: str
 
 
+class RiskLimitsSet(_Message, tag="risk_limits_set"):
+    """An account's risk limits are now these (see `SetRiskLimits`)."""
+
+    seq: int
+    account: str
+    max_order_margin_ppm: int
+    daily_loss_limit: int
+
+
 class MarkPriceChanged(_Message, tag="mark"):
     """A market's mark price (E8) after a record; ``index`` 0 if none yet."""
 
@@ -556,6 +582,7 @@ Event = (
     | PositionDeleveraged
     | LiquidationSkipped
     | FundingPaid
+    | RiskLimitsSet
 )
 
 
