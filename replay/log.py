@@ -10,7 +10,7 @@ from exchange.journal import read_journal
 from exchange.markets import Market
 from exchange.messages import JOURNALED_DECODER, Journaled
 
-__all__ = ["ExchangeLog", "markets_from_header"]
+__all__ = ["ExchangeLog", "margin_from_header", "markets_from_header"]
 
 
 def markets_from_header(config: dict[str, object]) -> list[Market]:
@@ -22,6 +22,18 @@ def markets_from_header(config: dict[str, object]) -> list[Market]:
     return [Market.from_mapping(symbol, spec) for symbol, spec in table.items()]
 
 
+def margin_from_header(config: dict[str, object]) -> bool:
+    """Return whether the journal was recorded with the margin ledger on.
+
+    Journals from before the ledger have no ``margin`` entry: they ran without.
+    """
+    margin = config.get("margin", False)
+    if isinstance(margin, bool):
+        return margin
+    msg = f"the journal header's margin setting {margin!r} is not a boolean"
+    raise ValueError(msg)  # a bad header value, as for the market table
+
+
 class ExchangeLog:
     """A journal directory opened read-only, decoded record by record."""
 
@@ -31,6 +43,7 @@ class ExchangeLog:
         self.reader = read_journal(self.path)
         self.header = self.reader.header
         self.markets = markets_from_header(self.header.config)
+        self.margin = margin_from_header(self.header.config)
 
     def entries(self, from_seq: int = 1) -> Iterator[Journaled]:
         """Yield every intact journaled record in order."""

@@ -1,26 +1,56 @@
 """Rebuild: fold logged events into state, with no matching logic at all.
 
 The events of a journal say everything that happened (orders accepted,
-rested, filled, amended, canceled, expired, triggered), so state can be
-reconstructed by applying them in order to empty books. The result must have
-the same `state_hash` as the live exchange and as a rerun of the commands;
-any event that does not fit the state it meets raises `Divergence`.
+rested, filled, amended, canceled, expired, triggered; wallets, positions and
+the insurance fund after every change), so state can be reconstructed by
+applying them in order to empty books and an empty ledger. The result must
+have the same `state_hash` as the live exchange and as a rerun of the
+commands; any event that does not fit the state it meets raises `Divergence`.
+
+With margin, three parts of the ledger are not in any snapshot event and are
+derived the way the live core derives them, through the same `Ledger` methods
+so the arithmetic cannot drift:
+
+* order margin: reserved from ``OrderAccepted`` / ``OrderAmended`` /
+  ``OrderTriggered.margin``, released pro rata on fills (`Ledger.release`) and
+  whole on cancel, expiry and amend (`Ledger.release_all`);
+* fees collected: the sum of the fills' ``taker_fee`` and ``maker_fee``. Those
+  are exactly what settlement adds (`Ledger.settle` books each fill with the
+  fees it carries). ``PositionChanged.fee`` reports the same numbers today but
+  is a report per position change, not the booking, so it is only checked
+  against the fill's fee, never summed;
+* funding windows: advanced when a record moves exchange time (the payments
+  themselves are logged);
+* mark state: the index price is an outside fact read from the record's
+  `SetIndexPrice` command; trades feed the last price; at the end of every
+  record the marks the core would refresh (symbols with an index or a fill in
+  the record) are refreshed with `Ledger.refresh_mark` on the rebuilt book,
+  and the `MarkPriceChanged` events that produces must equal the logged ones.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from exchange.book import Order
 from exchange.core import ExchangeCore, MarketState
 from exchange.markets import Market
 from exchange.messages import (
+    AdvanceTime,
     AllCanceled,
+    BalanceChanged,
     BookDelta,
     CheckpointTaken,
     Event,
+    FundingPaid,
+    InsuranceFundChanged,
     Journaled,
+    Liquidate,
+    LiquidationSkipped,
+    MarginCall,
+    MarkPriceChanged,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -29,21 +59,52 @@ from exchange.messages import (
     OrderRejected,
     OrderRested,
     OrderTriggered,
+    PositionChanged,
+    PositionDeleveraged,
+    PositionLiquidated,
+    SetIndexPrice,
 )
 from exchange.triggers import is_rising
 from replay.errors import Divergence
 
+if TYPE_CHECKING:
+    from exchange.ledger import Ledger
+
 __all__ = ["Rebuilder"]
+
+LedgerEvent = (
+    BalanceChanged
+    | PositionChanged
+    | InsuranceFundChanged
+    | MarkPriceChanged
+    | MarginCall
+    | PositionDeleveraged
+    | PositionLiquidated
+    | LiquidationSkipped
+    | FundingPaid
+)
 
 
 class Rebuilder:
     """Applies logged events to an empty exchange state, checking as it goes."""
 
-    def __init__(self, markets: Iterable[Market]) -> None:
-        """Start from empty books for ``markets``."""
-        self.core = ExchangeCore(markets)  # used only as the state container
+    def __init__(self, markets: Iterable[Market], *, margin: bool = False) -> None:
+        """Start from empty books (and an empty ledger with ``margin``)."""
+        self.core = ExchangeCore(markets, margin=margin)  # the state container only
+        self.ledger: Ledger | None = self.core.ledger
         # Orders between acceptance and resting (takers, triggered, requeued).
         self._in_flight: dict[int, Order] = {}
+        # Per record: symbols whose mark the core refreshes, in the core's order,
+        # and the marks the log reports for them.
+        self._marks_touched: dict[str, None] = {}
+        self._logged_marks: list[MarkPriceChanged] = []
+        # Position changes the record's fills still owe, in settlement order:
+        # (account, symbol, size change, fee).
+        self._settling: deque[tuple[str, str, int, int]] = deque()
+        # Size changes no fill explains, until auto-deleveraging explains them.
+        self._unexplained: dict[tuple[str, str], int] = {}
+        # Funding boundaries the record's time crossed: (symbol, time, rate).
+        self._funding_ticks: set[tuple[str, int, int]] = set()
         self.checkpoints = 0
 
     def state_hash(self) -> str:
@@ -56,20 +117,44 @@ class Rebuilder:
         Raises:
             Divergence: if an event contradicts the rebuilt state.
         """
-        seq = entry.record.seq
-        if seq != self.core.last_seq + 1:
-            raise Divergence(seq, f"record follows seq {self.core.last_seq}")
-        self.core.last_seq = seq
+        core = self.core
+        record = entry.record
+        seq = record.seq
+        if seq != core.last_seq + 1:
+            raise Divergence(seq, f"record follows seq {core.last_seq}")
+        core.last_seq = seq
+        cmd = record.command
+        # Exchange time, exactly as `ExchangeCore.handle` moves it.
+        ts_ns = record.ts_ns
+        if isinstance(cmd, AdvanceTime):
+            ts_ns = max(ts_ns, cmd.ts_ns)
+        if ts_ns > core.ts_ns:
+            core.ts_ns = ts_ns
+            self._advance_funding(ts_ns)
+        if isinstance(cmd, SetIndexPrice):
+            self._index(seq, cmd, entry.events)
+        elif isinstance(cmd, Liquidate) and self.core.liquidator is not None:
+            # `Liquidator.run` forgets the request before anything else
+            self.core.liquidator.pending.pop((cmd.account, cmd.symbol), None)
         for event in entry.events:
             self._apply(seq, event)
         self._in_flight.clear()  # a taker never outlives its record
+        if self._settling:
+            account, symbol, _, _ = self._settling[0]
+            raise Divergence(seq, f"a fill of {account} in {symbol} has no "
+                                  "position change")
+        if self._unexplained:
+            raise Divergence(seq, f"positions {sorted(self._unexplained)} changed "
+                                  "size without a fill or a deleveraging")
+        self._funding_ticks.clear()
+        self._refresh_marks(seq)
 
     def _apply(self, seq: int, event: Event) -> None:  # noqa: C901, PLR0912
         """Apply one event."""
         core = self.core
         match event:
             case OrderAccepted():
-                self._accept(event)
+                self._accept(seq, event)
             case OrderFilled():
                 self._fill(seq, event)
             case OrderRested():
@@ -81,19 +166,12 @@ class Rebuilder:
             case OrderCanceled():
                 self._close(seq, event.order_id, event.symbol)
             case OrderExpired():
-                if self._in_flight.pop(event.order_id, None) is None:
+                if event.order_id in self._in_flight:
+                    self._release_all(self._in_flight.pop(event.order_id))
+                else:
                     self._close(seq, event.order_id, event.symbol)
             case OrderAmended():
-                order = self._open(seq, event.order_id)
-                book = self._state(event.symbol).book
-                if event.requeued:
-                    book.remove(order)
-                    self._in_flight[order.order_id] = Order(
-                        order.order_id, order.account, order.is_buy, event.price,
-                        event.qty, order.spec,
-                    )
-                else:
-                    book.reduce(order, event.qty)
+                self._amend(seq, event)
             case OrderTriggered():
                 state = self._state(event.symbol)
                 order = self._open(seq, event.order_id)
@@ -101,6 +179,7 @@ class Rebuilder:
                 state.triggers.remove(order, spec.trigger_price,
                                       is_rising(spec.type, order.is_buy))
                 self._in_flight[order.order_id] = order
+                self._reserve(seq, order, event.margin)
             case BookDelta():
                 level = self._state(event.symbol).book.level_qty(
                     event.side == "buy", event.price)
@@ -116,9 +195,52 @@ class Rebuilder:
             case OrderRejected() | AllCanceled():
                 pass
             case _:
+                self._apply_ledger(seq, event)
+
+    def _apply_ledger(self, seq: int, event: LedgerEvent) -> None:  # noqa: C901, PLR0912
+        """Apply one event of the margin ledger (and its liquidations)."""
+        match event:
+            case BalanceChanged():
+                self._balance(seq, event)
+            case PositionChanged():
+                self._position(seq, event)
+            case InsuranceFundChanged():
+                ledger = self._ledger(seq)
+                if event.amount != event.balance - ledger.insurance_fund:
+                    raise Divergence(seq, f"insurance fund moves {event.amount} from "
+                                          f"{ledger.insurance_fund} to {event.balance}")
+                ledger.insurance_fund = event.balance
+                ledger.bad_debt = event.bad_debt
+            case MarkPriceChanged():
+                self._logged_marks.append(event)
+            case MarginCall():
+                liquidator = self.core.liquidator
+                if liquidator is None:
+                    raise Divergence(seq, "a margin call without margin")
+                liquidator.pending[event.account, event.symbol] = None
+            case PositionDeleveraged():
+                self._deleveraged(seq, event)
+            case PositionLiquidated():
+                if event.filled + event.deleveraged != event.qty:
+                    raise Divergence(seq, f"liquidation of {event.qty} lots filled "
+                                          f"{event.filled} and deleveraged "
+                                          f"{event.deleveraged}")
+            case FundingPaid():
+                ledger = self._ledger(seq)
+                tick = (event.symbol, event.funding_ts_ns, event.rate)
+                if tick not in self._funding_ticks or (
+                    event.mark != ledger.markets[event.symbol].mark
+                ):
+                    raise Divergence(seq, f"funding {event!r} is not due at this "
+                                          "time, rate and mark")
+            case LiquidationSkipped():
+                pass
+            case _:
                 assert_never(event)
 
-    def _accept(self, event: OrderAccepted) -> None:
+    # ------------------------------------------------------------ orders
+
+    def _accept(self, seq: int, event: OrderAccepted) -> None:
         """Create an accepted order: parked if it has a trigger, else in flight."""
         core = self.core
         core.next_order_id = event.order_id + 1
@@ -127,11 +249,27 @@ class Rebuilder:
                       event)
         if event.client_order_id:
             core.client_ids[event.account, event.client_order_id] = event.order_id
+        self._reserve(seq, order, event.margin)
         if event.trigger_price:
             self._state(event.symbol).triggers.add(
                 order, event.trigger_price, is_rising(event.type, is_buy))
         else:
             self._in_flight[event.order_id] = order
+
+    def _amend(self, seq: int, event: OrderAmended) -> None:
+        """Reprice or resize a resting order; its margin is reserved afresh."""
+        order = self._open(seq, event.order_id)
+        book = self._state(event.symbol).book
+        self._release_all(order)
+        if event.requeued:
+            book.remove(order)
+            requeued = Order(order.order_id, order.account, order.is_buy, event.price,
+                             event.qty, order.spec)
+            self._in_flight[order.order_id] = requeued
+            self._reserve(seq, requeued, event.margin)
+        else:
+            book.reduce(order, event.qty)
+            self._reserve(seq, order, event.margin)
 
     def _fill(self, seq: int, event: OrderFilled) -> None:
         """Take a fill's quantity off the in-flight taker and the resting maker."""
@@ -139,10 +277,14 @@ class Rebuilder:
         if taker is None or taker.remaining < event.qty:
             raise Divergence(seq, f"fill {event.trade_id}: taker "
                                   f"{event.taker_order_id} is not in flight")
-        taker.remaining -= event.qty
         maker = self._open(seq, event.maker_order_id)
         if maker.price != event.price or maker.remaining < event.qty:
             raise Divergence(seq, f"fill {event.trade_id} does not fit maker {maker}")
+        if self.ledger is not None:
+            self._settle(event, taker, maker)
+        elif event.taker_fee or event.maker_fee:
+            raise Divergence(seq, f"fill {event.trade_id} charges fees without margin")
+        taker.remaining -= event.qty
         book = self._state(event.symbol).book
         if maker.remaining == event.qty:
             book.remove(maker)
@@ -152,9 +294,10 @@ class Rebuilder:
         self._state(event.symbol).last_price = event.price
 
     def _close(self, seq: int, order_id: int, symbol: str) -> None:
-        """Remove an open order from its book or trigger book."""
+        """Remove an open order from its book or trigger book, freeing its margin."""
         order = self._open(seq, order_id)
         state = self._state(symbol)
+        self._release_all(order)
         if order_id in state.triggers:
             spec = order.spec
             state.triggers.remove(order, spec.trigger_price,
@@ -179,3 +322,144 @@ class Rebuilder:
     def _state(self, symbol: str) -> MarketState:
         """Return a market's state."""
         return self.core.markets[symbol]
+
+    # ------------------------------------------------------------ ledger
+
+    def _ledger(self, seq: int) -> Ledger:
+        """Return the ledger, or raise `Divergence` for a margin event without one."""
+        if self.ledger is None:
+            raise Divergence(seq, "a margin event in a journal recorded without margin")
+        return self.ledger
+
+    def _reserve(self, seq: int, order: Order, margin: int) -> None:
+        """Hold the margin the log says the ledger reserved for ``order``."""
+        if margin:
+            self._ledger(seq).reserve(order, margin)
+
+    def _release_all(self, order: Order) -> None:
+        """Free all the margin an order leaving the book holds, as the core does."""
+        if self.ledger is not None:
+            self.ledger.release_all(order)
+
+    def _settle(self, fill: OrderFilled, taker: Order, maker: Order) -> None:
+        """Do a fill's bookkeeping that no snapshot event carries.
+
+        Called before the fill's lots leave ``taker`` and ``maker``, so their
+        ``remaining`` is the open quantity the core's release saw.
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        ledger.release(maker, fill.qty, maker.remaining)
+        ledger.release(taker, fill.qty, taker.remaining)
+        ledger.fees_collected += fill.taker_fee + fill.maker_fee
+        risk = ledger.markets[fill.symbol]
+        risk.mark_state.on_trade(fill.price * risk.tick_size)  # as `Ledger.settle`
+        self._marks_touched[fill.symbol] = None
+        taker_lots = fill.qty if fill.taker_side == "buy" else -fill.qty
+        self._settling.append((fill.taker_account, fill.symbol, taker_lots,
+                               fill.taker_fee))
+        self._settling.append((fill.maker_account, fill.symbol, -taker_lots,
+                               fill.maker_fee))
+
+    def _balance(self, seq: int, event: BalanceChanged) -> None:
+        """Set a cross wallet from the log, checking the move against the last one."""
+        ledger = self._ledger(seq)
+        account = ledger.account(event.account)
+        if event.wallet < 0 or event.amount != event.wallet - account.wallet:
+            raise Divergence(seq, f"{event.account}'s wallet moves {event.amount} from "
+                                  f"{account.wallet} to {event.wallet}")
+        account.wallet = event.wallet
+        if event.reason == "deposit":
+            ledger.deposits += event.amount
+        elif event.reason == "withdraw":
+            ledger.withdrawals -= event.amount
+
+    def _position(self, seq: int, event: PositionChanged) -> None:
+        """Set a position from its snapshot, checking what can be checked.
+
+        A change owed by a fill must move the size by the fill's lots and pay
+        its fee. Any other change pays no fee; if it moves the size (only
+        auto-deleveraging does), the `PositionDeleveraged` that follows must
+        account for it before the record ends.
+        """
+        ledger = self._ledger(seq)
+        if event.symbol not in ledger.markets:
+            raise Divergence(seq, f"position in unknown symbol {event.symbol!r}")
+        position = ledger.account(event.account).position(event.symbol)
+        key = (event.account, event.symbol)
+        if self._settling:
+            account, symbol, lots, fee = self._settling.popleft()
+        else:
+            account, symbol, lots, fee = *key, event.size - position.size, 0
+            if lots:
+                self._unexplained[key] = self._unexplained.get(key, 0) + lots
+        if (
+            (account, symbol) != key
+            or event.size - position.size != lots
+            or event.fee != fee
+            or (not event.size and event.cost)
+            or event.margin < 0
+            or (event.mode == "cross" and event.margin)
+            or event.leverage < 1
+        ):
+            raise Divergence(seq, f"position change {event!r} does not follow "
+                                  f"{position.row()} (expected {lots:+} lots of "
+                                  f"{account} {symbol}, fee {fee})")
+        position.size = event.size
+        position.cost = event.cost
+        position.margin = event.margin
+        position.mode = event.mode
+        position.leverage = event.leverage
+
+    def _advance_funding(self, ts_ns: int) -> None:
+        """Close the funding windows that time just passed, as the core does.
+
+        The payments themselves are in the log (`FundingPaid` and the wallet
+        and position snapshots after it); what is derived here is the windows'
+        state and the ticks those payments must match.
+        """
+        if self.ledger is None:
+            return
+        for symbol, risk in self.ledger.markets.items():
+            if ts_ns < risk.funding.next_funding_ns:
+                continue
+            for tick in risk.funding.advance(ts_ns):  # as `Ledger.settle_funding_due`
+                self._funding_ticks.add((symbol, tick.ts_ns, tick.rate_e8))
+
+    def _deleveraged(self, seq: int, event: PositionDeleveraged) -> None:
+        """Explain a deleveraging's two size changes: opposite, ``qty`` lots each."""
+        unexplained = self._unexplained
+        moved = unexplained.pop((event.account, event.symbol), 0)
+        bankrupt = (event.counterparty, event.symbol)
+        rest = unexplained.pop(bankrupt, 0) + moved
+        if abs(moved) != event.qty or rest:
+            raise Divergence(seq, f"deleveraging of {event.qty} lots between "
+                                  f"{event.account} and {event.counterparty} does "
+                                  "not match their position changes")
+
+    def _index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
+        """Take an index price the core accepted (an outside fact of the record)."""
+        if any(isinstance(e, OrderRejected) for e in events):
+            return
+        if cmd.symbol not in self.core.markets:
+            raise Divergence(seq, f"index price for unknown symbol {cmd.symbol!r} "
+                                  "was not rejected")
+        # The book is the one the core saw: nothing before the index moves it.
+        self._ledger(seq).set_index(cmd.symbol, cmd.price, self.core.ts_ns,
+                                    self._state(cmd.symbol).book)
+        self._marks_touched[cmd.symbol] = None
+
+    def _refresh_marks(self, seq: int) -> None:
+        """Refresh the marks the core refreshes after a record; compare with the log."""
+        logged = self._logged_marks
+        produced: list[Event] = []
+        if self._marks_touched:
+            ledger = self._ledger(seq)
+            for symbol in self._marks_touched:
+                ledger.refresh_mark(seq, symbol, self._state(symbol).book,
+                                    self.core.ts_ns, produced)
+            self._marks_touched.clear()
+        if produced != logged:
+            raise Divergence(seq, f"mark prices {produced!r} rebuilt, log says "
+                                  f"{logged!r}")
+        logged.clear()

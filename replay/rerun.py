@@ -36,9 +36,12 @@ class FirstDifference(msgspec.Struct, frozen=True):
 class Rerunner:
     """A fresh core fed the logged commands, one journaled record at a time."""
 
-    def __init__(self, markets: Iterable[Market]) -> None:
-        """Start from empty books for ``markets`` (the log's, or a what-if's)."""
-        self.core = ExchangeCore(markets)
+    def __init__(self, markets: Iterable[Market], *, margin: bool = False) -> None:
+        """Start from empty books for ``markets`` (the log's, or a what-if's).
+
+        ``margin`` runs the margin ledger, as the journal's exchange did or not.
+        """
+        self.core = ExchangeCore(markets, margin=margin)
         self.first_difference: FirstDifference | None = None
 
     def state_hash(self) -> str:

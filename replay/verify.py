@@ -52,9 +52,10 @@ def verify(
 
     Records after the last checkpoint (a crash before close) are replayed too,
     but only hashes at a checkpoint can be compared with the live exchange.
+    Both replays run with the margin setting the journal header recorded.
     """
-    rebuilder = Rebuilder(log.markets)
-    rerunner = Rerunner(log.markets)
+    rebuilder = Rebuilder(log.markets, margin=log.margin)
+    rerunner = Rerunner(log.markets, margin=log.margin)
     records = checkpoints = live_seq = 0
     live_hash: str | None = None
     rebuild_error: str | None = None
