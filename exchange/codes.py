@@ -59,3 +59,4 @@ class RejectCode(IntEnum):
     NO_ISOLATED_POSITION = 5004  # margin adjustment needs an isolated position (-4046)
     INVALID_AMOUNT = 5005  # zero or negative amount where a positive one is needed
     MARGIN_DISABLED = 5006  # this exchange runs without the margin ledger
+    LEVERAGE_WITH_ORDERS = 5007  # lowering leverage while orders hold margin

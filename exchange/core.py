@@ -179,11 +179,11 @@ class ExchangeCore(OrderEntry):
                 case Withdraw():
                     refusal = ledger.withdraw(seq, cmd, events)
                 case SetMarginMode():
-                    has_orders = any(o.spec.symbol == cmd.symbol for o in
-                                     self.by_account.get(cmd.account, {}).values())
-                    refusal = ledger.set_margin_mode(seq, cmd, has_orders, events)
+                    refusal = ledger.set_margin_mode(
+                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events)
                 case SetLeverage():
-                    refusal = ledger.set_leverage(seq, cmd, events)
+                    refusal = ledger.set_leverage(
+                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events)
                 case AdjustMargin():
                     refusal = ledger.adjust_margin(seq, cmd, events)
                 case SetRiskLimits():
@@ -192,6 +192,11 @@ class ExchangeCore(OrderEntry):
                     assert_never(cmd)
         if refusal is not None:
             self._reject(seq, cmd.account, refusal.code, refusal.reason, events)
+
+    def _has_orders(self, account: str, symbol: str) -> bool:
+        """Return True if the account has open orders in ``symbol``."""
+        return any(o.spec.symbol == symbol
+                   for o in self.by_account.get(account, {}).values())
 
     def _set_index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
         """Take an index price: the mark moves, and margin is checked against it."""

@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from exchange.accounts import Account, FillEffect, Position, apply_fill, ceil_div
+from exchange.accounts import (
+    DEFAULT_LEVERAGE,
+    Account,
+    FillEffect,
+    Position,
+    apply_fill,
+    ceil_div,
+)
 from exchange.codes import RejectCode
 from exchange.funding import FundingState, FundingTick, settle_funding
 from exchange.margin import DEFAULT_TIERS, TierTable
@@ -259,8 +266,14 @@ class Ledger:
         self._report(seq, position, 0, 0, events)
         return None
 
-    def set_leverage(self, seq: int, cmd: SetLeverage, events: list[Event]) -> Refusal | None:
-        """Set a symbol's leverage, capped by the tier of the current position."""
+    def set_leverage(
+        self, seq: int, cmd: SetLeverage, has_orders: bool, events: list[Event]
+    ) -> Refusal | None:
+        """Set a symbol's leverage, capped by the tier of the current position.
+
+        Lowering it while the symbol has open orders is refused: their fills
+        would need more initial margin than the orders hold.
+        """
         existing = self._existing(cmd.account, cmd.symbol)
         size = existing.size if existing is not None else 0
         risk = self.markets[cmd.symbol]
@@ -268,6 +281,10 @@ class Ledger:
         if not 1 <= cmd.leverage <= cap:
             return Refusal(RejectCode.INVALID_LEVERAGE,
                            f"leverage must be 1..{cap} for this position size")
+        current = existing.leverage if existing is not None else DEFAULT_LEVERAGE
+        if has_orders and cmd.leverage < current:
+            return Refusal(RejectCode.LEVERAGE_WITH_ORDERS,
+                           "cancel the open orders before lowering the leverage")
         position = self.account(cmd.account).position(cmd.symbol)
         if position.mode == "isolated" and position.size:
             need = ceil_div(risk.notional(position.size), cmd.leverage)
@@ -381,7 +398,7 @@ class Ledger:
             return Refusal(RejectCode.INSUFFICIENT_MARGIN,
                            "no price to value a market order against")
         opening = lots if not size or (size > 0) == is_buy else max(0, lots - abs(size))
-        leverage = position.leverage if position else 20
+        leverage = position.leverage if position else DEFAULT_LEVERAGE
         after = risk.value(abs(size + side * lots), price)
         if after > risk.tiers.max_notional and abs(size + side * lots) > abs(size):
             return Refusal(RejectCode.POSITION_LIMIT,
