@@ -20,7 +20,9 @@ so the arithmetic cannot drift:
   is a report per position change, not the booking, so it is only checked
   against the fill's fee, never summed;
 * funding windows: advanced when a record moves exchange time (the payments
-  themselves are logged);
+  themselves are logged); the exchange day too, and each account's PnL of the
+  day is booked (`Account.book_day`) from the ``realized`` and ``fee`` of the
+  position changes a fill or a deleveraging caused;
 * mark state: the index price is an outside fact read from the record's
   `SetIndexPrice` command; trades feed the last price; at the end of every
   record the marks the core would refresh (symbols with an index or a fill in
@@ -62,6 +64,7 @@ from exchange.messages import (
     PositionChanged,
     PositionDeleveraged,
     PositionLiquidated,
+    RiskLimitsSet,
     SetIndexPrice,
 )
 from exchange.triggers import is_rising
@@ -71,6 +74,8 @@ if TYPE_CHECKING:
     from exchange.ledger import Ledger
 
 __all__ = ["Rebuilder"]
+
+_DAY_NS = 86_400 * 10**9  # an exchange day (UTC), as the core counts them
 
 LedgerEvent = (
     BalanceChanged
@@ -82,6 +87,7 @@ LedgerEvent = (
     | PositionLiquidated
     | LiquidationSkipped
     | FundingPaid
+    | RiskLimitsSet
 )
 
 
@@ -130,6 +136,8 @@ class Rebuilder:
             ts_ns = max(ts_ns, cmd.ts_ns)
         if ts_ns > core.ts_ns:
             core.ts_ns = ts_ns
+            if self.ledger is not None:
+                self.ledger.day = ts_ns // _DAY_NS  # as `ExchangeCore.handle`
             self._advance_funding(ts_ns)
         if isinstance(cmd, SetIndexPrice):
             self._index(seq, cmd, entry.events)
@@ -233,6 +241,10 @@ class Rebuilder:
                 ):
                     raise Divergence(seq, f"funding {event!r} is not due at this "
                                           "time, rate and mark")
+            case RiskLimitsSet():
+                account = self._ledger(seq).account(event.account)
+                account.max_order_margin_ppm = event.max_order_margin_ppm
+                account.daily_loss_limit = event.daily_loss_limit
             case LiquidationSkipped():
                 pass
             case _:
@@ -385,8 +397,11 @@ class Rebuilder:
         ledger = self._ledger(seq)
         if event.symbol not in ledger.markets:
             raise Divergence(seq, f"position in unknown symbol {event.symbol!r}")
-        position = ledger.account(event.account).position(event.symbol)
+        owner = ledger.account(event.account)
+        position = owner.position(event.symbol)
         key = (event.account, event.symbol)
+        # A fill or a deleveraging (the only size changes) books the day's PnL.
+        settled = bool(self._settling) or event.size != position.size
         if self._settling:
             account, symbol, lots, fee = self._settling.popleft()
         else:
@@ -405,6 +420,8 @@ class Rebuilder:
             raise Divergence(seq, f"position change {event!r} does not follow "
                                   f"{position.row()} (expected {lots:+} lots of "
                                   f"{account} {symbol}, fee {fee})")
+        if settled:
+            owner.book_day(ledger.day, event.realized - event.fee)
         position.size = event.size
         position.cost = event.cost
         position.margin = event.margin

@@ -65,6 +65,7 @@ def _margin_story(ex: Exchange) -> None:
     ex.set_margin_mode("a", BTC, "isolated")
     ex.set_leverage("a", BTC, 10)
     ex.set_leverage("b", BTC, 5)
+    ex.set_risk_limits("c", max_order_margin="0.5", daily_loss_limit="50000")
     # b quotes; a buys through two levels into an isolated long (partial maker fill).
     ex.place_order("b", BTC, "sell", "limit", "1", "60000")
     ex.place_order("b", BTC, "sell", "limit", "1", "60010")
