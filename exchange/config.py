@@ -9,6 +9,16 @@ A file looks like::
     max_price = "4529764"    # optional, default 1000000
     min_qty = "0.001"        # optional, default one lot
     max_qty = "1000"         # optional, default 1000
+    maker_fee = "0.0002"     # optional fractions of the fill's value
+    taker_fee = "0.0005"
+    liquidation_fee = "0.005"  # clearance fee of the liquidated notional
+    mark_source = "median"   # or "index" / "last" to pin the mark
+
+    [[markets.BTC-PERP.tiers]]   # optional: maintenance-margin tiers (else default)
+    floor = "0"
+    cap = "50000"
+    max_leverage = 125
+    mmr = "0.004"                # cum is derived so MM is continuous
 
 Write sizes as strings (or integers): a TOML float such as ``0.1`` is refused,
 because it may not be the decimal you wrote.

@@ -19,7 +19,7 @@ Finally every price level the record touched is reported as a `BookDelta`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import assert_never
 
 import msgspec
@@ -28,7 +28,6 @@ from exchange.codes import RejectCode
 from exchange.errors import InvariantViolation
 from exchange.ledger import Ledger
 from exchange.liquidation import Liquidator
-from exchange.margin import TierTable
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import (
     AdjustMargin,
@@ -56,7 +55,6 @@ __all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketState"]
 
 STATE_SCHEMA = 1  # bump when the canonical state encoding changes
 _HASH_ENCODER = msgspec.msgpack.Encoder()
-_DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns
 
 
 class ExchangeCore(OrderEntry):
@@ -67,7 +65,6 @@ class ExchangeCore(OrderEntry):
         markets: Iterable[Market] = DEFAULT_MARKETS,
         *,
         margin: bool = False,
-        tiers: Mapping[str, TierTable] | None = None,
     ) -> None:
         """Create an exchange with empty books for ``markets``.
 
@@ -77,10 +74,9 @@ class ExchangeCore(OrderEntry):
                 risk-checked, fills settle into positions). Without it the core
                 is a pure matching venue: every order is accepted on its merits
                 as an order, and account commands are refused (MARGIN_DISABLED).
-            tiers: maintenance-margin tier tables by symbol (default per symbol).
         """
         markets = list(markets)
-        super().__init__(markets, Ledger(markets, tiers) if margin else None)
+        super().__init__(markets, Ledger(markets) if margin else None)
         self.liquidator = (None if self.ledger is None
                            else Liquidator(self.ledger, self))
         self.last_seq = 0
@@ -107,8 +103,7 @@ class ExchangeCore(OrderEntry):
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
             if self.ledger is not None:  # funding of intervals that just ended
-                self.ledger.day = ts_ns // _DAY_NS
-                self.ledger.settle_funding_due(seq, ts_ns, events)
+                self.ledger.pay_funding(seq, self.ledger.on_time(ts_ns), events)
         match cmd:
             case PlaceOrder():
                 self._place(seq, cmd, events)

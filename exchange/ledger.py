@@ -16,7 +16,7 @@ what keeps every wallet non-negative when fees and isolated margin leave it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from exchange.accounts import (
@@ -29,7 +29,7 @@ from exchange.accounts import (
 )
 from exchange.codes import RejectCode
 from exchange.funding import FundingState, FundingTick, settle_funding
-from exchange.margin import DEFAULT_TIERS, TierTable
+from exchange.margin import TierTable
 from exchange.mark import MarkState
 from exchange.messages import (
     AdjustMargin,
@@ -54,9 +54,10 @@ if TYPE_CHECKING:
     from exchange.book import Order, OrderBook
     from exchange.markets import Market
 
-__all__ = ["Ledger", "MarketRisk"]
+__all__ = ["DAY_NS", "Ledger", "MarketRisk"]
 
 _PPM = 1_000_000
+DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns: daily loss limits reset
 _IMPACT_LEVELS = 50  # book depth walked for the funding premium's impact prices
 
 
@@ -75,7 +76,10 @@ class MarketRisk:
         self.taker_fee_ppm = market.taker_fee_ppm
         self.tiers = tiers
         self.mark_state = MarkState()  # index, last trade, mid -> mark
-        self.funding = FundingState()  # premium samples of the current interval
+        # The current funding interval's premium samples; opened at the first
+        # exchange time seen, so a run starting today does not first settle
+        # every 8 h since 1970.
+        self.funding: FundingState | None = None
         self.mark = 0  # E8 current mark; 0 = no price yet
 
     def value(self, lots: int, price_e8: int) -> int:
@@ -90,6 +94,12 @@ class MarketRisk:
         """Return the E8 notional of a position of ``size`` lots at the mark."""
         return self.value(abs(size), self.mark)
 
+    def funding_window(self, ts_ns: int) -> FundingState:
+        """Return the open funding window, opening it at ``ts_ns`` if need be."""
+        if self.funding is None:
+            self.funding = FundingState(start_ns=ts_ns)
+        return self.funding
+
     def upnl(self, position: Position) -> int:
         """Return the unrealized PnL at the mark, rounded against the trader."""
         if not position.size or not self.mark:
@@ -102,15 +112,11 @@ class MarketRisk:
 class Ledger:
     """Every account's money and positions, and the insurance fund and fees."""
 
-    def __init__(
-        self, markets: Iterable[Market], tiers: Mapping[str, TierTable] | None = None
-    ) -> None:
-        """Create an empty ledger for ``markets`` (tiers default per symbol)."""
-        tiers = DEFAULT_TIERS if tiers is None else tiers
-        self.markets: dict[str, MarketRisk] = {}
-        for market in markets:
-            table = tiers.get(market.symbol) or DEFAULT_TIERS["BTC-PERP"]
-            self.markets[market.symbol] = MarketRisk(market, table)
+    def __init__(self, markets: Iterable[Market]) -> None:
+        """Create an empty ledger for ``markets`` (each with its tier table)."""
+        self.markets: dict[str, MarketRisk] = {
+            market.symbol: MarketRisk(market, market.tier_table()) for market in markets
+        }
         self.accounts: dict[str, Account] = {}
         self.insurance_fund = 0
         self.fees_collected = 0
@@ -157,23 +163,40 @@ class Ledger:
         tick, lot = risk.tick_size, risk.lot_size
         bids = [(p * tick, q * lot) for p, q in book.depth(True, _IMPACT_LEVELS)]
         asks = [(p * tick, q * lot) for p, q in book.depth(False, _IMPACT_LEVELS)]
-        risk.funding.sample(ts_ns, price_e8, bids, asks)
-        risk.mark_state.set_funding(risk.funding.predicted_rate(),
-                                    risk.funding.next_funding_ns)
+        window = risk.funding_window(ts_ns)
+        window.sample(ts_ns, price_e8, bids, asks)
+        risk.mark_state.set_funding(window.predicted_rate(), window.next_funding_ns)
 
-    def settle_funding_due(self, seq: int, ts_ns: int, events: list[Event]) -> None:
-        """Settle every funding interval that ended at or before ``ts_ns``.
+    def on_trade(self, symbol: str, ticks: int) -> None:
+        """Feed a trade price (ticks) to the market's mark."""
+        risk = self.markets[symbol]
+        risk.mark_state.on_trade(ticks * risk.tick_size)
 
-        Runs on every record but costs one comparison per market unless an
-        interval ended; then every position of that market pays or receives
-        ``mark x size x rate`` (exactly zero-sum: the rounding remainder goes
-        to the insurance fund). Isolated positions pay from their own wallet.
+    def on_time(self, ts_ns: int) -> list[tuple[str, FundingTick]]:
+        """Move the ledger's clock to ``ts_ns``; return the funding intervals it ended.
+
+        Sets the exchange day (UTC) the daily loss limits count in, and closes
+        every funding window that ended at or before ``ts_ns`` (one comparison
+        per market unless one did). The caller pays them (`pay_funding`); a
+        rebuild only checks the logged payments against them.
         """
+        self.day = ts_ns // DAY_NS
+        due = []
         for symbol, risk in self.markets.items():
-            if ts_ns < risk.funding.next_funding_ns:
-                continue
-            for tick in risk.funding.advance(ts_ns):
-                self._pay_funding(seq, symbol, risk, tick, events)
+            window = risk.funding_window(ts_ns)
+            if ts_ns >= window.next_funding_ns:
+                due += [(symbol, tick) for tick in window.advance(ts_ns)]
+        return due
+
+    def pay_funding(
+        self, seq: int, due: list[tuple[str, FundingTick]], events: list[Event]
+    ) -> None:
+        """Settle ended funding intervals: every position pays or receives
+        ``mark x size x rate``, exactly zero-sum (the rounding remainder goes to
+        the insurance fund); isolated positions pay from their own wallet.
+        """
+        for symbol, tick in due:
+            self._pay_funding(seq, symbol, self.markets[symbol], tick, events)
 
     def _pay_funding(
         self, seq: int, symbol: str, risk: MarketRisk, tick: FundingTick,
@@ -461,7 +484,7 @@ class Ledger:
         """Book one fill (already carrying its fees) for both sides."""
         risk = self.markets[fill.symbol]
         value = risk.fill_value(fill.qty, fill.price)
-        risk.mark_state.on_trade(fill.price * risk.tick_size)
+        self.on_trade(fill.symbol, fill.price)
         taker_buys = fill.taker_side == "buy"
         self._settle_side(seq, risk, fill.taker_account, taker_buys, fill.qty, value,
                           fill.taker_fee, events)
@@ -605,7 +628,8 @@ class Ledger:
     def canonical_state(self) -> list[object]:
         """Return the ledger as plain data in one canonical order."""
         accounts = [a.row() for _, a in sorted(self.accounts.items())]
-        prices = [[s, r.mark, r.mark_state.state_rows(), r.funding.state_rows()]
+        prices = [[s, r.mark, r.mark_state.state_rows(),
+                   None if r.funding is None else r.funding.state_rows()]
                   for s, r in sorted(self.markets.items())]
         return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,
                 self.withdrawals, prices, accounts]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from exchange.margin import BTC_TIERS, DEFAULT_TIERS, TierTable
 from exchange.units import SCALE, e8_str, from_e8, ppm_str, to_e8, to_ppm
 
 _PPM = 1_000_000
@@ -42,6 +43,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     taker_fee_ppm: int = 500
     mark_source: Literal["median", "index", "last"] = "median"
     liquidation_fee_ppm: int = 5000
+    tiers: TierTable | None = None  # maintenance-margin tiers; None = the default
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -83,6 +85,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         taker_fee: Decimal | str = "0.0005",
         mark_source: Literal["median", "index", "last"] = "median",
         liquidation_fee: Decimal | str = "0.005",
+        tiers: TierTable | None = None,
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -95,6 +98,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             mark_source=mark_source,
             liquidation_fee_ppm=to_ppm(liquidation_fee),
+            tiers=tiers,
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -111,12 +115,21 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         """Build a market from a TOML table of decimal strings (or numbers)."""
         unknown = set(spec) - {
             "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
-            "maker_fee", "taker_fee", "mark_source", "liquidation_fee",
+            "maker_fee", "taker_fee", "mark_source", "liquidation_fee", "tiers",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
             raise ValueError(msg)
-        return cls.from_decimals(symbol, **{k: str(v) for k, v in spec.items()})
+        rows = spec.get("tiers")
+        tiers = None if rows is None else TierTable.from_rows(rows)
+        decimals = {k: str(v) for k, v in spec.items() if k != "tiers"}
+        return cls.from_decimals(symbol, tiers=tiers, **decimals)
+
+    def tier_table(self) -> TierTable:
+        """Return the market's tiers: its own, else the default for its symbol."""
+        if self.tiers is not None:
+            return self.tiers
+        return DEFAULT_TIERS.get(self.symbol, BTC_TIERS)
 
     def price_decimal(self, ticks: int) -> Decimal:
         """Return a price in ticks as a Decimal."""
@@ -126,9 +139,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         """Return a quantity in lots as a Decimal."""
         return from_e8(lots * self.lot_size)
 
-    def as_mapping(self) -> dict[str, str]:
+    def as_mapping(self) -> dict[str, Any]:
         """Return the TOML-shaped table of decimal strings (inverse of from_mapping)."""
-        return {
+        table: dict[str, Any] = {
             "tick_size": e8_str(self.tick_size),
             "lot_size": e8_str(self.lot_size),
             "min_price": e8_str(self.min_price),
@@ -140,6 +153,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "mark_source": self.mark_source,
             "liquidation_fee": ppm_str(self.liquidation_fee_ppm),
         }
+        if self.tiers is not None:
+            table["tiers"] = self.tiers.as_rows()
+        return table
 
 
 DEFAULT_MARKETS: tuple[Market, ...] = (
@@ -154,7 +170,7 @@ DEFAULT_MARKETS: tuple[Market, ...] = (
 )
 
 
-def market_table(markets: Iterable[Market]) -> dict[str, dict[str, str]]:
+def market_table(markets: Iterable[Market]) -> dict[str, dict[str, Any]]:
     """Return markets as a canonical plain table (symbol -> decimal strings)."""
     return {m.symbol: m.as_mapping() for m in sorted(markets, key=lambda m: m.symbol)}
 

@@ -75,7 +75,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Rebuilder"]
 
-_DAY_NS = 86_400 * 10**9  # an exchange day (UTC), as the core counts them
 
 LedgerEvent = (
     BalanceChanged
@@ -136,9 +135,9 @@ class Rebuilder:
             ts_ns = max(ts_ns, cmd.ts_ns)
         if ts_ns > core.ts_ns:
             core.ts_ns = ts_ns
-            if self.ledger is not None:
-                self.ledger.day = ts_ns // _DAY_NS  # as `ExchangeCore.handle`
-            self._advance_funding(ts_ns)
+            if self.ledger is not None:  # the same clock step as the live core
+                self._funding_ticks = {(symbol, tick.ts_ns, tick.rate_e8)
+                                       for symbol, tick in self.ledger.on_time(ts_ns)}
         if isinstance(cmd, SetIndexPrice):
             self._index(seq, cmd, entry.events)
         elif isinstance(cmd, Liquidate) and self.core.liquidator is not None:
@@ -364,8 +363,7 @@ class Rebuilder:
         ledger.release(maker, fill.qty, maker.remaining)
         ledger.release(taker, fill.qty, taker.remaining)
         ledger.fees_collected += fill.taker_fee + fill.maker_fee
-        risk = ledger.markets[fill.symbol]
-        risk.mark_state.on_trade(fill.price * risk.tick_size)  # as `Ledger.settle`
+        ledger.on_trade(fill.symbol, fill.price)  # as `Ledger.settle`
         self._marks_touched[fill.symbol] = None
         taker_lots = fill.qty if fill.taker_side == "buy" else -fill.qty
         self._settling.append((fill.taker_account, fill.symbol, taker_lots,
@@ -427,21 +425,6 @@ class Rebuilder:
         position.margin = event.margin
         position.mode = event.mode
         position.leverage = event.leverage
-
-    def _advance_funding(self, ts_ns: int) -> None:
-        """Close the funding windows that time just passed, as the core does.
-
-        The payments themselves are in the log (`FundingPaid` and the wallet
-        and position snapshots after it); what is derived here is the windows'
-        state and the ticks those payments must match.
-        """
-        if self.ledger is None:
-            return
-        for symbol, risk in self.ledger.markets.items():
-            if ts_ns < risk.funding.next_funding_ns:
-                continue
-            for tick in risk.funding.advance(ts_ns):  # as `Ledger.settle_funding_due`
-                self._funding_ticks.add((symbol, tick.ts_ns, tick.rate_e8))
 
     def _deleveraged(self, seq: int, event: PositionDeleveraged) -> None:
         """Explain a deleveraging's two size changes: opposite, ``qty`` lots each."""
