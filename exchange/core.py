@@ -126,14 +126,34 @@ class ExchangeCore(OrderEntry):
                 self._liquidate(seq, cmd, events)
             case _:
                 assert_never(cmd)
+        if self.liquidator is None:
+            if self._touched:
+                self._report_levels(seq, events)
+            return events
+        # 4. mark and liquidate: what this record moved, nothing else
+        moved = self._follow_marks(seq, events)
         if self._touched:
             self._report_levels(seq, events)
-        if self.liquidator is not None:
-            # 4. mark and liquidate: what this record moved, nothing else
-            moved = self._refresh_marks(seq, events) if self._marks_touched else []
-            if moved or self.ledger.dirty:  # type: ignore[union-attr]
-                self.liquidator.detect(seq, moved, events)
+        if moved or self.ledger.dirty:  # type: ignore[union-attr]
+            self.liquidator.detect(seq, moved, events)
         return events
+
+    def _follow_marks(self, seq: int, events: list[Event]) -> list[str]:
+        """Refresh the marks the record moved and fire the mark-price triggers.
+
+        Triggered orders can trade and move a mark again, so this repeats until
+        the marks settle (each trigger fires once, so it ends). Returns every
+        symbol whose mark moved.
+        """
+        moved_all: list[str] = []
+        while self._marks_touched:
+            moved = self._refresh_marks(seq, events)
+            moved_all += [s for s in moved if s not in moved_all]
+            for symbol in moved:
+                state = self.markets[symbol]
+                if state.mark_triggers.parked:
+                    self._fire_triggers(seq, state, events, by_mark=True)
+        return moved_all
 
     def take_system_commands(self) -> list[Liquidate]:
         """Return (and forget) the system commands the last records asked for.

@@ -226,6 +226,7 @@ class Exchange:
         trigger_price: Number | None = None,
         stp: str | None = None,
         client_order_id: str | None = None,
+        trigger_by: str = "last",
     ) -> OrderResult:
         """Place an order and return its outcome after matching.
 
@@ -238,12 +239,14 @@ class Exchange:
         _check_literal("type", type, _TYPES)
         _check_literal("tif", tif, _TIFS)
         _check_literal("stp", stp or "none", _STPS)
+        _check_literal("trigger_by", trigger_by, ("last", "mark"))
         command = PlaceOrder(
             account=account, symbol=symbol, side=side, type=type,  # type: ignore[arg-type]
             qty=_e8("qty", qty), price=_e8("price", price),
             tif=tif, post_only=post_only, reduce_only=reduce_only,  # type: ignore[arg-type]
             trigger_price=_e8("trigger_price", trigger_price),
             stp=stp or "none", client_order_id=client_order_id or "",  # type: ignore[arg-type]
+            trigger_by=trigger_by,  # type: ignore[arg-type]
         )
         seq, events = self.submit(command)
         _raise_if_rejected(seq, events)

@@ -76,6 +76,7 @@ OrderType = Literal[
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 SelfTradePrevention = Literal["none", "expire_taker", "expire_maker", "expire_both"]
 MarginMode = Literal["isolated", "cross"]
+TriggerSource = Literal["last", "mark"]
 
 BUY: Side = "buy"
 SELL: Side = "sell"
@@ -104,7 +105,8 @@ class PlaceOrder(_Message, tag="new"):
     """Place an order. ``qty``, ``price`` and ``trigger_price`` are E8 units.
 
     ``price`` is 0 for market types; ``trigger_price`` is 0 except for stop and
-    take-profit types. ``client_order_id`` ("" for none) must be unique among
+    take-profit types, which fire when the ``trigger_by`` price ("last" trade,
+    or "mark" with margin) reaches it. ``client_order_id`` ("" for none) must be unique among
     the account's open orders.
     """
 
@@ -120,6 +122,7 @@ class PlaceOrder(_Message, tag="new"):
     trigger_price: int = 0
     stp: SelfTradePrevention = "none"
     client_order_id: str = ""
+    trigger_by: TriggerSource = "last"
 
 
 class CancelOrder(_Message, tag="cancel"):
@@ -291,6 +294,7 @@ class OrderAccepted(_Message, tag="accepted"):
     client_order_id: str
     margin: int = 0
     liquidation: bool = False
+    trigger_by: TriggerSource = "last"
 
 
 class OrderRejected(_Message, tag="rejected"):
@@ -383,7 +387,9 @@ class OrderAmended(_Message, tag="amended"):
 class OrderTriggered(_Message, tag="triggered"):
     """A stop / take-profit order's trigger was reached at ``last_price`` ticks.
 
-    ``margin`` is what the ledger holds for it from now on (E8).
+    ``last_price`` is the reference that fired it: the last trade, or for a
+    ``trigger_by="mark"`` order the mark rounded down to ticks. ``margin`` is
+    what the ledger holds for it from now on (E8).
     """
 
     seq: int

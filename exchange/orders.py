@@ -47,7 +47,7 @@ __all__ = ["MarketState", "OrderEntry"]
 class MarketState:
     """Everything the core keeps per symbol: spec, book, triggers, last price."""
 
-    __slots__ = ("book", "last_price", "market", "triggers")
+    __slots__ = ("book", "last_price", "mark_triggers", "market", "triggers")
 
     def __init__(
         self,
@@ -58,8 +58,15 @@ class MarketState:
         """Create an empty market sharing the exchange's order indexes."""
         self.market = market
         self.book = OrderBook(market.symbol, index, by_account)
-        self.triggers = TriggerBook(index, by_account)
+        self.triggers = TriggerBook(index, by_account)  # fire on the last trade
+        self.mark_triggers = TriggerBook(index, by_account)  # fire on the mark
         self.last_price: int | None = None
+
+    def parked_in(self, order_id: int) -> TriggerBook | None:
+        """Return the trigger book holding an untriggered order, else None."""
+        if order_id in self.triggers:
+            return self.triggers
+        return self.mark_triggers if order_id in self.mark_triggers else None
 
 
 class OrderEntry:
@@ -116,10 +123,7 @@ class OrderEntry:
         refusal = None
         if trigger:
             rising = is_rising(cmd.type, is_buy)
-            if state.triggers.would_fire(rising, trigger, state.last_price):
-                refusal = Refusal(RejectCode.WOULD_TRIGGER_IMMEDIATELY,
-                                  f"last price {state.last_price} ticks is already past "
-                                  f"the trigger {trigger} ticks")
+            refusal = self._trigger_refusal(state, cmd.trigger_by, rising, trigger)
         elif cmd.post_only and would_take(book, is_buy, price):
             refusal = Refusal(RejectCode.POST_ONLY_WOULD_TAKE,
                               "post-only order would take liquidity")
@@ -148,7 +152,7 @@ class OrderEntry:
             side=cmd.side, type=cmd.type, qty=qty, price=price, tif=cmd.tif,
             post_only=cmd.post_only, reduce_only=cmd.reduce_only,
             trigger_price=trigger, stp=cmd.stp, client_order_id=cmd.client_order_id,
-            margin=margin,
+            margin=margin, trigger_by=cmd.trigger_by,
         )
         events.append(spec)
         if cmd.client_order_id:
@@ -157,13 +161,35 @@ class OrderEntry:
         if margin:
             self.ledger.reserve(order, margin)  # type: ignore[union-attr]
         if trigger:
-            state.triggers.add(order, trigger, rising)
+            by_mark = cmd.trigger_by == "mark"
+            (state.mark_triggers if by_mark else state.triggers).add(order, trigger,
+                                                                      rising)
             return
         # 2.-3. match and settle
         self._execute(seq, state, order, events)
         # 4. trigger
         if state.triggers.parked:
             self._fire_triggers(seq, state, events)
+
+    def _trigger_refusal(
+        self, state: MarketState, source: str, rising: bool, trigger: int
+    ) -> Refusal | None:
+        """Refuse a stop whose trigger is already reached (or has no price source)."""
+        if source == "mark":
+            if self.ledger is None:
+                return Refusal(RejectCode.MARGIN_DISABLED,
+                               "triggers on the mark price need the margin ledger")
+            mark = self.ledger.markets[state.market.symbol].mark
+            if state.mark_triggers.would_fire(rising, trigger, mark,
+                                              state.market.tick_size):
+                return Refusal(RejectCode.WOULD_TRIGGER_IMMEDIATELY,
+                               f"the mark price is already past the trigger "
+                               f"{trigger} ticks")
+        elif state.triggers.would_fire(rising, trigger, state.last_price):
+            return Refusal(RejectCode.WOULD_TRIGGER_IMMEDIATELY,
+                           f"last price {state.last_price} ticks is already past "
+                           f"the trigger {trigger} ticks")
+        return None
 
     def _cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
         """Cancel one open order of the sender's (resting or untriggered)."""
@@ -203,7 +229,7 @@ class OrderEntry:
         state = self.markets[spec.symbol]
         refusal: Refusal | None = None
         price, qty = order.price, order.remaining
-        if order.order_id in state.triggers:
+        if state.parked_in(order.order_id) is not None:
             refusal = Refusal(RejectCode.NOT_AMENDABLE,
                               "only resting limit orders can be amended")
         elif cmd.qty or cmd.price:
@@ -341,11 +367,26 @@ class OrderEntry:
         if ledger is not None:
             self._marks_touched[symbol] = None
 
-    def _fire_triggers(self, seq: int, state: MarketState, events: list[Event]) -> None:
-        """Run every stop / take-profit the last price has reached, one at a time."""
-        triggers = state.triggers
-        while triggers.parked and state.last_price is not None:
-            order = triggers.pop_next(state.last_price)
+    def _fire_triggers(
+        self, seq: int, state: MarketState, events: list[Event], *, by_mark: bool = False
+    ) -> None:
+        """Run every stop / take-profit its price has reached, one at a time.
+
+        ``by_mark``: the mark-price triggers (the mark in E8 against triggers on
+        the tick grid), else those on the last trade price.
+        """
+        triggers = state.mark_triggers if by_mark else state.triggers
+        tick = state.market.tick_size
+        while triggers.parked:
+            if by_mark:
+                mark = self.ledger.markets[state.market.symbol].mark  # type: ignore[union-attr]
+                order = triggers.pop_next(mark, tick)
+                reference = mark // tick  # reported in ticks, rounded down
+            elif state.last_price is None:
+                return
+            else:
+                reference = state.last_price
+                order = triggers.pop_next(reference)
             if order is None:
                 return
             spec = order.spec
@@ -353,7 +394,7 @@ class OrderEntry:
             events.append(OrderTriggered(seq=seq, order_id=order.order_id,
                                          account=order.account, symbol=spec.symbol,
                                          trigger_price=spec.trigger_price,
-                                         last_price=state.last_price, margin=margin))
+                                         last_price=reference, margin=margin))
             if margin:
                 self.ledger.reserve(order, margin)  # type: ignore[union-attr]
             if reason is not None:
@@ -391,9 +432,9 @@ class OrderEntry:
         state = self.markets[spec.symbol]
         qty = order.remaining
         self._release_all(order)
-        if order.order_id in state.triggers:
-            rising = is_rising(spec.type, order.is_buy)
-            state.triggers.remove(order, spec.trigger_price, rising)
+        parked = state.parked_in(order.order_id)
+        if parked is not None:
+            parked.remove(order, spec.trigger_price, is_rising(spec.type, order.is_buy))
         else:
             self._touch(state, order.is_buy, order.price)
             state.book.remove(order)
@@ -471,6 +512,7 @@ class OrderEntry:
                 [_order_row(o) for o in book.orders(is_buy=True)],
                 [_order_row(o) for o in book.orders(is_buy=False)],
                 [[t, r, *_order_row(o)] for t, r, o in state.triggers.pending()],
+                [[t, r, *_order_row(o)] for t, r, o in state.mark_triggers.pending()],
             ])
         return markets
 

@@ -49,11 +49,16 @@ class TriggerBook:
         """Return True if the order is pending here (not yet triggered)."""
         return order_id in self.parked
 
-    def would_fire(self, rising: bool, trigger: int, price: int | None) -> bool:
-        """Return True if a trigger at ``trigger`` is already reached at ``price``."""
-        if price is None:
+    def would_fire(
+        self, rising: bool, trigger: int, price: int | None, unit: int = 1
+    ) -> bool:
+        """Return True if a trigger at ``trigger`` ticks is reached at ``price``.
+
+        ``price`` is in ticks (``unit`` 1) or in E8 (``unit`` = the tick size).
+        """
+        if not price:
             return False
-        return price >= trigger if rising else price <= trigger
+        return price >= trigger * unit if rising else price <= trigger * unit
 
     def add(self, order: Order, trigger: int, rising: bool) -> None:
         """Park an order until the reference price reaches ``trigger`` ticks."""
@@ -75,13 +80,17 @@ class TriggerBook:
             del side[trigger]
         self._forget(order)
 
-    def pop_next(self, price: int) -> Order | None:
-        """Remove and return the next order that ``price`` has triggered, if any."""
+    def pop_next(self, price: int, unit: int = 1) -> Order | None:
+        """Remove and return the next order that ``price`` has triggered, if any.
+
+        ``price`` is in ticks (``unit`` 1) or in E8 (``unit`` = the tick size).
+        """
         for side, key_index in ((self.rising, 0), (self.falling, -1)):
             if not side:
                 continue
             trigger, queue = side.peekitem(key_index)
-            if price >= trigger if key_index == 0 else price <= trigger:
+            level = trigger * unit
+            if price >= level if key_index == 0 else price <= level:
                 order: Order = queue.pop(0)
                 if not queue:
                     del side[trigger]

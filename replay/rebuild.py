@@ -183,8 +183,12 @@ class Rebuilder:
                 state = self._state(event.symbol)
                 order = self._open(seq, event.order_id)
                 spec = order.spec
-                state.triggers.remove(order, spec.trigger_price,
-                                      is_rising(spec.type, order.is_buy))
+                parked = state.parked_in(order.order_id)
+                if parked is None:
+                    raise Divergence(seq, f"order {order.order_id} was not waiting "
+                                          "for a trigger")
+                parked.remove(order, spec.trigger_price,
+                              is_rising(spec.type, order.is_buy))
                 self._in_flight[order.order_id] = order
                 self._reserve(seq, order, event.margin)
             case BookDelta():
@@ -262,7 +266,8 @@ class Rebuilder:
             core.client_ids[event.account, event.client_order_id] = event.order_id
         self._reserve(seq, order, event.margin)
         if event.trigger_price:
-            self._state(event.symbol).triggers.add(
+            state = self._state(event.symbol)
+            (state.mark_triggers if event.trigger_by == "mark" else state.triggers).add(
                 order, event.trigger_price, is_rising(event.type, is_buy))
         else:
             self._in_flight[event.order_id] = order
@@ -309,10 +314,10 @@ class Rebuilder:
         order = self._open(seq, order_id)
         state = self._state(symbol)
         self._release_all(order)
-        if order_id in state.triggers:
+        parked = state.parked_in(order_id)
+        if parked is not None:
             spec = order.spec
-            state.triggers.remove(order, spec.trigger_price,
-                                  is_rising(spec.type, order.is_buy))
+            parked.remove(order, spec.trigger_price, is_rising(spec.type, order.is_buy))
         else:
             state.book.remove(order)
 
