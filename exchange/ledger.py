@@ -555,26 +555,33 @@ class Ledger:
         """Move PnL, released margin and new initial margin of an isolated fill.
 
         Opening or growing: the initial margin and the fee move from the cross
-        wallet into the bucket, which pays the fee. Reducing: the bucket takes
-        the realized PnL and the fee, then hands back the margin of the closed
-        lots (all of it when flat or flipped; a flip then funds the new side).
+        wallet into the bucket, which pays the fee. Reducing: the closed lots'
+        share of the bucket (pro rata, rounded down) is released and the
+        realized PnL minus fee is settled against it; a net gain goes to the
+        wallet, a net loss stays in the bucket, so a losing close never draws
+        on the cross wallet (isolation) and the lots still open keep their
+        margin. Flat or flipped: the whole bucket is settled; a flip then funds
+        the new side from the wallet.
         """
         if not effect.closed:
             transfer = ceil_div(opened_value, position.leverage) + fee  # IM rounds up
             self._move_wallet(seq, account, -transfer, "isolated_margin", events)
             position.margin += transfer - fee
             return
-        position.margin += pnl
-        if position.margin < 0:
-            self._cover_shortfall(seq, account.name, -position.margin, events)
-            position.margin = 0
         held = abs(effect.old_size)
         if effect.closed == held:
-            released = position.margin
-        else:  # keep the margin of the lots still open; the release rounds down
-            released = position.margin * effect.closed // held
-        position.margin -= released
-        self._move_wallet(seq, account, released, "isolated_margin", events)
+            share = position.margin
+        else:  # the closed lots' share of the bucket, rounded down
+            share = position.margin * effect.closed // held
+        position.margin -= share
+        net = share + pnl
+        if net < 0:  # the loss is bigger than the share: the bucket pays the rest
+            position.margin += net
+            if position.margin < 0:
+                self._cover_shortfall(seq, account.name, -position.margin, events)
+                position.margin = 0
+            net = 0
+        self._move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
             transfer = ceil_div(opened_value, position.leverage)
             self._move_wallet(seq, account, -transfer, "isolated_margin", events)

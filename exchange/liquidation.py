@@ -207,8 +207,9 @@ class Liquidator:
             return
         cross = sorted(s for s, p in account.positions.items()
                        if p.size and p.mode == "cross")
+        isolated = {s for s, p in account.positions.items() if p.mode == "isolated"}
         self._cancel_orders(seq, account, tuple(
-            s for s, p in account.positions.items() if p.mode == "cross"), events)
+            s for s in ledger.markets if s not in isolated), events)
         for symbol in cross:
             self._liquidate(seq, account, account.positions[symbol], events,
                             last=symbol == cross[-1])

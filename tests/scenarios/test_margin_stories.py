@@ -121,10 +121,11 @@ ISOLATED_BUCKET = [
     ("refused", ETH, "-140.00000001"),
     ("adjust", ETH, "-140"),
     ("collateral", ETH, "1360"),
-    # sell 1 @ 2,900: -100 and fee 1.45 from the bucket (1,258.55), half returns
+    # sell 1 @ 2,900: half the bucket (680) is released, -100 and the 1.45 fee
+    # are settled against it, 578.55 returns to the wallet
     ("sell", ETH, "1", "2900"),
-    ("collateral", ETH, "629.275"),
-    ("bal", "4895.55", "4266.275", "629.275", "4795.55"),
+    ("collateral", ETH, "680"),
+    ("bal", "4895.55", "4215.55", "680", "4795.55"),
     # sell the last 1 @ 3,100: +100, fee 1.55; the whole bucket returns
     ("index", ETH, 3_100),
     ("sell", ETH, "1", "3100"),
