@@ -564,9 +564,12 @@ class Ledger:
         the new side from the wallet.
         """
         if not effect.closed:
-            transfer = ceil_div(opened_value, position.leverage) + fee  # IM rounds up
-            self._move_wallet(seq, account, -transfer, "isolated_margin", events)
-            position.margin += transfer - fee
+            self._fund_bucket(seq, account, position,
+                              ceil_div(opened_value, position.leverage) + fee, events)
+            position.margin -= fee
+            if position.margin < 0:
+                self._cover_shortfall(seq, account.name, -position.margin, events)
+                position.margin = 0
             return
         held = abs(effect.old_size)
         if effect.closed == held:
@@ -583,9 +586,25 @@ class Ledger:
             net = 0
         self._move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
-            transfer = ceil_div(opened_value, position.leverage)
-            self._move_wallet(seq, account, -transfer, "isolated_margin", events)
-            position.margin += transfer
+            self._fund_bucket(seq, account, position,
+                              ceil_div(opened_value, position.leverage), events)
+
+    def _fund_bucket(
+        self, seq: int, account: Account, position: Position, amount: int,
+        events: list[Event],
+    ) -> None:
+        """Move up to ``amount`` from the cross wallet into an isolated bucket.
+
+        An order's margin was reserved against the position it met when placed;
+        if the position changed since (a resting close that now opens), its fill
+        may need more than is free. The bucket then gets only the free balance
+        (the position runs at a higher leverage and is liquidated sooner): it
+        never takes the wallet below what backs the cross positions and other
+        orders, and never below zero.
+        """
+        transfer = min(amount, max(self.available(account), 0))
+        self._move_wallet(seq, account, -transfer, "isolated_margin", events)
+        position.margin += transfer
 
     def _move_wallet(
         self, seq: int, account: Account, amount: int, reason: str, events: list[Event]

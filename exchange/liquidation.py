@@ -309,13 +309,18 @@ class Liquidator:
         ledger = self.ledger
         risk = ledger.markets[position.symbol]
         bankrupt_long = position.size > 0
+        pending = self.pending
         ranked = sorted(
             ((self._adl_rank(other, p, risk), name, p)
              for name, other in ledger.accounts.items()
              if name != account.name
              for p in (other.positions.get(position.symbol),)
              if p is not None and p.size and (p.size > 0) != bankrupt_long),
-            key=lambda item: (-item[0], item[1]),
+            # opponents awaiting their own liquidation come last: they are
+            # bankrupt themselves, and would book that shortfall here
+            key=lambda item: ((item[1], "") in pending
+                              or (item[1], position.symbol) in pending,
+                              -item[0], item[1]),
         )
         for _, name, opponent in ranked:
             if not position.size:

@@ -28,7 +28,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     Limits are inclusive: ``min_price <= price <= max_price`` and
     ``min_qty <= qty <= max_qty``; both are multiples of their tick / lot.
     Fees are ppm of the fill's value (Binance's defaults: maker 0.02%, taker
-    0.05%; the liquidation clearance fee 0.5% of the liquidated notional); one tick times one lot must be worth a whole number of E8 units,
+    0.05%; the liquidation clearance fee 0.5% of the liquidated notional).
+    With margin, market orders only trade within ``market_band`` of the mark
+    (Binance's price protection): a thin book cannot fill them anywhere; one tick times one lot must be worth a whole number of E8 units,
     so every fill's value is exact.
     """
 
@@ -44,6 +46,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     mark_source: Literal["median", "index", "last"] = "median"
     liquidation_fee_ppm: int = 5000
     tiers: TierTable | None = None  # maintenance-margin tiers; None = the default
+    market_band_ppm: int = 50_000  # market orders trade within mark +- 5%
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -86,6 +89,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         mark_source: Literal["median", "index", "last"] = "median",
         liquidation_fee: Decimal | str = "0.005",
         tiers: TierTable | None = None,
+        market_band: Decimal | str = "0.05",
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -99,6 +103,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             mark_source=mark_source,
             liquidation_fee_ppm=to_ppm(liquidation_fee),
             tiers=tiers,
+            market_band_ppm=to_ppm(market_band),
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -116,6 +121,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         unknown = set(spec) - {
             "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
             "maker_fee", "taker_fee", "mark_source", "liquidation_fee", "tiers",
+            "market_band",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -152,6 +158,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "taker_fee": ppm_str(self.taker_fee_ppm),
             "mark_source": self.mark_source,
             "liquidation_fee": ppm_str(self.liquidation_fee_ppm),
+            "market_band": ppm_str(self.market_band_ppm),
         }
         if self.tiers is not None:
             table["tiers"] = self.tiers.as_rows()

@@ -289,7 +289,7 @@ class OrderEntry:
         """Match an accepted order, report its fills, then rest or expire the rest."""
         spec = order.spec
         book = state.book
-        limit = order.price or None
+        limit = order.price or self._market_limit(state, order.is_buy)
         fills = self._fills
         expired = self._expired
         if limit is None or would_take(book, order.is_buy, limit):
@@ -313,7 +313,7 @@ class OrderEntry:
         if not remaining:
             return
         order.remaining = remaining
-        if stp_stopped or limit is None or spec.tif != "GTC":
+        if stp_stopped or not order.price or spec.tif != "GTC":  # market: never rests
             self._release_all(order)
             events.append(OrderExpired(seq=seq, order_id=order.order_id,
                                        account=order.account, symbol=spec.symbol,
@@ -324,6 +324,23 @@ class OrderEntry:
         self._touched[state, order.is_buy, order.price] = None
         events.append(OrderRested(seq=seq, order_id=order.order_id, symbol=spec.symbol,
                                   side=spec.side, price=order.price, qty=remaining))
+
+    def _market_limit(self, state: MarketState, is_buy: bool) -> int | None:
+        """Return a market order's price protection in ticks (None: no limit).
+
+        With a mark, a market order trades only within the market's band around
+        it, so a thin book cannot fill it at any price (and a trader closing an
+        isolated position cannot lose far more than the bucket that way).
+        """
+        if self.ledger is None:
+            return None
+        mark = self.ledger.markets[state.market.symbol].mark
+        if not mark:
+            return None
+        band = mark * state.market.market_band_ppm // 1_000_000
+        tick = state.market.tick_size
+        # the band's edge on the tick grid, rounded to stay inside the band
+        return (mark + band) // tick if is_buy else -(-(mark - band) // tick)
 
     def _report_fills(
         self,
