@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clients.orderflow import generate
 from exchange.inprocess import Exchange
+from exchange.margin_demo import compare_margin_modes
 from exchange.messages import OrderFilled, OrderRejected
 from exchange.progress import ProgressBar
 from replay.log import ExchangeLog
@@ -68,5 +69,6 @@ def run_demo(n: int, seed: int, journal_dir: Path, fsync: str) -> int:
     verdict = "OK" if report.ok else "MISMATCH"
     print(f"  replay    {verdict}: live == rebuild == rerun over {report.records:,} "
           f"records" if report.ok else f"  replay    {verdict}: {report}")
+    print("\n" + compare_margin_modes())
     print(f"\nNext: paperx replay verify {journal_dir}   |   paperx bench core")
     return 0 if report.ok else 1

@@ -29,7 +29,8 @@ class TestCli:
         out = capsys.readouterr().out
         assert code == 0
         for fragment in ("commands/s", "fills", "best bid", "journal", "state",
-                         "OK: live == rebuild == rerun"):
+                         "OK: live == rebuild == rerun", "isolated vs cross",
+                         "LIQUIDATED"):
             assert fragment in out
 
     def test_replay_verify_reports_three_equal_hashes(
