@@ -132,6 +132,8 @@ class ExchangeCore(OrderEntry):
             return events
         # 4. mark and liquidate: what this record moved, nothing else
         moved = self._follow_marks(seq, events)
+        if self.ledger.dirty and self.resting_reduce_only:  # type: ignore[union-attr]
+            self.trim_reduce_only(seq, list(self.ledger.dirty), events)  # type: ignore[union-attr]
         if self._touched:
             self._report_levels(seq, events)
         if moved or self.ledger.dirty:  # type: ignore[union-attr]

@@ -89,6 +89,9 @@ class OrderEntry:
         self._touched: dict[tuple[MarketState, bool, int], None] = {}
         # Symbols whose mark may have moved during the current record.
         self._marks_touched: dict[str, None] = {}
+        # Reduce-only orders resting in a book, by account (entries of orders
+        # that closed are pruned when looked at): trimmed when positions shrink.
+        self.resting_reduce_only: dict[str, dict[int, Order]] = {}
         # Scratch lists reused by every match (cleared after use): no allocation
         # per command on the hot path.
         self._fills: list[tuple[Order, int, int]] = []
@@ -321,6 +324,8 @@ class OrderEntry:
                                        reason="stp_taker" if stp_stopped else "ioc"))
             return
         book.add(order)
+        if spec.reduce_only:
+            self.resting_reduce_only.setdefault(order.account, {})[order.order_id] = order
         self._touched[state, order.is_buy, order.price] = None
         events.append(OrderRested(seq=seq, order_id=order.order_id, symbol=spec.symbol,
                                   side=spec.side, price=order.price, qty=remaining))
@@ -458,6 +463,37 @@ class OrderEntry:
         events.append(OrderCanceled(seq=seq, order_id=order.order_id,
                                     account=order.account, symbol=spec.symbol,
                                     qty=qty, reason=reason))
+
+    def trim_reduce_only(self, seq: int, accounts: list[str], events: list[Event]) -> None:
+        """Keep resting reduce-only orders from ever growing a position.
+
+        After ``accounts``' positions changed: an order on the position's side
+        (or with the position flat) is canceled (reason "reduce_only"); one
+        larger than the position is cut down to it in place (`OrderAmended`).
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        for name in accounts:
+            resting = self.resting_reduce_only.get(name)
+            if not resting:
+                continue
+            for order_id in [i for i in resting if i not in self.index]:
+                del resting[order_id]
+            account = ledger.accounts[name]
+            for order in list(resting.values()):
+                position = account.positions.get(order.spec.symbol)
+                size = position.size if position is not None else 0
+                if not size or (size > 0) == order.is_buy:
+                    del resting[order.order_id]
+                    self._take_off(seq, order, events, "reduce_only")
+                elif order.remaining > abs(size):
+                    state = self.markets[order.spec.symbol]
+                    state.book.reduce(order, abs(size))
+                    self._touched[state, order.is_buy, order.price] = None
+                    events.append(OrderAmended(
+                        seq=seq, order_id=order.order_id, account=name,
+                        symbol=order.spec.symbol, price=order.price, qty=abs(size),
+                        requeued=False, margin=order.reserved))
 
     def _release_all(self, order: Order) -> None:
         """Give back the margin an order that is leaving the book still holds."""
