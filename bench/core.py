@@ -1,6 +1,6 @@
-"""``paperx bench core``: throughput of matching, the core and the journaled core.
+"""``paperx bench core``: throughput of matching, core, journal and margin.
 
-Three variants run the same command stream, each on fresh state:
+Four variants run the same command stream, each on fresh state:
 
 (a) matching  - `OrderBook` + `matching.match` driven directly (see `bench._matching`);
 (b) core      - `ExchangeCore.handle` on every record, and each record's
@@ -9,7 +9,11 @@ Three variants run the same command stream, each on fresh state:
                 sampled on every 64th command;
 (c) journaled - (b) plus `FileJournal.append` and ``maybe_sync`` under fsync
                 "batch", in a temporary directory, closed (synced) inside the
-                timing.
+                timing;
+(d) margin    - the margin core (``ExchangeCore(markets, margin=True)``): funded
+                accounts at mixed leverage in both modes, index prices every
+                50 commands so the mark moves, liquidations fed back as the
+                next records; events encoded as in (b) (see `bench._margin`).
 
 Inputs are built before any timing and frozen out of the garbage collector's
 sight (``gc.freeze``); the collector itself stays on, as in the server. The
@@ -38,6 +42,13 @@ import structlog
 
 from bench._inputs import Workload, flow_workload, standard_workload
 from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
+from bench._margin import (
+    DEFAULT_DEPOSIT,
+    DEFAULT_EVERY,
+    MarginWorkload,
+    build_margin,
+    run_margin,
+)
 from bench._matching import compile_ops, run_matching
 from exchange.core import ExchangeCore
 from exchange.logs import configure_logging
@@ -53,7 +64,7 @@ __all__ = ["main", "run_core", "run_journaled", "verify_fills"]
 
 DEFAULT_N = 1_000_000
 DEFAULT_SEED = 42
-VARIANTS = ("matching", "core", "journaled")
+VARIANTS = ("matching", "core", "journaled", "margin")
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
 _JOURNAL_SCHEMA = 1  # exchange.inprocess.JOURNAL_SCHEMA; the bench only writes
@@ -68,9 +79,11 @@ def _parser() -> argparse.ArgumentParser:
             "  (a) the matching layer alone (OrderBook + matching.match),\n"
             "  (b) the full core, every record's events msgpack-encoded,\n"
             "  (c) (b) plus the file journal under fsync 'batch',\n"
+            "  (d) the core with margin: funded accounts, mixed leverage, isolated\n"
+            "      and cross, a moving mark, liquidations as system records,\n"
             "and print the fill count and hash, peak memory, p50/p99/p99.9 latency\n"
-            "of (b) and the machine. Default stream: 1,000,000 commands of paperx's\n"
-            "own order flow (clients.orderflow: BTC-PERP and ETH-PERP, seed 42)."
+            "of (b) and (d) and the machine. Default stream: 1,000,000 commands of\n"
+            "paperx's own order flow (clients.orderflow: BTC-PERP, ETH-PERP, seed 42)."
         ),
         epilog=(
             "examples:\n"
@@ -107,15 +120,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LIST",
         default=",".join(VARIANTS),
         type=_variants,
-        help="comma-separated variants to run: matching, core, journaled "
-        "(default: all)",
+        help="comma-separated variants to run: matching, core, journaled, "
+        "margin (default: all)",
     )
     p.add_argument(
         "--profile",
-        choices=VARIANTS[:2],
+        choices=("matching", "core", "margin"),
         metavar="VARIANT",
-        help="also run VARIANT (matching or core) under cProfile and "
+        help="also run VARIANT (matching, core or margin) under cProfile and "
         "print its top functions",
+    )
+    p.add_argument(
+        "--deposit",
+        type=int,
+        default=DEFAULT_DEPOSIT,
+        metavar="USDT",
+        help=f"(d): whole USDT each account deposits (default {DEFAULT_DEPOSIT:,}; "
+        "smaller values bring liquidations)",
+    )
+    p.add_argument(
+        "--index-every",
+        type=int,
+        default=DEFAULT_EVERY,
+        metavar="K",
+        help=f"(d): one index price per market after every K stream commands "
+        f"(default {DEFAULT_EVERY})",
     )
     p.add_argument(
         "--json", action="store_true", help="end with one JSON line of the figures"
@@ -211,8 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not structlog.is_configured():  # run as ``python -m bench.core``
         configure_logging("warning")  # stdout stays the report (JSON last)
+    margin: MarginWorkload | None = None
     try:
         workload = _load(args)
+        if "margin" in args.only or args.profile == "margin":
+            margin = build_margin(
+                workload,
+                deposit=args.deposit,
+                every=args.index_every,
+                seed=args.seed,
+                progress=not args.quiet,
+            )
     except (OSError, ValueError, StreamError) as exc:
         print(f"paperx bench core: {exc}", file=sys.stderr)
         return 2
@@ -230,14 +268,17 @@ def main(argv: list[str] | None = None) -> int:
         _variant_core(workload, out, quiet=args.quiet)
     if "journaled" in args.only:
         _variant_journaled(workload, out, quiet=args.quiet)
-    ok = _fills(workload, out)
+    ok = True
+    if "margin" in args.only and margin is not None:
+        ok = _variant_margin(margin, out, quiet=args.quiet)
+    ok = _fills(workload, out) and ok
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(
         f"peak RSS  {out['peak_rss_mb']:,.0f} MiB (inputs alone "
         f"{out['inputs_rss_mb']:,.0f} MiB)"
     )
     if args.profile:
-        _profile(workload, args.profile)
+        _profile(workload, args.profile, margin)
     if args.json:
         print(json.dumps(out, separators=(",", ":")))
     return 0 if ok else 1
@@ -247,6 +288,9 @@ def _load(args: argparse.Namespace) -> Workload:
     """Build the workload the arguments ask for."""
     if args.n is not None and args.n <= 0:
         msg = "--n must be positive"
+        raise ValueError(msg)
+    if args.deposit <= 0 or args.index_every <= 0:
+        msg = "--deposit and --index-every must be positive"
         raise ValueError(msg)
     if args.commands:
         return standard_workload(args.commands, args.n)
@@ -357,6 +401,59 @@ def _variant_journaled(workload: Workload, out: dict[str, Any], *, quiet: bool) 
     )
 
 
+def _variant_margin(mw: MarginWorkload, out: dict[str, Any], *, quiet: bool) -> bool:
+    """Run (d), report it; return False if it did not end in the build's state."""
+    gc.collect()
+    bar = None if quiet else ProgressBar(len(mw.records), "(d) margin")
+    seconds, samples, state_hash = run_margin(mw, None if bar is None else bar.update)
+    _close(bar)
+    counted = mw.commands + mw.index_updates
+    rate = counted / seconds
+    p50, p99, p999 = (percentile(samples, f) for f in (0.50, 0.99, 0.999))
+    s = mw.stats
+    out["margin_ops_per_s"] = round(rate)
+    out["liquidations"] = s.liquidations
+    out["margin"] = {
+        "commands": mw.commands,
+        "index_updates": mw.index_updates,
+        "system_records": s.system,
+        "not_sent": s.dropped,
+        "deposit_usdt": mw.deposit,
+        "index_every": mw.every,
+        "latency_ns": {"p50": p50, "p99": p99, "p99_9": p999, "samples": len(samples)},
+        "fills": s.fills.count,
+        "fill_hash": s.fills.value,
+        "rejects": dict(s.rejects.most_common()),
+        "margin_calls": s.margin_calls,
+        "liquidated_lots": s.liquidated_lots,
+        "adl": s.adl,
+        "liquidations_skipped": s.skipped,
+    }
+    print(
+        f"(d) core + margin      {rate:>11,.0f} cmd/s  {seconds:7.2f} s  latency "
+        f"p50 {p50 / 1000:.1f} us  p99 {p99 / 1000:.1f} us  p99.9 {p999 / 1000:.1f} us"
+    )
+    print(
+        f"          counted: {mw.commands:,} stream commands + {mw.index_updates:,} "
+        f"index prices (1 per market every {mw.every}); {s.system:,} liquidation "
+        f"records timed, not counted; {len(mw.accounts)} accounts x "
+        f"{mw.deposit:,} USDT"
+    )
+    rejects = ", ".join(f"{k} {v:,}" for k, v in s.rejects.most_common()) or "none"
+    print(
+        f"          fills {s.fills.count:,}, rejects {sum(s.rejects.values()):,}: "
+        f"{rejects}; {s.dropped:,} cancels/amends of refused orders not sent"
+    )
+    print(
+        f"          margin calls {s.margin_calls:,}, liquidations {s.liquidations:,} "
+        f"({s.liquidated_lots:,} lots), ADL {s.adl:,}, skipped {s.skipped:,}"
+    )
+    ok = state_hash == mw.state_hash
+    if not ok:
+        print("          state hash DIFFERS FROM the build pass's: the run diverged")
+    return ok
+
+
 def _fills(workload: Workload, out: dict[str, Any]) -> bool:
     """Run the untimed fill check, print it; return False on a mismatch."""
     fills, rejects = verify_fills(workload)
@@ -404,17 +501,20 @@ def _fills(workload: Workload, out: dict[str, Any]) -> bool:
     return ok
 
 
-def _profile(workload: Workload, variant: str) -> None:
+def _profile(workload: Workload, variant: str, margin: MarginWorkload | None) -> None:
     """Run one variant under cProfile and print the top 25 functions by own time."""
     profiler = cProfile.Profile()
     if variant == "matching":
         ops = compile_ops(workload.commands, workload.markets)
         profiler.runcall(run_matching, ops)
+    elif variant == "margin":
+        profiler.runcall(run_margin, margin)
     else:
         profiler.runcall(run_core, workload)
     buf = io.StringIO()
     pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
-    print(f"--- cProfile of ({variant[0]}) {variant}, top 25 by own time ---")
+    letter = "d" if variant == "margin" else variant[0]
+    print(f"--- cProfile of ({letter}) {variant}, top 25 by own time ---")
     print(buf.getvalue().strip())
 
 
