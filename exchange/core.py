@@ -131,14 +131,19 @@ class ExchangeCore(OrderEntry):
                 self._report_levels(seq, events)
             return events
         # 4. mark and liquidate: what this record moved, nothing else
+        self._trim_reduce_only(seq, events)
         moved = self._follow_marks(seq, events)
-        if self.ledger.dirty and self.resting_reduce_only:  # type: ignore[union-attr]
-            self.trim_reduce_only(seq, list(self.ledger.dirty), events)  # type: ignore[union-attr]
         if self._touched:
             self._report_levels(seq, events)
         if moved or self.ledger.dirty:  # type: ignore[union-attr]
             self.liquidator.detect(seq, moved, events)
         return events
+
+    def _trim_reduce_only(self, seq: int, events: list[Event]) -> None:
+        """Fit resting reduce-only orders to the positions this record changed."""
+        ledger = self.ledger
+        if ledger is not None and ledger.dirty and self.resting_reduce_only:
+            self.trim_reduce_only(seq, list(ledger.dirty), events)
 
     def _follow_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Refresh the marks the record moved and fire the mark-price triggers.
@@ -155,6 +160,7 @@ class ExchangeCore(OrderEntry):
                 state = self.markets[symbol]
                 if state.mark_triggers.parked:
                     self._fire_triggers(seq, state, events, by_mark=True)
+            self._trim_reduce_only(seq, events)
         return moved_all
 
     def take_system_commands(self) -> list[Liquidate]:

@@ -28,9 +28,8 @@ from exchange.accounts import (
     ceil_div,
 )
 from exchange.codes import RejectCode
-from exchange.funding import FundingState, FundingTick, settle_funding
-from exchange.margin import TierTable
-from exchange.mark import MarkState
+from exchange.funding import FundingTick, settle_funding
+from exchange.market_risk import MarketRisk
 from exchange.messages import (
     AdjustMargin,
     BalanceChanged,
@@ -38,7 +37,6 @@ from exchange.messages import (
     Event,
     FundingPaid,
     InsuranceFundChanged,
-    MarkPriceChanged,
     OrderFilled,
     PositionChanged,
     RiskLimitsSet,
@@ -54,59 +52,10 @@ if TYPE_CHECKING:
     from exchange.book import Order, OrderBook
     from exchange.markets import Market
 
-__all__ = ["DAY_NS", "Ledger", "MarketRisk"]
+__all__ = ["DAY_NS", "Ledger"]
 
 _PPM = 1_000_000
 DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns: daily loss limits reset
-_IMPACT_LEVELS = 50  # book depth walked for the funding premium's impact prices
-
-
-class MarketRisk:
-    """The money side of one market: contract value, fees, tiers, prices."""
-
-    __slots__ = ("funding", "lot_size", "maker_fee_ppm", "mark", "mark_state",
-                 "market", "taker_fee_ppm", "tick_size", "tiers")
-
-    def __init__(self, market: Market, tiers: TierTable) -> None:
-        """Derive the money constants of ``market``."""
-        self.market = market
-        self.tick_size = market.tick_size  # E8 per tick
-        self.lot_size = market.lot_size  # E8 per lot
-        self.maker_fee_ppm = market.maker_fee_ppm
-        self.taker_fee_ppm = market.taker_fee_ppm
-        self.tiers = tiers
-        self.mark_state = MarkState()  # index, last trade, mid -> mark
-        # The current funding interval's premium samples; opened at the first
-        # exchange time seen, so a run starting today does not first settle
-        # every 8 h since 1970.
-        self.funding: FundingState | None = None
-        self.mark = 0  # E8 current mark; 0 = no price yet
-
-    def value(self, lots: int, price_e8: int) -> int:
-        """Return the E8 value of ``lots`` at ``price_e8``, rounded down."""
-        return lots * self.lot_size * price_e8 // SCALE
-
-    def fill_value(self, lots: int, ticks: int) -> int:
-        """Return the exact E8 value of a fill (lots x ticks on the market's grid)."""
-        return lots * self.lot_size * ticks * self.tick_size // SCALE
-
-    def notional(self, size: int) -> int:
-        """Return the E8 notional of a position of ``size`` lots at the mark."""
-        return self.value(abs(size), self.mark)
-
-    def funding_window(self, ts_ns: int) -> FundingState:
-        """Return the open funding window, opening it at ``ts_ns`` if need be."""
-        if self.funding is None:
-            self.funding = FundingState(start_ns=ts_ns)
-        return self.funding
-
-    def upnl(self, position: Position) -> int:
-        """Return the unrealized PnL at the mark, rounded against the trader."""
-        if not position.size or not self.mark:
-            return 0
-        # floor of the signed value: lower for longs, more negative for shorts
-        value = position.size * self.lot_size * self.mark // SCALE
-        return value - position.cost
 
 
 class Ledger:
@@ -157,20 +106,12 @@ class Ledger:
     # ------------------------------------------------------------ prices
 
     def set_index(self, symbol: str, price_e8: int, ts_ns: int, book: OrderBook) -> None:
-        """Take an index price (E8): feed the mark and sample the funding premium."""
-        risk = self.markets[symbol]
-        risk.mark_state.on_index(price_e8, ts_ns)
-        tick, lot = risk.tick_size, risk.lot_size
-        bids = [(p * tick, q * lot) for p, q in book.depth(True, _IMPACT_LEVELS)]
-        asks = [(p * tick, q * lot) for p, q in book.depth(False, _IMPACT_LEVELS)]
-        window = risk.funding_window(ts_ns)
-        window.sample(ts_ns, price_e8, bids, asks)
-        risk.mark_state.set_funding(window.predicted_rate(), window.next_funding_ns)
+        """Take an index price (E8) for ``symbol`` (see `MarketRisk.take_index`)."""
+        self.markets[symbol].take_index(price_e8, ts_ns, book)
 
     def on_trade(self, symbol: str, ticks: int) -> None:
         """Feed a trade price (ticks) to the market's mark."""
-        risk = self.markets[symbol]
-        risk.mark_state.on_trade(ticks * risk.tick_size)
+        self.markets[symbol].on_trade(ticks)
 
     def on_time(self, ts_ns: int) -> list[tuple[str, FundingTick]]:
         """Move the ledger's clock to ``ts_ns``; return the funding intervals it ended.
@@ -227,26 +168,10 @@ class Ledger:
             self.move_fund(seq, settlement.remainder, "funding_remainder", events)
 
     def refresh_mark(  # noqa: PLR0913 -- the facts the mark rule reads
-        self,
-        seq: int,
-        symbol: str,
-        book: OrderBook,
-        ts_ns: int,
-        events: list[Event],
+        self, seq: int, symbol: str, book: OrderBook, ts_ns: int, events: list[Event]
     ) -> bool:
-        """Recompute a market's mark from index, last trade and mid; report a change."""
-        risk = self.markets[symbol]
-        state = risk.mark_state
-        bid, ask = book.best_bid(), book.best_ask()
-        state.on_book(None if bid is None else bid * risk.tick_size,
-                      None if ask is None else ask * risk.tick_size, ts_ns)
-        mark = state.mark(risk.market.mark_source) or 0
-        if mark == risk.mark:
-            return False
-        risk.mark = mark
-        events.append(MarkPriceChanged(seq=seq, symbol=symbol, mark=mark,
-                                       index=state.index or 0))
-        return True
+        """Recompute a market's mark (see `MarketRisk.refresh_mark`)."""
+        return self.markets[symbol].refresh_mark(seq, book, ts_ns, events)
 
     # ------------------------------------------------------------ commands
 
@@ -416,7 +341,7 @@ class Ledger:
                 return Refusal(RejectCode.REDUCE_ONLY_REJECTED,
                                "a reduce-only order must not open or grow a position")
             return 0
-        price = limit * risk.tick_size if limit else _market_price(risk, book, is_buy)
+        price = limit * risk.tick_size if limit else risk.market_order_price(book, is_buy)
         if not price:
             return Refusal(RejectCode.INSUFFICIENT_MARGIN,
                            "no price to value a market order against")
@@ -554,8 +479,8 @@ class Ledger:
     ) -> None:
         """Move PnL, released margin and new initial margin of an isolated fill.
 
-        Opening or growing: the initial margin and the fee move from the cross
-        wallet into the bucket, which pays the fee. Reducing: the closed lots'
+        Opening or growing: the fee is paid from the cross wallet and the
+        initial margin moves from it into the bucket. Reducing: the closed lots'
         share of the bucket (pro rata, rounded down) is released and the
         realized PnL minus fee is settled against it; a net gain goes to the
         wallet, a net loss stays in the bucket, so a losing close never draws
@@ -564,12 +489,9 @@ class Ledger:
         the new side from the wallet.
         """
         if not effect.closed:
+            self._move_wallet(seq, account, -fee, "fee", events)
             self._fund_bucket(seq, account, position,
-                              ceil_div(opened_value, position.leverage) + fee, events)
-            position.margin -= fee
-            if position.margin < 0:
-                self._cover_shortfall(seq, account.name, -position.margin, events)
-                position.margin = 0
+                              ceil_div(opened_value, position.leverage), events)
             return
         held = abs(effect.old_size)
         if effect.closed == held:
@@ -660,14 +582,3 @@ class Ledger:
         return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,
                 self.withdrawals, prices, accounts]
 
-
-def _market_price(risk: MarketRisk, book: OrderBook, is_buy: bool) -> int:
-    """Return the E8 price a market order is valued at: best opposite, else mark."""
-    best = book.best_ask() if is_buy else book.best_bid()
-    if best is None:
-        return risk.mark
-    price = best * risk.tick_size
-    if not risk.mark:
-        return price
-    # value a buy at the higher of the two, a sell at the lower: the worse case
-    return max(price, risk.mark) if is_buy else min(price, risk.mark)

@@ -39,7 +39,8 @@ from exchange.messages import (
 )
 
 if TYPE_CHECKING:
-    from exchange.ledger import Ledger, MarketRisk
+    from exchange.ledger import Ledger
+    from exchange.market_risk import MarketRisk
     from exchange.orders import OrderEntry
 
 __all__ = ["LiquidationIndex", "Liquidator"]

@@ -103,6 +103,7 @@ class Rebuilder:
         # and the marks the log reports for them.
         self._marks_touched: dict[str, None] = {}
         self._logged_marks: list[MarkPriceChanged] = []
+        self._produced_marks: list[Event] = []
         # Position changes the record's fills still owe, in settlement order:
         # (account, symbol, size change, fee).
         self._settling: deque[tuple[str, str, int, int]] = deque()
@@ -223,6 +224,11 @@ class Rebuilder:
                 ledger.insurance_fund = event.balance
                 ledger.bad_debt = event.bad_debt
             case MarkPriceChanged():
+                # The core refreshes every touched mark in one round, then fires
+                # mark triggers (whose fills touch marks again) and repeats: a
+                # logged change marks a round, so refresh what is touched here,
+                # against the book as it stood at that moment.
+                self._refresh_round(seq)
                 self._logged_marks.append(event)
             case MarginCall():
                 liquidator = self.core.liquidator
@@ -454,17 +460,21 @@ class Rebuilder:
                                     self._state(cmd.symbol).book)
         self._marks_touched[cmd.symbol] = None
 
-    def _refresh_marks(self, seq: int) -> None:
-        """Refresh the marks the core refreshes after a record; compare with the log."""
-        logged = self._logged_marks
-        produced: list[Event] = []
+    def _refresh_round(self, seq: int) -> None:
+        """Refresh every touched mark now, as one round of the core's refresh loop."""
         if self._marks_touched:
             ledger = self._ledger(seq)
             for symbol in self._marks_touched:
                 ledger.refresh_mark(seq, symbol, self._state(symbol).book,
-                                    self.core.ts_ns, produced)
+                                    self.core.ts_ns, self._produced_marks)
             self._marks_touched.clear()
+
+    def _refresh_marks(self, seq: int) -> None:
+        """Finish the record's last refresh round; compare the marks with the log."""
+        self._refresh_round(seq)
+        produced, logged = self._produced_marks, self._logged_marks
         if produced != logged:
             raise Divergence(seq, f"mark prices {produced!r} rebuilt, log says "
                                   f"{logged!r}")
+        produced.clear()
         logged.clear()
