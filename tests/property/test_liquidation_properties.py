@@ -19,6 +19,7 @@ through a fresh core to the same events and the same hash.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -54,7 +55,7 @@ from exchange.units import SCALE
 from replay.rebuild import Rebuilder
 from replay.rerun import Rerunner
 
-EXAMPLES = 25
+EXAMPLES = int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "25"))
 H1 = 3600 * 10**9
 
 MARKETS = (
