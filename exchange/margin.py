@@ -59,7 +59,14 @@ PPM = 1_000_000
 def _line_mm(notional: Fraction | int, mmr_ppm: int, cum: int) -> int:
     """Return ``notional * MMR - cum`` in E8 money, rounded up, never negative."""
     # Rounds up (the exchange's favour: maintenance margin is never understated).
-    return max(0, math.ceil(Fraction(notional * mmr_ppm - cum * PPM, PPM)))
+    # Integer arithmetic only (it runs for every position check): for a
+    # notional n/d, ceil((n*mmr - cum*PPM*d) / (PPM*d)) = -((-num) // den).
+    if isinstance(notional, int):
+        num, den = notional * mmr_ppm - cum * PPM, PPM
+    else:
+        d = notional.denominator
+        num, den = notional.numerator * mmr_ppm - cum * PPM * d, PPM * d
+    return max(0, -(-num // den))
 
 
 def notional(price_e8: int, qty_e8: int) -> int:
@@ -357,12 +364,23 @@ def position_liquidation_price(  # noqa: PLR0913 -- MARGIN.md's formula's inputs
     if size == 0:
         return None
     qty, base = abs(size), wallet - other_mm + other_upnl - cost
-    candidates = [
-        # Exact: LP_e8 = (base + cum) * 1e8 * 1e6 / (q * mmr - size * 1e6).
-        Fraction((base + cum) * SCALE * PPM, qty * mmr - size * PPM)
-        for mmr, cum in schedule.lines()
-    ]
-    return _rounded_price(max(candidates) if size > 0 else min(candidates), size > 0)
+    # base may be a Fraction (n/d): carry its denominator instead of Fractions.
+    if isinstance(base, Fraction):
+        num, den = base.numerator, base.denominator
+    else:
+        num, den = base, 1
+    # Exact: LP_e8 = (base + cum) * 1e8 * 1e6 / (q * mmr - size * 1e6). Rounding
+    # each candidate first (a long up, a short down) keeps which one is largest
+    # or smallest, so the max of the rounded is the rounded max: ints only.
+    if size > 0:
+        rounded = max(-(-((num + cum * den) * SCALE * PPM)
+                        // (den * (qty * mmr - size * PPM)))
+                      for mmr, cum in schedule.lines())
+    else:
+        rounded = min(((num + cum * den) * SCALE * PPM)
+                      // (den * (qty * mmr - size * PPM))
+                      for mmr, cum in schedule.lines())
+    return rounded if rounded > 0 else None
 
 
 def position_bankruptcy_price(
