@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedDict
@@ -160,16 +161,15 @@ class OrderBook:
         level = (self.bids if is_buy else self.asks).get(price)
         return 0 if level is None else level.total
 
+    def levels(self, is_buy: bool) -> Iterator[tuple[int, int]]:
+        """Yield (price, open lots) of one side, best first, as long as asked."""
+        side = self.bids if is_buy else self.asks
+        for price in (reversed(side) if is_buy else iter(side)):
+            yield price, side[price].total
+
     def depth(self, is_buy: bool, levels: int) -> list[tuple[int, int]]:
         """Return up to ``levels`` (price, open lots) pairs, best first."""
-        side = self.bids if is_buy else self.asks
-        prices = reversed(side) if is_buy else iter(side)
-        out = []
-        for price in prices:
-            if len(out) == levels:
-                break
-            out.append((price, side[price].total))
-        return out
+        return list(islice(self.levels(is_buy), levels))
 
     def orders(self, is_buy: bool) -> Iterator[Order]:
         """Yield the open orders of one side in priority order (best price first)."""

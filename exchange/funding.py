@@ -14,7 +14,7 @@ record may pass several boundaries: each settles exactly once, in order.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Generic, NamedTuple, TypeVar
 
 from exchange.errors import InvariantViolation
@@ -78,7 +78,7 @@ def elapsed_boundaries(
 
 
 def impact_price(
-    levels: Sequence[tuple[int, int]], notional_e8: int, *, bid_side: bool
+    levels: Iterable[tuple[int, int]], notional_e8: int, *, bid_side: bool
 ) -> int | None:
     """Return the average fill price (E8) of a market order of ``notional_e8``.
 
@@ -272,8 +272,8 @@ class FundingState:
         self,
         ts_ns: int,
         index_e8: int | None,
-        bids: Sequence[tuple[int, int]],
-        asks: Sequence[tuple[int, int]],
+        bids: Iterable[tuple[int, int]],
+        asks: Iterable[tuple[int, int]],
     ) -> int:
         """Add one premium sample to the window and return it (E8 rate units).
 

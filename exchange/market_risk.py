@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MarketRisk"]
 
-_IMPACT_LEVELS = 50  # book depth walked for the funding premium's impact prices
-
-
 class MarketRisk:
     """The money side of one market: contract value, fees, tiers, prices."""
 
@@ -80,8 +77,9 @@ class MarketRisk:
         """Take an index price (E8): feed the mark and sample the funding premium."""
         self.mark_state.on_index(price_e8, ts_ns)
         tick, lot = self.tick_size, self.lot_size
-        bids = [(p * tick, q * lot) for p, q in book.depth(True, _IMPACT_LEVELS)]
-        asks = [(p * tick, q * lot) for p, q in book.depth(False, _IMPACT_LEVELS)]
+        # lazily: the impact walk stops as soon as its notional is filled
+        bids = ((p * tick, q * lot) for p, q in book.levels(is_buy=True))
+        asks = ((p * tick, q * lot) for p, q in book.levels(is_buy=False))
         window = self.funding_window(ts_ns)
         window.sample(ts_ns, price_e8, bids, asks)
         self.mark_state.set_funding(window.predicted_rate(), window.next_funding_ns)
