@@ -76,6 +76,7 @@ class Ledger:
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
+        self._next_funding_ns = 0  # the earliest funding time of any market
 
     def account(self, name: str) -> Account:
         """Return an account, created empty on first use."""
@@ -117,16 +118,21 @@ class Ledger:
         """Move the ledger's clock to ``ts_ns``; return the funding intervals it ended.
 
         Sets the exchange day (UTC) the daily loss limits count in, and closes
-        every funding window that ended at or before ``ts_ns`` (one comparison
-        per market unless one did). The caller pays them (`pay_funding`); a
-        rebuild only checks the logged payments against them.
+        every funding window that ended at or before ``ts_ns``. It runs on every
+        record, so it costs one comparison until the next funding time. The
+        caller pays the intervals (`pay_funding`); a rebuild only checks the
+        logged payments against them.
         """
         self.day = ts_ns // DAY_NS
+        if ts_ns < self._next_funding_ns:
+            return []
         due = []
         for symbol, risk in self.markets.items():
             window = risk.funding_window(ts_ns)
             if ts_ns >= window.next_funding_ns:
                 due += [(symbol, tick) for tick in window.advance(ts_ns)]
+        self._next_funding_ns = min(
+            risk.funding_window(ts_ns).next_funding_ns for risk in self.markets.values())
         return due
 
     def pay_funding(

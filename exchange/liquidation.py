@@ -67,6 +67,8 @@ class LiquidationIndex:
 
     def put(self, account: str, is_long: bool, price: int | None) -> None:
         """Index (or re-index) an account's position at ``price``."""
+        if self.at.get(account) == (is_long, price or 0):
+            return  # unchanged: most re-checks after a fill land here
         self.drop(account)
         entry = (price or 0, account)
         (self.longs if is_long else self.shorts).add(entry)
