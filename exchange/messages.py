@@ -1,17 +1,14 @@
 """Every command, event and record the exchange core speaks, as msgspec structs.
 
-Units. Commands come from outside and carry prices and quantities in the
-exchange's fixed unit (`units.SCALE` = 10**8 per whole unit; "E8"), so a
-command means the same thing under any market configuration and an off-tick
-price is a reject the core makes (and journals), never a silent rounding.
-Events come from the core and carry the core's own units: prices in *ticks*
-and quantities in *lots* of the market named by the event's ``symbol`` (the
-journal header stores the market table needed to turn them back into
-decimals). Every event carries the ``seq`` of the record that caused it.
-
-Schema rules (msgspec's, adopted as the journal's): a new field gets a default
-and goes last; a field's type never changes; a tag is never reused. The
-structs are ``array_like`` so the journal stays compact and fast to encode.
+Units. Commands carry prices and quantities in the fixed unit E8 (10**8 per
+whole unit), so a command means the same under any market table and an
+off-tick price is a reject the core makes and journals, never a rounding.
+Events carry the core's units: prices in *ticks* and quantities in *lots* of
+the event's market (the journal header keeps the market table); money, rates
+and mark prices say their unit (E8 money, ppm, E8 price). Every event carries
+the ``seq`` of its record. Schema rules (msgspec's): a new field gets a default
+and goes last, a type never changes, a tag is never reused; ``array_like``
+keeps the journal compact and fast.
 """
 
 from __future__ import annotations
@@ -21,47 +18,15 @@ from typing import Literal
 import msgspec
 
 __all__ = [
-    "BUY",
-    "SELL",
-    "AdjustMargin",
-    "AdvanceTime",
-    "AllCanceled",
-    "AmendOrder",
-    "BalanceChanged",
-    "BookDelta",
-    "CancelAll",
-    "CancelOrder",
-    "Checkpoint",
-    "CheckpointTaken",
-    "Command",
-    "Deposit",
-    "FundingPaid",
-    "Event",
-    "InsuranceFundChanged",
-    "Journaled",
-    "Liquidate",
-    "LiquidationSkipped",
-    "MarginCall",
-    "MarkPriceChanged",
-    "OrderAccepted",
-    "OrderAmended",
-    "OrderCanceled",
-    "OrderExpired",
-    "OrderFilled",
-    "OrderRejected",
-    "OrderRested",
-    "OrderTriggered",
-    "PlaceOrder",
-    "PositionChanged",
-    "PositionDeleveraged",
-    "PositionLiquidated",
-    "Record",
-    "RiskLimitsSet",
-    "SetIndexPrice",
-    "SetLeverage",
-    "SetMarginMode",
-    "SetRiskLimits",
-    "Withdraw",
+    "BUY", "SELL", "AdjustMargin", "AdvanceTime", "AllCanceled", "AmendOrder",
+    "BalanceChanged", "BookDelta", "CancelAll", "CancelOrder", "Checkpoint",
+    "CheckpointTaken", "Command", "Deposit", "Event", "FundingPaid",
+    "InsuranceFundChanged", "Journaled", "Liquidate", "LiquidationSkipped",
+    "MarginCall", "MarkPriceChanged", "OrderAccepted", "OrderAmended", "OrderCanceled",
+    "OrderExpired", "OrderFilled", "OrderRejected", "OrderRested", "OrderTriggered",
+    "PlaceOrder", "PositionChanged", "PositionDeleveraged", "PositionLiquidated",
+    "Record", "RiskLimitsSet", "SetIndexPrice", "SetLeverage", "SetMarginMode",
+    "SetRiskLimits", "Withdraw",
 ]
 
 Side = Literal["buy", "sell"]
