@@ -122,20 +122,19 @@ class MarginStats:
         """Fold in one record's events; return the id of the first accepted order."""
         accepted = None
         for e in events:
-            kind = type(e)
-            if kind is OrderRejected:
+            if isinstance(e, OrderRejected):
                 self.rejects[_code_label(e.code)] += 1
-            elif kind is OrderAccepted:
+            elif isinstance(e, OrderAccepted):
                 if accepted is None:
                     accepted = e.order_id
-            elif kind is MarginCall:
+            elif isinstance(e, MarginCall):
                 self.margin_calls += 1
-            elif kind is PositionLiquidated:
+            elif isinstance(e, PositionLiquidated):
                 self.liquidations += 1
                 self.liquidated_lots += e.qty
-            elif kind is PositionDeleveraged:
+            elif isinstance(e, PositionDeleveraged):
                 self.adl += 1
-            elif kind is LiquidationSkipped:
+            elif isinstance(e, LiquidationSkipped):
                 self.skipped += 1
         self.fills.update(events)
         return accepted

@@ -508,6 +508,9 @@ def _profile(workload: Workload, variant: str, margin: MarginWorkload | None) ->
         ops = compile_ops(workload.commands, workload.markets)
         profiler.runcall(run_matching, ops)
     elif variant == "margin":
+        if margin is None:
+            msg = "the margin variant needs its workload"
+            raise ValueError(msg)
         profiler.runcall(run_margin, margin)
     else:
         profiler.runcall(run_core, workload)

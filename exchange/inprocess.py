@@ -459,6 +459,7 @@ class Exchange:
             if isinstance(e, OrderAccepted):
                 views[e.order_id] = _OrderView(e)
                 continue
+            touched: tuple[_OrderView, ...]
             if isinstance(e, OrderFilled):
                 touched = (views[e.taker_order_id], views[e.maker_order_id])
                 for view in touched:

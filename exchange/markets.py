@@ -129,7 +129,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         rows = spec.get("tiers")
         tiers = None if rows is None else TierTable.from_rows(rows)
         decimals = {k: str(v) for k, v in spec.items() if k != "tiers"}
-        return cls.from_decimals(symbol, tiers=tiers, **decimals)
+        # from_decimals validates mark_source itself (a clear ValueError)
+        return cls.from_decimals(symbol, tiers=tiers, **decimals)  # type: ignore[arg-type]
 
     def tier_table(self) -> TierTable:
         """Return the market's tiers: its own, else the default for its symbol."""

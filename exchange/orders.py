@@ -31,6 +31,7 @@ from exchange.messages import (
     OrderRested,
     OrderTriggered,
     PlaceOrder,
+    Side,
 )
 from exchange.triggers import TriggerBook, is_rising
 from exchange.validation import Refusal, check_order, to_lots, to_ticks
@@ -357,7 +358,7 @@ class OrderEntry:
     ) -> None:
         """Turn matched ``(maker, price, qty)`` tuples into `OrderFilled` events."""
         symbol = state.market.symbol
-        taker_side = "buy" if taker.is_buy else "sell"
+        taker_side: Side = "buy" if taker.is_buy else "sell"
         trade_id = self.next_trade_id
         last_level = None
         ledger = self.ledger
@@ -555,7 +556,7 @@ class OrderEntry:
 
     def book_rows(self) -> list[object]:
         """Return every market's book, last price and triggers as canonical data."""
-        markets = []
+        markets: list[object] = []
         for symbol in sorted(self.markets):
             state = self.markets[symbol]
             book = state.book

@@ -29,9 +29,11 @@ from exchange.messages import Command, Event, Journaled, Record
 
 __all__ = ["Sequencer", "SequencerStopped"]
 
+_Outcome = tuple[int, list[Event]]
+_Item = tuple[Command, "asyncio.Future[_Outcome]"]
+
 _log = structlog.get_logger("paperx.sequencer")
 _ENCODER = msgspec.msgpack.Encoder()
-_STOP = object()
 
 
 class SequencerStopped(PaperxError):
@@ -54,7 +56,8 @@ class Sequencer:
         self.journal = journal
         self._clock = clock
         self._last_ts = 0
-        self._inbox: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        # (command, caller's future), or None: the stop marker
+        self._inbox: asyncio.Queue[_Item | None] = asyncio.Queue(queue_size)
         # Applied but not yet durable, in seq order: (seq, future, events).
         self._unreleased: deque[tuple[int, asyncio.Future[tuple[int, list[Event]]],
                                       list[Event]]] = deque()
@@ -103,7 +106,7 @@ class Sequencer:
 
     async def stop(self) -> None:
         """Ask `run` to finish after the commands already queued."""
-        await self._inbox.put(_STOP)
+        await self._inbox.put(None)
 
     async def _loop(self) -> None:
         """Apply queued commands in batches until the stop marker."""
@@ -111,9 +114,9 @@ class Sequencer:
         while True:
             item = await inbox.get()
             while True:
-                if item is _STOP:
+                if item is None:
                     return
-                command, future = item  # type: ignore[misc]
+                command, future = item
                 self._apply(command, future)
                 if inbox.empty():
                     break

@@ -58,7 +58,7 @@ def e8_str(value: int) -> str:
     return format(from_e8(value), "f")
 
 
-def to_ppm(fraction: Decimal | str) -> int:
+def to_ppm(fraction: Decimal | str | int) -> int:
     """Return a decimal fraction ("0.0005" = 0.05%) as exact parts per million.
 
     Raises:
