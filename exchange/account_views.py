@@ -50,12 +50,16 @@ def position_views(ledger: Ledger, name: str) -> list[dict[str, Any]]:
     upnl, _, mm = ledger.cross_totals(account)
     return [
         _position_view(ledger, p, upnl, mm, account.wallet)
-        for _, p in sorted(account.positions.items()) if p.size
+        for _, p in sorted(account.positions.items())
+        if p.size
     ]
 
 
 def _position_view(
-    ledger: Ledger, position: Position, cross_upnl: int, cross_mm: int,
+    ledger: Ledger,
+    position: Position,
+    cross_upnl: int,
+    cross_mm: int,
     cross_wallet: int,
 ) -> dict[str, Any]:
     """Return one position's view; cross positions see the account's other ones."""
@@ -66,15 +70,24 @@ def _position_view(
     mm = risk.tiers.maintenance_margin(notional)
     im = ceil_div(notional, position.leverage)
     if position.mode == "isolated":
-        wallet, other_mm, other_upnl, collateral = position.margin, 0, 0, position.margin
+        wallet, other_mm, other_upnl, collateral = (
+            position.margin,
+            0,
+            0,
+            position.margin,
+        )
         balance, maintenance = position.margin + upnl, mm
     else:
         wallet, other_mm, other_upnl = cross_wallet, cross_mm - mm, cross_upnl - upnl
         collateral = cross_wallet
         balance, maintenance = cross_wallet + cross_upnl, cross_mm
     liquidation = position_liquidation_price(
-        size_e8, position.cost, wallet, risk.tiers,
-        other_mm=other_mm, other_upnl=other_upnl,
+        size_e8,
+        position.cost,
+        wallet,
+        risk.tiers,
+        other_mm=other_mm,
+        other_upnl=other_upnl,
     )
     # entry price = cost / size, shown to 8 decimals (half-even; display only)
     entry = from_e8(round(Fraction(position.cost * SCALE, size_e8)))
@@ -94,5 +107,8 @@ def _position_view(
         "maintenance_margin": from_e8(mm),
         # MM over margin balance: 1 (100%) or more means liquidation
         "margin_ratio": (Decimal(maintenance) / Decimal(balance)).quantize(
-            Decimal("1e-6")) if balance > 0 else None,
+            Decimal("1e-6")
+        )
+        if balance > 0
+        else None,
     }

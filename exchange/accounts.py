@@ -44,14 +44,29 @@ class Position:
 
     def row(self) -> list[object]:
         """Return the canonical plain data of this position."""
-        return [self.symbol, self.size, self.cost, self.margin, self.mode, self.leverage]
+        return [
+            self.symbol,
+            self.size,
+            self.cost,
+            self.margin,
+            self.mode,
+            self.leverage,
+        ]
 
 
 class Account:
     """A trader's cross wallet, positions and margin held by open orders."""
 
-    __slots__ = ("day", "day_pnl", "daily_loss_limit", "max_order_margin_ppm", "name",
-                 "order_margin", "positions", "wallet")
+    __slots__ = (
+        "day",
+        "day_pnl",
+        "daily_loss_limit",
+        "max_order_margin_ppm",
+        "name",
+        "order_margin",
+        "positions",
+        "wallet",
+    )
 
     def __init__(self, name: str) -> None:
         """Create an empty account (no risk limits)."""
@@ -72,9 +87,16 @@ class Account:
 
     def row(self) -> list[object]:
         """Return the canonical plain data of the account (positions by symbol)."""
-        return [self.name, self.wallet, self.order_margin, self.max_order_margin_ppm,
-                self.daily_loss_limit, self.day, self.day_pnl,
-                [self.positions[s].row() for s in sorted(self.positions)]]
+        return [
+            self.name,
+            self.wallet,
+            self.order_margin,
+            self.max_order_margin_ppm,
+            self.daily_loss_limit,
+            self.day,
+            self.day_pnl,
+            [self.positions[s].row() for s in sorted(self.positions)],
+        ]
 
     def position(self, symbol: str) -> Position:
         """Return the position (created flat on first use) of one symbol."""

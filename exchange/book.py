@@ -38,7 +38,15 @@ class Order:
     entry still sitting in a level's deque.
     """
 
-    __slots__ = ("account", "is_buy", "order_id", "price", "remaining", "reserved", "spec")
+    __slots__ = (
+        "account",
+        "is_buy",
+        "order_id",
+        "price",
+        "remaining",
+        "reserved",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -79,7 +87,15 @@ class Level:
 class OrderBook:
     """Both sides of one symbol's book, plus the exchange-wide order indexes."""
 
-    __slots__ = ("ask_keys", "asks", "bid_keys", "bids", "by_account", "index", "symbol")
+    __slots__ = (
+        "ask_keys",
+        "asks",
+        "bid_keys",
+        "bids",
+        "by_account",
+        "index",
+        "symbol",
+    )
 
     def __init__(
         self,
@@ -164,7 +180,7 @@ class OrderBook:
     def levels(self, is_buy: bool) -> Iterator[tuple[int, int]]:
         """Yield (price, open lots) of one side, best first, as long as asked."""
         side = self.bids if is_buy else self.asks
-        for price in (reversed(side) if is_buy else iter(side)):
+        for price in reversed(side) if is_buy else iter(side):
             yield price, side[price].total
 
     def depth(self, is_buy: bool, levels: int) -> list[tuple[int, int]]:

@@ -28,32 +28,58 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--log-level", default="warning",
-                        help="structured log level (debug, info, warning)")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        help="structured log level (debug, info, warning)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run a generated order stream through a "
-                          "journaled exchange and print a summary")
-    demo.add_argument("--n", type=int, default=200_000,
-                      help="number of commands to generate (default 200000)")
+    demo = sub.add_parser(
+        "demo",
+        help="run a generated order stream through a "
+        "journaled exchange and print a summary",
+    )
+    demo.add_argument(
+        "--n",
+        type=int,
+        default=200_000,
+        help="number of commands to generate (default 200000)",
+    )
     demo.add_argument("--seed", type=int, default=42, help="generator seed")
-    demo.add_argument("--journal", type=Path, default=Path("runs/demo"),
-                      help="journal directory (default runs/demo; a non-empty one "
-                      "gets a timestamped subdirectory)")
-    demo.add_argument("--fsync", choices=("always", "batch", "off"), default="batch",
-                      help="journal durability policy (default batch = group commit)")
+    demo.add_argument(
+        "--journal",
+        type=Path,
+        default=Path("runs/demo"),
+        help="journal directory (default runs/demo; a non-empty one "
+        "gets a timestamped subdirectory)",
+    )
+    demo.add_argument(
+        "--fsync",
+        choices=("always", "batch", "off"),
+        default="batch",
+        help="journal durability policy (default batch = group commit)",
+    )
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
-    bench.add_argument("target", choices=("core",),
-                       help="core: matching, full core, and journaled core")
-    bench.add_argument("rest", nargs=argparse.REMAINDER,
-                       help="options of the benchmark (see paperx bench core --help)")
+    bench.add_argument(
+        "target",
+        choices=("core",),
+        help="core: matching, full core, and journaled core",
+    )
+    bench.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        help="options of the benchmark (see paperx bench core --help)",
+    )
 
     replay = sub.add_parser("replay", help="read, rebuild and rerun recorded journals")
-    replay_sub = replay.add_subparsers(dest="replay_command", required=True,
-                                       metavar="ACTION")
+    replay_sub = replay.add_subparsers(
+        dest="replay_command", required=True, metavar="ACTION"
+    )
     verify = replay_sub.add_parser(
-        "verify", help="prove live hash == rebuild hash == rerun hash for a journal")
+        "verify", help="prove live hash == rebuild hash == rerun hash for a journal"
+    )
     verify.add_argument("journal", type=Path, help="journal directory")
     return parser
 
@@ -89,8 +115,10 @@ def _replay_verify(journal: Path) -> int:
     bar.update(report.records)
     bar.close()
     print(f"records       {report.records:,}  (checkpoints {report.checkpoints})")
-    print(f"live hash     {report.live_hash or '(no checkpoint in this journal)'}"
-          f"  at seq {report.live_seq}")
+    print(
+        f"live hash     {report.live_hash or '(no checkpoint in this journal)'}"
+        f"  at seq {report.live_seq}"
+    )
     print(f"rebuild hash  {report.rebuild_hash}")
     print(f"rerun hash    {report.rerun_hash}")
     if report.damage:
@@ -99,8 +127,9 @@ def _replay_verify(journal: Path) -> int:
         print(f"rebuild       diverged: {report.rebuild_error}")
     if report.rerun_difference:
         print(f"rerun         first difference at {report.rerun_difference}")
-    print("verdict       " + ("OK: live == rebuild == rerun" if report.ok
-                              else "MISMATCH"))
+    print(
+        "verdict       " + ("OK: live == rebuild == rerun" if report.ok else "MISMATCH")
+    )
     return 0 if report.ok else 1
 
 

@@ -82,8 +82,10 @@ def _market(source: str, symbol: str, spec: Any) -> Market:  # noqa: ANN401 -- T
         raise ConfigError(msg)
     floats = sorted(k for k, v in spec.items() if isinstance(v, float))
     if floats:
-        msg = (f"{source}: [markets.{symbol}] {', '.join(floats)}: write decimals as "
-               'strings, e.g. tick_size = "0.1"')
+        msg = (
+            f"{source}: [markets.{symbol}] {', '.join(floats)}: write decimals as "
+            'strings, e.g. tick_size = "0.1"'
+        )
         raise ConfigError(msg)
     try:
         return Market.from_mapping(symbol, spec)

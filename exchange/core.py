@@ -77,8 +77,7 @@ class ExchangeCore(OrderEntry):
         """
         markets = list(markets)
         super().__init__(markets, Ledger(markets) if margin else None)
-        self.liquidator = (None if self.ledger is None
-                           else Liquidator(self.ledger, self))
+        self.liquidator = None if self.ledger is None else Liquidator(self.ledger, self)
         self.last_seq = 0
         self.ts_ns = 0  # exchange time: the latest record stamp
 
@@ -97,8 +96,9 @@ class ExchangeCore(OrderEntry):
             raise InvariantViolation(msg)
         self.last_seq = seq
         cmd = record.command
-        ts_ns = max(record.ts_ns, cmd.ts_ns) if type(cmd) is AdvanceTime else (
-            record.ts_ns)
+        ts_ns = (
+            max(record.ts_ns, cmd.ts_ns) if type(cmd) is AdvanceTime else (record.ts_ns)
+        )
         events: list[Event] = []
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
@@ -115,8 +115,14 @@ class ExchangeCore(OrderEntry):
                 self._cancel_all(seq, cmd, events)
             case Checkpoint():
                 events.append(CheckpointTaken(seq=seq, state_hash=self.state_hash()))
-            case (Deposit() | Withdraw() | SetMarginMode() | SetLeverage()
-                  | AdjustMargin() | SetRiskLimits()):
+            case (
+                Deposit()
+                | Withdraw()
+                | SetMarginMode()
+                | SetLeverage()
+                | AdjustMargin()
+                | SetRiskLimits()
+            ):
                 self._account_command(seq, cmd, events)
             case SetIndexPrice():
                 self._set_index(seq, cmd, events)
@@ -179,22 +185,31 @@ class ExchangeCore(OrderEntry):
     def _account_command(
         self,
         seq: int,
-        cmd: (Deposit | Withdraw | SetMarginMode | SetLeverage | AdjustMargin
-              | SetRiskLimits),
+        cmd: (
+            Deposit
+            | Withdraw
+            | SetMarginMode
+            | SetLeverage
+            | AdjustMargin
+            | SetRiskLimits
+        ),
         events: list[Event],
     ) -> None:
         """Hand an account command to the ledger; refuse it without one."""
         ledger = self.ledger
         refusal: Refusal | None
         if ledger is None:
-            refusal = Refusal(RejectCode.MARGIN_DISABLED,
-                              "this exchange runs without margin accounts")
+            refusal = Refusal(
+                RejectCode.MARGIN_DISABLED, "this exchange runs without margin accounts"
+            )
         elif not cmd.account:
             refusal = Refusal(RejectCode.INVALID_ACCOUNT, "account must not be empty")
         elif not isinstance(cmd, Deposit | Withdraw | SetRiskLimits) and (
             cmd.symbol not in self.markets
         ):
-            refusal = Refusal(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}")
+            refusal = Refusal(
+                RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}"
+            )
         else:
             match cmd:
                 case Deposit():
@@ -203,10 +218,12 @@ class ExchangeCore(OrderEntry):
                     refusal = ledger.withdraw(seq, cmd, events)
                 case SetMarginMode():
                     refusal = ledger.set_margin_mode(
-                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events)
+                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events
+                    )
                 case SetLeverage():
                     refusal = ledger.set_leverage(
-                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events)
+                        seq, cmd, self._has_orders(cmd.account, cmd.symbol), events
+                    )
                 case AdjustMargin():
                     refusal = ledger.adjust_margin(seq, cmd, events)
                 case SetRiskLimits():
@@ -218,42 +235,68 @@ class ExchangeCore(OrderEntry):
 
     def _has_orders(self, account: str, symbol: str) -> bool:
         """Return True if the account has open orders in ``symbol``."""
-        return any(o.spec.symbol == symbol
-                   for o in self.by_account.get(account, {}).values())
+        return any(
+            o.spec.symbol == symbol for o in self.by_account.get(account, {}).values()
+        )
 
     def _set_index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
         """Take an index price: the mark moves, and margin is checked against it."""
         if self.ledger is None:
-            self._reject(seq, "", RejectCode.MARGIN_DISABLED,
-                         "this exchange runs without an index or mark price", events)
+            self._reject(
+                seq,
+                "",
+                RejectCode.MARGIN_DISABLED,
+                "this exchange runs without an index or mark price",
+                events,
+            )
             return
         if cmd.symbol not in self.markets:
-            self._reject(seq, "", RejectCode.UNKNOWN_SYMBOL,
-                         f"unknown symbol {cmd.symbol!r}", events)
+            self._reject(
+                seq,
+                "",
+                RejectCode.UNKNOWN_SYMBOL,
+                f"unknown symbol {cmd.symbol!r}",
+                events,
+            )
             return
         if cmd.price <= 0:
-            self._reject(seq, "", RejectCode.INVALID_PRICE,
-                         "index price must be positive", events)
+            self._reject(
+                seq,
+                "",
+                RejectCode.INVALID_PRICE,
+                "index price must be positive",
+                events,
+            )
             return
-        self.ledger.set_index(cmd.symbol, cmd.price, self.ts_ns,
-                              self.markets[cmd.symbol].book)
+        self.ledger.set_index(
+            cmd.symbol, cmd.price, self.ts_ns, self.markets[cmd.symbol].book
+        )
         self._marks_touched[cmd.symbol] = None
 
     def _refresh_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Recompute the marks this record may have moved; return those that did."""
         ledger = self.ledger
         assert ledger is not None
-        moved = [symbol for symbol in self._marks_touched
-                 if ledger.refresh_mark(seq, symbol, self.markets[symbol].book,
-                                        self.ts_ns, events)]
+        moved = [
+            symbol
+            for symbol in self._marks_touched
+            if ledger.refresh_mark(
+                seq, symbol, self.markets[symbol].book, self.ts_ns, events
+            )
+        ]
         self._marks_touched.clear()
         return moved
 
     def _liquidate(self, seq: int, cmd: Liquidate, events: list[Event]) -> None:
         """Run a liquidation the core asked for (a system command)."""
         if self.liquidator is None:
-            self._reject(seq, cmd.account, RejectCode.MARGIN_DISABLED,
-                         "this exchange runs without margin accounts", events)
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.MARGIN_DISABLED,
+                "this exchange runs without margin accounts",
+                events,
+            )
             return
         self.liquidator.run(seq, cmd, events)
 
@@ -266,12 +309,22 @@ class ExchangeCore(OrderEntry):
         everything a command can change, so a rejected command (which is still
         a record and still advances the seq) leaves it identical.
         """
-        ledger = None if self.ledger is None else [
-            self.ledger.canonical_state(),
-            self.liquidator.canonical_state(),  # type: ignore[union-attr]
+        ledger = (
+            None
+            if self.ledger is None
+            else [
+                self.ledger.canonical_state(),
+                self.liquidator.canonical_state(),  # type: ignore[union-attr]
+            ]
+        )
+        return [
+            STATE_SCHEMA,
+            self.last_seq if include_seq else None,
+            self.next_order_id,
+            self.next_trade_id,
+            self.book_rows(),
+            ledger,
         ]
-        return [STATE_SCHEMA, self.last_seq if include_seq else None,
-                self.next_order_id, self.next_trade_id, self.book_rows(), ledger]
 
     def state_hash(self, *, include_seq: bool = True) -> str:
         """Return the sha256 hex digest of the canonical state encoding."""

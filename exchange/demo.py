@@ -50,8 +50,10 @@ def run_demo(n: int, seed: int, journal_dir: Path, fsync: str) -> int:
     live_hash = exchange.checkpoint()
     exchange.close()
 
-    print(f"\npaperx demo: {len(commands):,} commands in {elapsed:.2f} s "
-          f"({len(commands) / elapsed:,.0f} commands/s, journaled, fsync={fsync})")
+    print(
+        f"\npaperx demo: {len(commands):,} commands in {elapsed:.2f} s "
+        f"({len(commands) / elapsed:,.0f} commands/s, journaled, fsync={fsync})"
+    )
     print("  commands  " + ", ".join(f"{k} {v:,}" for k, v in kinds.most_common()))
     print(f"  fills     {fills:,}    rejects {rejects:,}")
     for symbol, book in books.items():
@@ -67,8 +69,12 @@ def run_demo(n: int, seed: int, journal_dir: Path, fsync: str) -> int:
     bar.update(report.records)
     bar.close()
     verdict = "OK" if report.ok else "MISMATCH"
-    print(f"  replay    {verdict}: live == rebuild == rerun over {report.records:,} "
-          f"records" if report.ok else f"  replay    {verdict}: {report}")
+    print(
+        f"  replay    {verdict}: live == rebuild == rerun over {report.records:,} "
+        f"records"
+        if report.ok
+        else f"  replay    {verdict}: {report}"
+    )
     print("\n" + compare_margin_modes())
     print(f"\nNext: paperx replay verify {journal_dir}   |   paperx bench core")
     return 0 if report.ok else 1

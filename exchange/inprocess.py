@@ -64,8 +64,14 @@ __all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
 JOURNAL_SCHEMA = 1
 _ENCODER = msgspec.msgpack.Encoder()
 _SIDES = ("buy", "sell")
-_TYPES = ("limit", "market", "stop_market", "stop_limit", "take_profit_market",
-          "take_profit_limit")
+_TYPES = (
+    "limit",
+    "market",
+    "stop_market",
+    "stop_limit",
+    "take_profit_market",
+    "take_profit_limit",
+)
 _TIFS = ("GTC", "IOC", "FOK")
 _STPS = ("none", "expire_taker", "expire_maker", "expire_both")
 
@@ -241,11 +247,18 @@ class Exchange:
         _check_literal("stp", stp or "none", _STPS)
         _check_literal("trigger_by", trigger_by, ("last", "mark"))
         command = PlaceOrder(
-            account=account, symbol=symbol, side=side, type=type,  # type: ignore[arg-type]
-            qty=_e8("qty", qty), price=_e8("price", price),
-            tif=tif, post_only=post_only, reduce_only=reduce_only,  # type: ignore[arg-type]
+            account=account,
+            symbol=symbol,
+            side=side,
+            type=type,  # type: ignore[arg-type]
+            qty=_e8("qty", qty),
+            price=_e8("price", price),
+            tif=tif,
+            post_only=post_only,
+            reduce_only=reduce_only,  # type: ignore[arg-type]
             trigger_price=_e8("trigger_price", trigger_price),
-            stp=stp or "none", client_order_id=client_order_id or "",  # type: ignore[arg-type]
+            stp=stp or "none",
+            client_order_id=client_order_id or "",  # type: ignore[arg-type]
             trigger_by=trigger_by,  # type: ignore[arg-type]
         )
         seq, events = self.submit(command)
@@ -255,30 +268,44 @@ class Exchange:
         return self._result(seq, accepted.order_id, events)
 
     def cancel_order(
-        self, account: str, order_id: int | None = None, *,
+        self,
+        account: str,
+        order_id: int | None = None,
+        *,
         client_order_id: str | None = None,
     ) -> OrderResult:
         """Cancel one open order by id or client id; return its final state."""
-        seq, events = self.submit(CancelOrder(
-            account=account, order_id=order_id or 0,
-            client_order_id=client_order_id or "",
-        ))
+        seq, events = self.submit(
+            CancelOrder(
+                account=account,
+                order_id=order_id or 0,
+                client_order_id=client_order_id or "",
+            )
+        )
         _raise_if_rejected(seq, events)
         canceled = events[0]
         assert isinstance(canceled, OrderCanceled)
         return self._result(seq, canceled.order_id, events)
 
     def amend_order(
-        self, account: str, order_id: int | None = None, *,
-        qty: Number | None = None, price: Number | None = None,
+        self,
+        account: str,
+        order_id: int | None = None,
+        *,
+        qty: Number | None = None,
+        price: Number | None = None,
         client_order_id: str | None = None,
     ) -> OrderResult:
         """Change a resting order's price and/or open quantity (see `AmendOrder`)."""
-        seq, events = self.submit(AmendOrder(
-            account=account, order_id=order_id or 0,
-            client_order_id=client_order_id or "",
-            qty=_e8("qty", qty), price=_e8("price", price),
-        ))
+        seq, events = self.submit(
+            AmendOrder(
+                account=account,
+                order_id=order_id or 0,
+                client_order_id=client_order_id or "",
+                qty=_e8("qty", qty),
+                price=_e8("price", price),
+            )
+        )
         _raise_if_rejected(seq, events)
         amended = events[0]
         assert isinstance(amended, OrderAmended)
@@ -303,8 +330,7 @@ class Exchange:
     def set_margin_mode(self, account: str, symbol: str, mode: str) -> None:
         """Set "isolated" or "cross" for a symbol (no position, no open orders)."""
         _check_literal("mode", mode, ("isolated", "cross"))
-        self._checked(SetMarginMode(account=account, symbol=symbol,
-                                    mode=mode))  # type: ignore[arg-type]
+        self._checked(SetMarginMode(account=account, symbol=symbol, mode=mode))  # type: ignore[arg-type]
 
     def set_leverage(self, account: str, symbol: str, leverage: int) -> None:
         """Set a symbol's leverage (1..the tier maximum for the position)."""
@@ -314,8 +340,9 @@ class Exchange:
 
     def adjust_margin(self, account: str, symbol: str, amount: Number) -> None:
         """Add to (positive) or remove from (negative) an isolated position's margin."""
-        self._checked(AdjustMargin(account=account, symbol=symbol,
-                                   amount=_e8("amount", amount)))
+        self._checked(
+            AdjustMargin(account=account, symbol=symbol, amount=_e8("amount", amount))
+        )
 
     def set_index_price(self, symbol: str, price: Number) -> None:
         """Feed the index price of a symbol (moves the mark, may liquidate)."""
@@ -326,7 +353,10 @@ class Exchange:
         self._checked(AdvanceTime(ts_ns=ts_ns))
 
     def set_risk_limits(
-        self, account: str, *, max_order_margin: Number | None = None,
+        self,
+        account: str,
+        *,
+        max_order_margin: Number | None = None,
         daily_loss_limit: Number | None = None,
     ) -> None:
         """Set the account's own limits (None or 0 = off).
@@ -342,9 +372,13 @@ class Exchange:
             share = to_ppm(max_order_margin) if max_order_margin is not None else 0
         except (Precision, TypeError) as exc:
             raise Rejected(RejectCode.MALFORMED, f"max_order_margin: {exc}") from exc
-        self._checked(SetRiskLimits(account=account, max_order_margin_ppm=share,
-                                    daily_loss_limit=_e8("daily_loss_limit",
-                                                         daily_loss_limit)))
+        self._checked(
+            SetRiskLimits(
+                account=account,
+                max_order_margin_ppm=share,
+                daily_loss_limit=_e8("daily_loss_limit", daily_loss_limit),
+            )
+        )
 
     def balance(self, account: str) -> dict[str, Decimal]:
         """Return wallet / free / used / total in USDT (see `balance_view`)."""
@@ -365,8 +399,10 @@ class Exchange:
     def _ledger(self) -> Ledger:
         """Return the margin ledger, or refuse if this exchange runs without one."""
         if self.core.ledger is None:
-            raise Rejected(RejectCode.MARGIN_DISABLED,
-                           "create the Exchange with margin=True for accounts")
+            raise Rejected(
+                RejectCode.MARGIN_DISABLED,
+                "create the Exchange with margin=True for accounts",
+            )
         return self.core.ledger
 
     def _checked(self, command: Command) -> list[Event]:
@@ -389,38 +425,50 @@ class Exchange:
         return {
             "symbol": symbol,
             "seq": self.core.last_seq,
-            "bids": [(m.price_decimal(p), m.qty_decimal(q))
-                     for p, q in state.book.depth(True, depth)],
-            "asks": [(m.price_decimal(p), m.qty_decimal(q))
-                     for p, q in state.book.depth(False, depth)],
+            "bids": [
+                (m.price_decimal(p), m.qty_decimal(q))
+                for p, q in state.book.depth(True, depth)
+            ],
+            "asks": [
+                (m.price_decimal(p), m.qty_decimal(q))
+                for p, q in state.book.depth(False, depth)
+            ],
         }
 
-    def open_orders(self, account: str, symbol: str | None = None) -> list[dict[str, Any]]:
+    def open_orders(
+        self, account: str, symbol: str | None = None
+    ) -> list[dict[str, Any]]:
         """Return the account's open orders (resting and untriggered), oldest first."""
         out = []
-        for order in sorted(self.core.by_account.get(account, {}).values(),
-                            key=lambda o: o.order_id):
+        for order in sorted(
+            self.core.by_account.get(account, {}).values(), key=lambda o: o.order_id
+        ):
             spec = order.spec
             if symbol and spec.symbol != symbol:
                 continue
             m = self.markets[spec.symbol]
             state = self.core.markets[spec.symbol]
-            out.append({
-                "order_id": order.order_id,
-                "client_order_id": spec.client_order_id,
-                "symbol": spec.symbol,
-                "side": spec.side,
-                "type": spec.type,
-                "price": m.price_decimal(order.price) if order.price else None,
-                "qty": m.qty_decimal(self._views[order.order_id].qty),
-                "remaining": m.qty_decimal(order.remaining),
-                "trigger_price": (m.price_decimal(spec.trigger_price)
-                                  if spec.trigger_price else None),
-                "triggered": order.order_id not in state.triggers,
-                "tif": spec.tif,
-                "post_only": spec.post_only,
-                "reduce_only": spec.reduce_only,
-            })
+            out.append(
+                {
+                    "order_id": order.order_id,
+                    "client_order_id": spec.client_order_id,
+                    "symbol": spec.symbol,
+                    "side": spec.side,
+                    "type": spec.type,
+                    "price": m.price_decimal(order.price) if order.price else None,
+                    "qty": m.qty_decimal(self._views[order.order_id].qty),
+                    "remaining": m.qty_decimal(order.remaining),
+                    "trigger_price": (
+                        m.price_decimal(spec.trigger_price)
+                        if spec.trigger_price
+                        else None
+                    ),
+                    "triggered": order.order_id not in state.triggers,
+                    "tif": spec.tif,
+                    "post_only": spec.post_only,
+                    "reduce_only": spec.reduce_only,
+                }
+            )
         return out
 
     # ------------------------------------------------------------ results
@@ -429,20 +477,29 @@ class Exchange:
         """Summarise one order after ``events`` (already folded into the views)."""
         view = self._views[order_id]
         m = self.markets[view.spec.symbol]
-        fills = [_trade(m, e, order_id) for e in events
-                 if isinstance(e, OrderFilled)
-                 and order_id in (e.taker_order_id, e.maker_order_id)]
+        fills = [
+            _trade(m, e, order_id)
+            for e in events
+            if isinstance(e, OrderFilled)
+            and order_id in (e.taker_order_id, e.maker_order_id)
+        ]
         fill_qty = sum(t.qty for t in fills)
         return OrderResult(
-            order_id=order_id, client_order_id=view.spec.client_order_id,
-            symbol=view.spec.symbol, side=view.spec.side, type=view.spec.type,
+            order_id=order_id,
+            client_order_id=view.spec.client_order_id,
+            symbol=view.spec.symbol,
+            side=view.spec.side,
+            type=view.spec.type,
             status=view.status,
             price=m.price_decimal(view.price) if view.price else None,
-            qty=m.qty_decimal(view.qty), filled=m.qty_decimal(view.filled),
+            qty=m.qty_decimal(view.qty),
+            filled=m.qty_decimal(view.filled),
             remaining=m.qty_decimal(view.remaining),
             average_price=(sum(t.price * t.qty for t in fills) / fill_qty)
-            if fill_qty else None,
-            fills=fills, seq=seq,
+            if fill_qty
+            else None,
+            fills=fills,
+            seq=seq,
         )
 
     def _follow(self, events: list[Event]) -> None:
@@ -469,7 +526,9 @@ class Exchange:
                 touched[0].amend(e.price, e.qty)
             elif isinstance(e, OrderCanceled | OrderExpired):
                 touched = (views[e.order_id],)
-                touched[0].end("canceled" if isinstance(e, OrderCanceled) else "expired")
+                touched[0].end(
+                    "canceled" if isinstance(e, OrderCanceled) else "expired"
+                )
             else:
                 continue
             closed.extend(v.spec.order_id for v in touched if v.closed)
@@ -516,8 +575,10 @@ def _trade(market: Market, fill: OrderFilled, order_id: int) -> Trade:
     """Return a fill as seen by one of its two orders."""
     taker = fill.taker_order_id == order_id
     return Trade(
-        trade_id=fill.trade_id, price=market.price_decimal(fill.price),
-        qty=market.qty_decimal(fill.qty), liquidity="taker" if taker else "maker",
+        trade_id=fill.trade_id,
+        price=market.price_decimal(fill.price),
+        qty=market.qty_decimal(fill.qty),
+        liquidity="taker" if taker else "maker",
         counterparty_order_id=fill.maker_order_id if taker else fill.taker_order_id,
         fee=from_e8(fill.taker_fee if taker else fill.maker_fee),
     )
@@ -533,8 +594,10 @@ def _raise_if_rejected(seq: int, events: list[Event]) -> None:
 def _check_literal(name: str, value: str, allowed: tuple[str, ...]) -> None:
     """Refuse a value that no command can carry (never reaches the journal)."""
     if value not in allowed:
-        raise Rejected(RejectCode.MALFORMED,
-                       f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise Rejected(
+            RejectCode.MALFORMED,
+            f"{name} must be one of {', '.join(allowed)}; got {value!r}",
+        )
 
 
 def _e8(name: str, value: Number | None) -> int:
@@ -547,4 +610,3 @@ def _e8(name: str, value: Number | None) -> int:
         raise Rejected(RejectCode.MALFORMED, f"{name}: {exc}") from exc
     except Precision as exc:
         raise Rejected(RejectCode.TOO_PRECISE, f"{name}: {exc}") from exc
-

@@ -106,7 +106,9 @@ class Ledger:
 
     # ------------------------------------------------------------ prices
 
-    def set_index(self, symbol: str, price_e8: int, ts_ns: int, book: OrderBook) -> None:
+    def set_index(
+        self, symbol: str, price_e8: int, ts_ns: int, book: OrderBook
+    ) -> None:
         """Take an index price (E8) for ``symbol`` (see `MarketRisk.take_index`)."""
         self.markets[symbol].take_index(price_e8, ts_ns, book)
 
@@ -132,7 +134,8 @@ class Ledger:
             if ts_ns >= window.next_funding_ns:
                 due += [(symbol, tick) for tick in window.advance(ts_ns)]
         self._next_funding_ns = min(
-            risk.funding_window(ts_ns).next_funding_ns for risk in self.markets.values())
+            risk.funding_window(ts_ns).next_funding_ns for risk in self.markets.values()
+        )
         return due
 
     def pay_funding(
@@ -146,22 +149,39 @@ class Ledger:
             self._pay_funding(seq, symbol, self.markets[symbol], tick, events)
 
     def _pay_funding(
-        self, seq: int, symbol: str, risk: MarketRisk, tick: FundingTick,
+        self,
+        seq: int,
+        symbol: str,
+        risk: MarketRisk,
+        tick: FundingTick,
         events: list[Event],
     ) -> None:
         """Move one interval's funding between the positions of ``symbol``."""
         if not risk.mark:
             return  # no price yet: nothing can be valued, nothing is paid
-        holders = [(a, a.positions[symbol]) for a in self.accounts.values()
-                   if symbol in a.positions and a.positions[symbol].size]
+        holders = [
+            (a, a.positions[symbol])
+            for a in self.accounts.values()
+            if symbol in a.positions and a.positions[symbol].size
+        ]
         settlement = settle_funding(
             [(i, p.size * risk.lot_size) for i, (_, p) in enumerate(holders)],
-            risk.mark, tick.rate_e8)
+            risk.mark,
+            tick.rate_e8,
+        )
         for i, amount in settlement.payments:
             account, position = holders[i]
-            events.append(FundingPaid(seq=seq, symbol=symbol, account=account.name,
-                                      amount=amount, rate=tick.rate_e8, mark=risk.mark,
-                                      funding_ts_ns=tick.ts_ns))
+            events.append(
+                FundingPaid(
+                    seq=seq,
+                    symbol=symbol,
+                    account=account.name,
+                    amount=amount,
+                    rate=tick.rate_e8,
+                    mark=risk.mark,
+                    funding_ts_ns=tick.ts_ns,
+                )
+            )
             if position.mode == "cross":
                 self._move_wallet(seq, account, -amount, "funding", events)
                 continue
@@ -193,13 +213,17 @@ class Ledger:
     def withdraw(self, seq: int, cmd: Withdraw, events: list[Event]) -> Refusal | None:
         """Debit a withdrawal; never more than the free balance."""
         if cmd.amount <= 0:
-            return Refusal(RejectCode.INVALID_AMOUNT, "withdraw amount must be positive")
+            return Refusal(
+                RejectCode.INVALID_AMOUNT, "withdraw amount must be positive"
+            )
         account = self.accounts.get(cmd.account)
         free = self.available(account) if account is not None else 0
         if account is None or cmd.amount > free:
-            return Refusal(RejectCode.INSUFFICIENT_BALANCE,
-                           f"withdraw {e8_str(cmd.amount)} exceeds the free balance "
-                           f"{e8_str(max(free, 0))}")
+            return Refusal(
+                RejectCode.INSUFFICIENT_BALANCE,
+                f"withdraw {e8_str(cmd.amount)} exceeds the free balance "
+                f"{e8_str(max(free, 0))}",
+            )
         self.withdrawals += cmd.amount
         self._move_wallet(seq, account, -cmd.amount, "withdraw", events)
         return None
@@ -210,11 +234,15 @@ class Ledger:
         """Switch a symbol between isolated and cross (flat and without orders)."""
         existing = self._existing(cmd.account, cmd.symbol)
         if existing is not None and existing.size:
-            return Refusal(RejectCode.MODE_CHANGE_WITH_POSITION,
-                           "close the position before changing its margin mode")
+            return Refusal(
+                RejectCode.MODE_CHANGE_WITH_POSITION,
+                "close the position before changing its margin mode",
+            )
         if has_orders:
-            return Refusal(RejectCode.MODE_CHANGE_WITH_ORDERS,
-                           "cancel the open orders before changing the margin mode")
+            return Refusal(
+                RejectCode.MODE_CHANGE_WITH_ORDERS,
+                "cancel the open orders before changing the margin mode",
+            )
         position = self.account(cmd.account).position(cmd.symbol)
         position.mode = cmd.mode
         self._report(seq, position, 0, 0, events)
@@ -233,18 +261,24 @@ class Ledger:
         risk = self.markets[cmd.symbol]
         cap = risk.tiers.max_leverage_for(risk.notional(size))
         if not 1 <= cmd.leverage <= cap:
-            return Refusal(RejectCode.INVALID_LEVERAGE,
-                           f"leverage must be 1..{cap} for this position size")
+            return Refusal(
+                RejectCode.INVALID_LEVERAGE,
+                f"leverage must be 1..{cap} for this position size",
+            )
         current = existing.leverage if existing is not None else DEFAULT_LEVERAGE
         if has_orders and cmd.leverage < current:
-            return Refusal(RejectCode.LEVERAGE_WITH_ORDERS,
-                           "cancel the open orders before lowering the leverage")
+            return Refusal(
+                RejectCode.LEVERAGE_WITH_ORDERS,
+                "cancel the open orders before lowering the leverage",
+            )
         position = self.account(cmd.account).position(cmd.symbol)
         if position.mode == "isolated" and position.size:
             need = ceil_div(risk.notional(position.size), cmd.leverage)
             if position.margin + risk.upnl(position) < need:
-                return Refusal(RejectCode.MARGIN_BELOW_INITIAL,
-                               "add isolated margin before lowering the leverage")
+                return Refusal(
+                    RejectCode.MARGIN_BELOW_INITIAL,
+                    "add isolated margin before lowering the leverage",
+                )
         position.leverage = cmd.leverage
         self._report(seq, position, 0, 0, events)
         return None
@@ -255,23 +289,32 @@ class Ledger:
         """Add to or remove from an isolated position's own wallet."""
         account = self.accounts.get(cmd.account)
         position = account.positions.get(cmd.symbol) if account else None
-        if account is None or position is None or position.mode != "isolated" or (
-            not position.size
+        if (
+            account is None
+            or position is None
+            or position.mode != "isolated"
+            or (not position.size)
         ):
-            return Refusal(RejectCode.NO_ISOLATED_POSITION,
-                           "margin can be adjusted only on an open isolated position")
+            return Refusal(
+                RejectCode.NO_ISOLATED_POSITION,
+                "margin can be adjusted only on an open isolated position",
+            )
         if cmd.amount == 0:
             return Refusal(RejectCode.INVALID_AMOUNT, "amount must not be zero")
         if cmd.amount > 0 and cmd.amount > self.available(account):
-            return Refusal(RejectCode.INSUFFICIENT_BALANCE,
-                           "the free balance cannot cover this margin")
+            return Refusal(
+                RejectCode.INSUFFICIENT_BALANCE,
+                "the free balance cannot cover this margin",
+            )
         if cmd.amount < 0:
             risk = self.markets[cmd.symbol]
             keep = ceil_div(risk.notional(position.size), position.leverage)
             excess = position.margin + min(0, risk.upnl(position)) - keep
             if -cmd.amount > excess:
-                return Refusal(RejectCode.MARGIN_BELOW_INITIAL,
-                               f"at most {e8_str(max(excess, 0))} can be removed")
+                return Refusal(
+                    RejectCode.MARGIN_BELOW_INITIAL,
+                    f"at most {e8_str(max(excess, 0))} can be removed",
+                )
         position.margin += cmd.amount
         self._move_wallet(seq, account, -cmd.amount, "isolated_margin", events)
         self._report(seq, position, 0, 0, events)
@@ -282,33 +325,49 @@ class Ledger:
     ) -> Refusal | None:
         """Set an account's own order-margin share and daily loss limit."""
         if not 0 <= cmd.max_order_margin_ppm <= _PPM or cmd.daily_loss_limit < 0:
-            return Refusal(RejectCode.INVALID_AMOUNT,
-                           "limits must be 0 (off) or positive; a share at most 100%")
+            return Refusal(
+                RejectCode.INVALID_AMOUNT,
+                "limits must be 0 (off) or positive; a share at most 100%",
+            )
         account = self.account(cmd.account)
         account.max_order_margin_ppm = cmd.max_order_margin_ppm
         account.daily_loss_limit = cmd.daily_loss_limit
-        events.append(RiskLimitsSet(seq=seq, account=cmd.account,
-                                    max_order_margin_ppm=cmd.max_order_margin_ppm,
-                                    daily_loss_limit=cmd.daily_loss_limit))
+        events.append(
+            RiskLimitsSet(
+                seq=seq,
+                account=cmd.account,
+                max_order_margin_ppm=cmd.max_order_margin_ppm,
+                daily_loss_limit=cmd.daily_loss_limit,
+            )
+        )
         return None
 
     def _limits_refusal(self, account: Account, required: int) -> Refusal | None:
         """Apply the account's own limits to an order that opens exposure."""
         limit = account.daily_loss_limit
         if limit and account.day == self.day and -account.day_pnl >= limit:
-            return Refusal(RejectCode.DAILY_LOSS_LIMIT,
-                           f"today's loss {e8_str(-account.day_pnl)} reached the daily "
-                           f"limit {e8_str(limit)}; only reducing orders until 00:00 UTC")
+            return Refusal(
+                RejectCode.DAILY_LOSS_LIMIT,
+                f"today's loss {e8_str(-account.day_pnl)} reached the daily "
+                f"limit {e8_str(limit)}; only reducing orders until 00:00 UTC",
+            )
         share = account.max_order_margin_ppm
         if share:
-            upnl = sum(self.markets[p.symbol].upnl(p) for p in account.positions.values())
-            equity = account.wallet + upnl + sum(
-                p.margin for p in account.positions.values())
+            upnl = sum(
+                self.markets[p.symbol].upnl(p) for p in account.positions.values()
+            )
+            equity = (
+                account.wallet
+                + upnl
+                + sum(p.margin for p in account.positions.values())
+            )
             cap = max(equity, 0) * share // _PPM  # rounds down: the limit is strict
             if required > cap:
-                return Refusal(RejectCode.ORDER_MARGIN_LIMIT,
-                               f"the order needs {e8_str(required)} of margin, over "
-                               f"your limit of {e8_str(cap)} per order")
+                return Refusal(
+                    RejectCode.ORDER_MARGIN_LIMIT,
+                    f"the order needs {e8_str(required)} of margin, over "
+                    f"your limit of {e8_str(cap)} per order",
+                )
         return None
 
     def _existing(self, account: str, symbol: str) -> Position | None:
@@ -344,25 +403,35 @@ class Ledger:
         side = 1 if is_buy else -1
         if reduce_only:
             if not size or (size > 0) == is_buy or lots > abs(size):
-                return Refusal(RejectCode.REDUCE_ONLY_REJECTED,
-                               "a reduce-only order must not open or grow a position")
+                return Refusal(
+                    RejectCode.REDUCE_ONLY_REJECTED,
+                    "a reduce-only order must not open or grow a position",
+                )
             return 0
-        price = limit * risk.tick_size if limit else risk.market_order_price(book, is_buy)
+        price = (
+            limit * risk.tick_size if limit else risk.market_order_price(book, is_buy)
+        )
         if not price:
-            return Refusal(RejectCode.INSUFFICIENT_MARGIN,
-                           "no price to value a market order against")
+            return Refusal(
+                RejectCode.INSUFFICIENT_MARGIN,
+                "no price to value a market order against",
+            )
         opening = lots if not size or (size > 0) == is_buy else max(0, lots - abs(size))
         leverage = position.leverage if position else DEFAULT_LEVERAGE
         after = risk.value(abs(size + side * lots), price)
         if after > risk.tiers.max_notional and abs(size + side * lots) > abs(size):
-            return Refusal(RejectCode.POSITION_LIMIT,
-                           f"the position would exceed the largest tier "
-                           f"({e8_str(risk.tiers.max_notional)} notional)")
+            return Refusal(
+                RejectCode.POSITION_LIMIT,
+                f"the position would exceed the largest tier "
+                f"({e8_str(risk.tiers.max_notional)} notional)",
+            )
         cap = risk.tiers.max_leverage_for(after)
         if leverage > cap:
-            return Refusal(RejectCode.POSITION_LIMIT,
-                           f"at {leverage}x the position would exceed its tier; "
-                           f"lower the leverage to {cap}x or less")
+            return Refusal(
+                RejectCode.POSITION_LIMIT,
+                f"at {leverage}x the position would exceed its tier; "
+                f"lower the leverage to {cap}x or less",
+            )
         value = risk.value(lots, price)
         required = ceil_div(risk.value(opening, price), leverage)
         required += ceil_div(value * risk.taker_fee_ppm, _PPM)  # fee, rounded up
@@ -376,9 +445,11 @@ class Ledger:
                 return limited
         free = (self.available(account) if account is not None else 0) + credit
         if opening and required > free:  # closing never needs free balance
-            return Refusal(RejectCode.INSUFFICIENT_MARGIN,
-                           f"the order needs {e8_str(required)} of margin, the free "
-                           f"balance is {e8_str(max(free, 0))}")
+            return Refusal(
+                RejectCode.INSUFFICIENT_MARGIN,
+                f"the order needs {e8_str(required)} of margin, the free "
+                f"balance is {e8_str(max(free, 0))}",
+            )
         return required
 
     def reserve(self, order: Order, amount: int) -> None:
@@ -408,8 +479,10 @@ class Ledger:
         """Return the (taker, maker) fees in E8 of a fill; fees round up."""
         risk = self.markets[symbol]
         value = risk.fill_value(lots, ticks)
-        return (ceil_div(value * risk.taker_fee_ppm, _PPM),
-                ceil_div(value * risk.maker_fee_ppm, _PPM))
+        return (
+            ceil_div(value * risk.taker_fee_ppm, _PPM),
+            ceil_div(value * risk.maker_fee_ppm, _PPM),
+        )
 
     def settle(self, seq: int, fill: OrderFilled, events: list[Event]) -> None:
         """Book one fill (already carrying its fees) for both sides."""
@@ -417,10 +490,26 @@ class Ledger:
         value = risk.fill_value(fill.qty, fill.price)
         self.on_trade(fill.symbol, fill.price)
         taker_buys = fill.taker_side == "buy"
-        self._settle_side(seq, risk, fill.taker_account, taker_buys, fill.qty, value,
-                          fill.taker_fee, events)
-        self._settle_side(seq, risk, fill.maker_account, not taker_buys, fill.qty,
-                          value, fill.maker_fee, events)
+        self._settle_side(
+            seq,
+            risk,
+            fill.taker_account,
+            taker_buys,
+            fill.qty,
+            value,
+            fill.taker_fee,
+            events,
+        )
+        self._settle_side(
+            seq,
+            risk,
+            fill.maker_account,
+            not taker_buys,
+            fill.qty,
+            value,
+            fill.maker_fee,
+            events,
+        )
 
     def settle_transfer(  # noqa: PLR0913 -- a fill outside the book
         self,
@@ -468,8 +557,16 @@ class Ledger:
         if position.mode == "cross":
             self._move_wallet(seq, account, effect.realized - fee, "trade", events)
         else:
-            self._settle_isolated(seq, account, position, effect.realized - fee,
-                                  effect, value * effect.opened // lots, fee, events)
+            self._settle_isolated(
+                seq,
+                account,
+                position,
+                effect.realized - fee,
+                effect,
+                value * effect.opened // lots,
+                fee,
+                events,
+            )
         self._report(seq, position, effect.realized, fee, events)
 
     def _settle_isolated(  # noqa: PLR0913
@@ -496,8 +593,13 @@ class Ledger:
         """
         if not effect.closed:
             self._move_wallet(seq, account, -fee, "fee", events)
-            self._fund_bucket(seq, account, position,
-                              ceil_div(opened_value, position.leverage), events)
+            self._fund_bucket(
+                seq,
+                account,
+                position,
+                ceil_div(opened_value, position.leverage),
+                events,
+            )
             return
         held = abs(effect.old_size)
         if effect.closed == held:
@@ -514,11 +616,20 @@ class Ledger:
             net = 0
         self._move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
-            self._fund_bucket(seq, account, position,
-                              ceil_div(opened_value, position.leverage), events)
+            self._fund_bucket(
+                seq,
+                account,
+                position,
+                ceil_div(opened_value, position.leverage),
+                events,
+            )
 
     def _fund_bucket(
-        self, seq: int, account: Account, position: Position, amount: int,
+        self,
+        seq: int,
+        account: Account,
+        position: Position,
+        amount: int,
         events: list[Event],
     ) -> None:
         """Move up to ``amount`` from the cross wallet into an isolated bucket.
@@ -546,8 +657,15 @@ class Ledger:
             self._cover_shortfall(seq, account.name, -account.wallet, events)
             amount -= account.wallet
             account.wallet = 0
-        events.append(BalanceChanged(seq=seq, account=account.name, amount=amount,
-                                     wallet=account.wallet, reason=reason))
+        events.append(
+            BalanceChanged(
+                seq=seq,
+                account=account.name,
+                amount=amount,
+                wallet=account.wallet,
+                reason=reason,
+            )
+        )
 
     def _cover_shortfall(
         self, seq: int, account: str, amount: int, events: list[Event]
@@ -562,29 +680,57 @@ class Ledger:
     ) -> None:
         """Change the insurance fund and report it (with the bad debt left)."""
         self.insurance_fund += amount
-        events.append(InsuranceFundChanged(seq=seq, amount=amount,
-                                           balance=self.insurance_fund, reason=reason,
-                                           account=account, bad_debt=self.bad_debt))
+        events.append(
+            InsuranceFundChanged(
+                seq=seq,
+                amount=amount,
+                balance=self.insurance_fund,
+                reason=reason,
+                account=account,
+                bad_debt=self.bad_debt,
+            )
+        )
 
     def _report(
         self, seq: int, position: Position, realized: int, fee: int, events: list[Event]
     ) -> None:
         """Emit the position's new state."""
         self.dirty[position.account] = None
-        events.append(PositionChanged(
-            seq=seq, account=position.account, symbol=position.symbol,
-            size=position.size, cost=position.cost, margin=position.margin,
-            mode=position.mode, leverage=position.leverage, realized=realized, fee=fee,
-        ))
+        events.append(
+            PositionChanged(
+                seq=seq,
+                account=position.account,
+                symbol=position.symbol,
+                size=position.size,
+                cost=position.cost,
+                margin=position.margin,
+                mode=position.mode,
+                leverage=position.leverage,
+                realized=realized,
+                fee=fee,
+            )
+        )
 
     # ------------------------------------------------------------ state
 
     def canonical_state(self) -> list[object]:
         """Return the ledger as plain data in one canonical order."""
         accounts = [a.row() for _, a in sorted(self.accounts.items())]
-        prices = [[s, r.mark, r.mark_state.state_rows(),
-                   None if r.funding is None else r.funding.state_rows()]
-                  for s, r in sorted(self.markets.items())]
-        return [self.insurance_fund, self.fees_collected, self.bad_debt, self.deposits,
-                self.withdrawals, prices, accounts]
-
+        prices = [
+            [
+                s,
+                r.mark,
+                r.mark_state.state_rows(),
+                None if r.funding is None else r.funding.state_rows(),
+            ]
+            for s, r in sorted(self.markets.items())
+        ]
+        return [
+            self.insurance_fund,
+            self.fees_collected,
+            self.bad_debt,
+            self.deposits,
+            self.withdrawals,
+            prices,
+            accounts,
+        ]

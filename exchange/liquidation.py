@@ -144,8 +144,11 @@ class Liquidator:
             if position.mode == "isolated":
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
                 price = position_liquidation_price(
-                    position.size * risk.lot_size, position.cost, position.margin,
-                    risk.tiers)
+                    position.size * risk.lot_size,
+                    position.cost,
+                    position.margin,
+                    risk.tiers,
+                )
                 index.put(account.name, position.size > 0, price)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
@@ -154,19 +157,31 @@ class Liquidator:
                 own_upnl = risk.upnl(position)
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
                 price = position_liquidation_price(
-                    position.size * risk.lot_size, position.cost, account.wallet,
-                    risk.tiers, other_mm=mm - own_mm, other_upnl=upnl - own_upnl)
+                    position.size * risk.lot_size,
+                    position.cost,
+                    account.wallet,
+                    risk.tiers,
+                    other_mm=mm - own_mm,
+                    other_upnl=upnl - own_upnl,
+                )
                 index.put(account.name, position.size > 0, price)
         if mm and account.wallet + upnl <= mm and self._has_marked_cross(account):
             self._call(seq, account.name, "", account.wallet + upnl, mm, events)
 
     def _has_marked_cross(self, account: Account) -> bool:
         """Return True if the account holds a cross position with a known mark."""
-        return any(p.size and p.mode == "cross" and self.ledger.markets[s].mark
-                   for s, p in account.positions.items())
+        return any(
+            p.size and p.mode == "cross" and self.ledger.markets[s].mark
+            for s, p in account.positions.items()
+        )
 
     def _call(  # noqa: PLR0913 -- the MarginCall's fields
-        self, seq: int, account: str, symbol: str, balance: int, mm: int,
+        self,
+        seq: int,
+        account: str,
+        symbol: str,
+        balance: int,
+        mm: int,
         events: list[Event],
     ) -> None:
         """Emit a margin call and queue the liquidation, once per target."""
@@ -174,8 +189,15 @@ class Liquidator:
         if key in self.pending:
             return
         self.pending[key] = None
-        events.append(MarginCall(seq=seq, account=account, symbol=symbol,
-                                 margin_balance=balance, maintenance_margin=mm))
+        events.append(
+            MarginCall(
+                seq=seq,
+                account=account,
+                symbol=symbol,
+                margin_balance=balance,
+                maintenance_margin=mm,
+            )
+        )
         self.outbox.append(Liquidate(account=account, symbol=symbol))
 
     # ------------------------------------------------------------ execution
@@ -187,8 +209,11 @@ class Liquidator:
         account = ledger.accounts.get(cmd.account)
         if cmd.symbol:
             position = account.positions.get(cmd.symbol) if account else None
-            if account is None or position is None or not position.size or (
-                position.mode != "isolated"
+            if (
+                account is None
+                or position is None
+                or not position.size
+                or (position.mode != "isolated")
             ):
                 self._skip(seq, cmd, "flat", events)
                 return
@@ -208,33 +233,51 @@ class Liquidator:
         if account.wallet + upnl > mm:
             self._skip(seq, cmd, "recovered", events)
             return
-        cross = sorted(s for s, p in account.positions.items()
-                       if p.size and p.mode == "cross")
+        cross = sorted(
+            s for s, p in account.positions.items() if p.size and p.mode == "cross"
+        )
         isolated = {s for s, p in account.positions.items() if p.mode == "isolated"}
-        self._cancel_orders(seq, account, tuple(
-            s for s in ledger.markets if s not in isolated), events)
+        self._cancel_orders(
+            seq, account, tuple(s for s in ledger.markets if s not in isolated), events
+        )
         for symbol in cross:
-            self._liquidate(seq, account, account.positions[symbol], events,
-                            last=symbol == cross[-1])
+            self._liquidate(
+                seq,
+                account,
+                account.positions[symbol],
+                events,
+                last=symbol == cross[-1],
+            )
 
     def _skip(self, seq: int, cmd: Liquidate, reason: str, events: list[Event]) -> None:
         """Report a liquidation that no longer applies."""
-        events.append(LiquidationSkipped(seq=seq, account=cmd.account,
-                                         symbol=cmd.symbol, reason=reason))
+        events.append(
+            LiquidationSkipped(
+                seq=seq, account=cmd.account, symbol=cmd.symbol, reason=reason
+            )
+        )
 
     def _cancel_orders(
         self, seq: int, account: Account, symbols: tuple[str, ...], events: list[Event]
     ) -> None:
         """Cancel the account's open orders in ``symbols`` (they hold margin)."""
         entry = self.entry
-        doomed = [o for o in entry.by_account.get(account.name, {}).values()
-                  if o.spec.symbol in symbols]
+        doomed = [
+            o
+            for o in entry.by_account.get(account.name, {}).values()
+            if o.spec.symbol in symbols
+        ]
         for order in doomed:
             entry._take_off(seq, order, events, "liquidation")  # noqa: SLF001
 
     def _liquidate(
-        self, seq: int, account: Account, position: Position, events: list[Event],
-        *, last: bool = True,
+        self,
+        seq: int,
+        account: Account,
+        position: Position,
+        events: list[Event],
+        *,
+        last: bool = True,
     ) -> None:
         """Close one position at its bankruptcy price: book first, then ADL.
 
@@ -252,10 +295,22 @@ class Liquidator:
         order_id = entry.next_order_id
         entry.next_order_id = order_id + 1
         spec = OrderAccepted(
-            seq=seq, order_id=order_id, account=account.name, symbol=position.symbol,
-            side="sell" if is_long else "buy", type="limit", qty=lots, price=price,
-            tif="IOC", post_only=False, reduce_only=True, trigger_price=0, stp="none",
-            client_order_id="", margin=0, liquidation=True,
+            seq=seq,
+            order_id=order_id,
+            account=account.name,
+            symbol=position.symbol,
+            side="sell" if is_long else "buy",
+            type="limit",
+            qty=lots,
+            price=price,
+            tif="IOC",
+            post_only=False,
+            reduce_only=True,
+            trigger_price=0,
+            stp="none",
+            client_order_id="",
+            margin=0,
+            liquidation=True,
         )
         events.append(spec)
         order = Order(order_id, account.name, not is_long, price, lots, spec)
@@ -269,18 +324,31 @@ class Liquidator:
         else:
             remainder = account.wallet if last else 0
         remainder = max(0, min(remainder, account.wallet))
-        fee_due = ceil_div(risk.value(lots, price * risk.tick_size)
-                           * risk.market.liquidation_fee_ppm, _PPM)
+        fee_due = ceil_div(
+            risk.value(lots, price * risk.tick_size) * risk.market.liquidation_fee_ppm,
+            _PPM,
+        )
         fee = min(fee_due, remainder)
         if remainder:
             ledger.transfer_to_fund(seq, account, fee, "liquidation_fee", events)
-            ledger.transfer_to_fund(seq, account, remainder - fee,
-                                    "liquidation_surplus", events)
-        events.append(PositionLiquidated(
-            seq=seq, account=account.name, symbol=position.symbol, mode=position.mode,
-            qty=lots, bankruptcy_price=price, order_id=order_id, filled=lots - left,
-            deleveraged=left, fee=fee, surplus=remainder - fee,
-        ))
+            ledger.transfer_to_fund(
+                seq, account, remainder - fee, "liquidation_surplus", events
+            )
+        events.append(
+            PositionLiquidated(
+                seq=seq,
+                account=account.name,
+                symbol=position.symbol,
+                mode=position.mode,
+                qty=lots,
+                bankruptcy_price=price,
+                order_id=order_id,
+                filled=lots - left,
+                deleveraged=left,
+                fee=fee,
+                surplus=remainder - fee,
+            )
+        )
 
     def _bankruptcy_ticks(
         self, account: Account, position: Position, risk: MarketRisk
@@ -295,8 +363,9 @@ class Liquidator:
         else:
             upnl, _, _ = self.ledger.cross_totals(account)
             wallet, other = account.wallet, min(0, upnl - risk.upnl(position))
-        exact = position_bankruptcy_price(position.size * risk.lot_size, position.cost,
-                                          wallet, other_upnl=other)
+        exact = position_bankruptcy_price(
+            position.size * risk.lot_size, position.cost, wallet, other_upnl=other
+        )
         tick, market = risk.tick_size, risk.market
         if exact is None:
             exact = risk.mark
@@ -305,7 +374,11 @@ class Liquidator:
         return max(market.min_price // tick, min(ticks, market.max_price // tick))
 
     def _deleverage(
-        self, seq: int, account: Account, position: Position, price: int,
+        self,
+        seq: int,
+        account: Account,
+        position: Position,
+        price: int,
         events: list[Event],
     ) -> None:
         """Close what the book could not take against the best-ranked opponents."""
@@ -314,30 +387,48 @@ class Liquidator:
         bankrupt_long = position.size > 0
         pending = self.pending
         ranked = sorted(
-            ((self._adl_rank(other, p, risk), name, p)
-             for name, other in ledger.accounts.items()
-             if name != account.name
-             for p in (other.positions.get(position.symbol),)
-             if p is not None and p.size and (p.size > 0) != bankrupt_long),
+            (
+                (self._adl_rank(other, p, risk), name, p)
+                for name, other in ledger.accounts.items()
+                if name != account.name
+                for p in (other.positions.get(position.symbol),)
+                if p is not None and p.size and (p.size > 0) != bankrupt_long
+            ),
             # opponents awaiting their own liquidation come last: they are
             # bankrupt themselves, and would book that shortfall here
-            key=lambda item: ((item[1], "") in pending
-                              or (item[1], position.symbol) in pending,
-                              -item[0], item[1]),
+            key=lambda item: (
+                (item[1], "") in pending or (item[1], position.symbol) in pending,
+                -item[0],
+                item[1],
+            ),
         )
         for _, name, opponent in ranked:
             if not position.size:
                 break
             lots = min(abs(position.size), abs(opponent.size))
-            ledger.settle_transfer(seq, position.symbol, price, lots,
-                                   seller=account.name if bankrupt_long else name,
-                                   buyer=name if bankrupt_long else account.name,
-                                   events=events)
-            events.append(PositionDeleveraged(seq=seq, symbol=position.symbol,
-                                              account=name, counterparty=account.name,
-                                              qty=lots, price=price))
+            ledger.settle_transfer(
+                seq,
+                position.symbol,
+                price,
+                lots,
+                seller=account.name if bankrupt_long else name,
+                buyer=name if bankrupt_long else account.name,
+                events=events,
+            )
+            events.append(
+                PositionDeleveraged(
+                    seq=seq,
+                    symbol=position.symbol,
+                    account=name,
+                    counterparty=account.name,
+                    qty=lots,
+                    price=price,
+                )
+            )
 
-    def _adl_rank(self, account: Account, position: Position, risk: MarketRisk) -> Fraction:
+    def _adl_rank(
+        self, account: Account, position: Position, risk: MarketRisk
+    ) -> Fraction:
         """Return PnL% x effective leverage (profitable) or PnL% / leverage (not)."""
         upnl = risk.upnl(position)
         if position.mode == "isolated":

@@ -37,7 +37,8 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     """
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if use_json
+        structlog.processors.JSONRenderer()
+        if use_json
         else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(

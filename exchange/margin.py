@@ -373,13 +373,15 @@ def position_liquidation_price(  # noqa: PLR0913 -- MARGIN.md's formula's inputs
     # each candidate first (a long up, a short down) keeps which one is largest
     # or smallest, so the max of the rounded is the rounded max: ints only.
     if size > 0:
-        rounded = max(-(-((num + cum * den) * SCALE * PPM)
-                        // (den * (qty * mmr - size * PPM)))
-                      for mmr, cum in schedule.lines())
+        rounded = max(
+            -(-((num + cum * den) * SCALE * PPM) // (den * (qty * mmr - size * PPM)))
+            for mmr, cum in schedule.lines()
+        )
     else:
-        rounded = min(((num + cum * den) * SCALE * PPM)
-                      // (den * (qty * mmr - size * PPM))
-                      for mmr, cum in schedule.lines())
+        rounded = min(
+            ((num + cum * den) * SCALE * PPM) // (den * (qty * mmr - size * PPM))
+            for mmr, cum in schedule.lines()
+        )
     return rounded if rounded > 0 else None
 
 

@@ -17,10 +17,26 @@ from exchange.messages import PositionLiquidated
 
 __all__ = ["PATH", "compare_margin_modes"]
 
-PATH = ("60000", "57000", "55000", "54000", "57000", "58000", "52000", "46000",
-        "42000", "40000", "43000")
-_BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                            max_price="4529764", mark_source="index")
+PATH = (
+    "60000",
+    "57000",
+    "55000",
+    "54000",
+    "57000",
+    "58000",
+    "52000",
+    "46000",
+    "42000",
+    "40000",
+    "43000",
+)
+_BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    mark_source="index",
+)
 
 
 def _venue(mode: str) -> Exchange:
@@ -65,10 +81,13 @@ def compare_margin_modes() -> str:
             hit = any(isinstance(e, PositionLiquidated) for e in ex.system_events)
             cells.append(_cell(ex, hit))
         lines.append(f"{Decimal(price):>8,} | {cells[0]} | {cells[1]}")
-    losses = {m: Decimal(10000) - ex.balance("trader")["total"]
-              for m, ex in venues.items()}
-    lines.append(f"loss: isolated {losses['isolated']:,.2f} (its 3,000 bucket and the "
-                 f"opening fee; the rest of the wallet untouched), cross "
-                 f"{losses['cross']:,.2f} (survived the first dip, then took the "
-                 "whole wallet)")
+    losses = {
+        m: Decimal(10000) - ex.balance("trader")["total"] for m, ex in venues.items()
+    }
+    lines.append(
+        f"loss: isolated {losses['isolated']:,.2f} (its 3,000 bucket and the "
+        f"opening fee; the rest of the wallet untouched), cross "
+        f"{losses['cross']:,.2f} (survived the first dip, then took the "
+        "whole wallet)"
+    )
     return "\n".join(lines)

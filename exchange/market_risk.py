@@ -23,11 +23,21 @@ if TYPE_CHECKING:
 
 __all__ = ["MarketRisk"]
 
+
 class MarketRisk:
     """The money side of one market: contract value, fees, tiers, prices."""
 
-    __slots__ = ("funding", "lot_size", "maker_fee_ppm", "mark", "mark_state",
-                 "market", "taker_fee_ppm", "tick_size", "tiers")
+    __slots__ = (
+        "funding",
+        "lot_size",
+        "maker_fee_ppm",
+        "mark",
+        "mark_state",
+        "market",
+        "taker_fee_ppm",
+        "tick_size",
+        "tiers",
+    )
 
     def __init__(self, market: Market, tiers: TierTable) -> None:
         """Derive the money constants of ``market``."""
@@ -94,14 +104,20 @@ class MarketRisk:
         """Recompute the mark from index, last trade and mid; report a change."""
         state = self.mark_state
         bid, ask = book.best_bid(), book.best_ask()
-        state.on_book(None if bid is None else bid * self.tick_size,
-                      None if ask is None else ask * self.tick_size, ts_ns)
+        state.on_book(
+            None if bid is None else bid * self.tick_size,
+            None if ask is None else ask * self.tick_size,
+            ts_ns,
+        )
         mark = state.mark(self.market.mark_source) or 0
         if mark == self.mark:
             return False
         self.mark = mark
-        events.append(MarkPriceChanged(seq=seq, symbol=self.market.symbol, mark=mark,
-                                       index=state.index or 0))
+        events.append(
+            MarkPriceChanged(
+                seq=seq, symbol=self.market.symbol, mark=mark, index=state.index or 0
+            )
+        )
         return True
 
     def upnl(self, position: Position) -> int:

@@ -66,8 +66,10 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             msg = f"{self.symbol}: a minimum exceeds its maximum"
             raise ValueError(msg)
         if self.tick_size * self.lot_size % SCALE:
-            msg = (f"{self.symbol}: one tick x one lot must be worth a whole number "
-                   "of 1e-8 units")
+            msg = (
+                f"{self.symbol}: one tick x one lot must be worth a whole number "
+                "of 1e-8 units"
+            )
             raise ValueError(msg)
         if not 0 <= self.maker_fee_ppm <= _PPM or not 0 <= self.taker_fee_ppm <= _PPM:
             msg = f"{self.symbol}: fees must be between 0 and 100%"
@@ -119,8 +121,17 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     def from_mapping(cls, symbol: str, spec: Mapping[str, Any]) -> Market:
         """Build a market from a TOML table of decimal strings (or numbers)."""
         unknown = set(spec) - {
-            "tick_size", "lot_size", "min_price", "max_price", "min_qty", "max_qty",
-            "maker_fee", "taker_fee", "mark_source", "liquidation_fee", "tiers",
+            "tick_size",
+            "lot_size",
+            "min_price",
+            "max_price",
+            "min_qty",
+            "max_qty",
+            "maker_fee",
+            "taker_fee",
+            "mark_source",
+            "liquidation_fee",
+            "tiers",
             "market_band",
         }
         if unknown:
@@ -168,12 +179,20 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
 
 DEFAULT_MARKETS: tuple[Market, ...] = (
     Market.from_decimals(
-        "BTC-PERP", tick_size="0.1", lot_size="0.001",
-        min_price="0.1", max_price="4529764", max_qty="1000",
+        "BTC-PERP",
+        tick_size="0.1",
+        lot_size="0.001",
+        min_price="0.1",
+        max_price="4529764",
+        max_qty="1000",
     ),
     Market.from_decimals(
-        "ETH-PERP", tick_size="0.01", lot_size="0.001",
-        min_price="0.01", max_price="306177", max_qty="10000",
+        "ETH-PERP",
+        tick_size="0.01",
+        lot_size="0.001",
+        min_price="0.01",
+        max_price="306177",
+        max_qty="10000",
     ),
 )
 

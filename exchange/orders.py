@@ -105,21 +105,40 @@ class OrderEntry:
         # 1. check
         state = self.markets.get(cmd.symbol)
         if state is None:
-            self._reject(seq, cmd.account, RejectCode.UNKNOWN_SYMBOL,
-                         f"unknown symbol {cmd.symbol!r}", events, cmd.client_order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.UNKNOWN_SYMBOL,
+                f"unknown symbol {cmd.symbol!r}",
+                events,
+                cmd.client_order_id,
+            )
             return
         checked = check_order(state.market, cmd)
         if isinstance(checked, Refusal):
-            self._reject(seq, cmd.account, checked.code, checked.reason, events,
-                         cmd.client_order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                checked.code,
+                checked.reason,
+                events,
+                cmd.client_order_id,
+            )
             return
         price, qty, trigger = checked
-        if cmd.client_order_id and self._open_by_client_id(
-            cmd.account, cmd.client_order_id
-        ) is not None:
-            self._reject(seq, cmd.account, RejectCode.DUPLICATE_CLIENT_ORDER_ID,
-                         f"client order id {cmd.client_order_id!r} is already in use "
-                         "by an open order", events, cmd.client_order_id)
+        if (
+            cmd.client_order_id
+            and self._open_by_client_id(cmd.account, cmd.client_order_id) is not None
+        ):
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.DUPLICATE_CLIENT_ORDER_ID,
+                f"client order id {cmd.client_order_id!r} is already in use "
+                "by an open order",
+                events,
+                cmd.client_order_id,
+            )
             return
         is_buy = cmd.side == "buy"
         book = state.book
@@ -129,34 +148,54 @@ class OrderEntry:
             rising = is_rising(cmd.type, is_buy)
             refusal = self._trigger_refusal(state, cmd.trigger_by, rising, trigger)
         elif cmd.post_only and would_take(book, is_buy, price):
-            refusal = Refusal(RejectCode.POST_ONLY_WOULD_TAKE,
-                              "post-only order would take liquidity")
+            refusal = Refusal(
+                RejectCode.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
+            )
         elif cmd.tif == "FOK" and not can_fill(
             book, is_buy, cmd.account, price or None, qty, stp
         ):
-            refusal = Refusal(RejectCode.FOK_NOT_FILLED,
-                              "fill-or-kill order cannot be filled whole")
+            refusal = Refusal(
+                RejectCode.FOK_NOT_FILLED, "fill-or-kill order cannot be filled whole"
+            )
         margin = 0
         if refusal is None and self.ledger is not None and not trigger:
-            needed = self.ledger.check_order(cmd.account, cmd.symbol, is_buy, price,
-                                             qty, cmd.reduce_only, book)
+            needed = self.ledger.check_order(
+                cmd.account, cmd.symbol, is_buy, price, qty, cmd.reduce_only, book
+            )
             if isinstance(needed, Refusal):
                 refusal = needed
             else:
                 margin = needed
         if refusal is not None:
-            self._reject(seq, cmd.account, refusal.code, refusal.reason, events,
-                         cmd.client_order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                refusal.code,
+                refusal.reason,
+                events,
+                cmd.client_order_id,
+            )
             return
         # Accepted: from here on, state changes.
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
         spec = OrderAccepted(
-            seq=seq, order_id=order_id, account=cmd.account, symbol=cmd.symbol,
-            side=cmd.side, type=cmd.type, qty=qty, price=price, tif=cmd.tif,
-            post_only=cmd.post_only, reduce_only=cmd.reduce_only,
-            trigger_price=trigger, stp=cmd.stp, client_order_id=cmd.client_order_id,
-            margin=margin, trigger_by=cmd.trigger_by,
+            seq=seq,
+            order_id=order_id,
+            account=cmd.account,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            type=cmd.type,
+            qty=qty,
+            price=price,
+            tif=cmd.tif,
+            post_only=cmd.post_only,
+            reduce_only=cmd.reduce_only,
+            trigger_price=trigger,
+            stp=cmd.stp,
+            client_order_id=cmd.client_order_id,
+            margin=margin,
+            trigger_by=cmd.trigger_by,
         )
         events.append(spec)
         if cmd.client_order_id:
@@ -166,8 +205,9 @@ class OrderEntry:
             self.ledger.reserve(order, margin)  # type: ignore[union-attr]
         if trigger:
             by_mark = cmd.trigger_by == "mark"
-            (state.mark_triggers if by_mark else state.triggers).add(order, trigger,
-                                                                      rising)
+            (state.mark_triggers if by_mark else state.triggers).add(
+                order, trigger, rising
+            )
             return
         # 2.-3. match and settle
         self._execute(seq, state, order, events)
@@ -181,61 +221,89 @@ class OrderEntry:
         """Refuse a stop whose trigger is already reached (or has no price source)."""
         if source == "mark":
             if self.ledger is None:
-                return Refusal(RejectCode.MARGIN_DISABLED,
-                               "triggers on the mark price need the margin ledger")
+                return Refusal(
+                    RejectCode.MARGIN_DISABLED,
+                    "triggers on the mark price need the margin ledger",
+                )
             mark = self.ledger.markets[state.market.symbol].mark
-            if state.mark_triggers.would_fire(rising, trigger, mark,
-                                              state.market.tick_size):
-                return Refusal(RejectCode.WOULD_TRIGGER_IMMEDIATELY,
-                               f"the mark price is already past the trigger "
-                               f"{trigger} ticks")
+            if state.mark_triggers.would_fire(
+                rising, trigger, mark, state.market.tick_size
+            ):
+                return Refusal(
+                    RejectCode.WOULD_TRIGGER_IMMEDIATELY,
+                    f"the mark price is already past the trigger {trigger} ticks",
+                )
         elif state.triggers.would_fire(rising, trigger, state.last_price):
-            return Refusal(RejectCode.WOULD_TRIGGER_IMMEDIATELY,
-                           f"last price {state.last_price} ticks is already past "
-                           f"the trigger {trigger} ticks")
+            return Refusal(
+                RejectCode.WOULD_TRIGGER_IMMEDIATELY,
+                f"last price {state.last_price} ticks is already past "
+                f"the trigger {trigger} ticks",
+            )
         return None
 
     def _cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
         """Cancel one open order of the sender's (resting or untriggered)."""
         order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
         if order is None:
-            self._reject(seq, cmd.account, RejectCode.UNKNOWN_ORDER,
-                         "no such open order for this account", events,
-                         cmd.client_order_id, cmd.order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.UNKNOWN_ORDER,
+                "no such open order for this account",
+                events,
+                cmd.client_order_id,
+                cmd.order_id,
+            )
             return
         self._take_off(seq, order, events, "user")
 
     def _cancel_all(self, seq: int, cmd: CancelAll, events: list[Event]) -> None:
         """Cancel every open order of the account (of one symbol, or all)."""
         if cmd.symbol and cmd.symbol not in self.markets:
-            self._reject(seq, cmd.account, RejectCode.UNKNOWN_SYMBOL,
-                         f"unknown symbol {cmd.symbol!r}", events)
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.UNKNOWN_SYMBOL,
+                f"unknown symbol {cmd.symbol!r}",
+                events,
+            )
             return
         open_orders = self.by_account.get(cmd.account, {})
         doomed = [
-            o for o in open_orders.values()
+            o
+            for o in open_orders.values()
             if not cmd.symbol or o.spec.symbol == cmd.symbol
         ]
         for order in doomed:
             self._take_off(seq, order, events, "cancel_all")
-        events.append(AllCanceled(seq=seq, account=cmd.account, symbol=cmd.symbol,
-                                  count=len(doomed)))
+        events.append(
+            AllCanceled(
+                seq=seq, account=cmd.account, symbol=cmd.symbol, count=len(doomed)
+            )
+        )
 
     def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901
         """Change a resting order's price and/or open quantity."""
         order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
         if order is None:
-            self._reject(seq, cmd.account, RejectCode.UNKNOWN_ORDER,
-                         "no such open order for this account", events,
-                         cmd.client_order_id, cmd.order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.UNKNOWN_ORDER,
+                "no such open order for this account",
+                events,
+                cmd.client_order_id,
+                cmd.order_id,
+            )
             return
         spec = order.spec
         state = self.markets[spec.symbol]
         refusal: Refusal | None = None
         price, qty = order.price, order.remaining
         if state.parked_in(order.order_id) is not None:
-            refusal = Refusal(RejectCode.NOT_AMENDABLE,
-                              "only resting limit orders can be amended")
+            refusal = Refusal(
+                RejectCode.NOT_AMENDABLE, "only resting limit orders can be amended"
+            )
         elif cmd.qty or cmd.price:
             if cmd.qty:
                 lots = to_lots(state.market, cmd.qty)
@@ -246,32 +314,61 @@ class OrderEntry:
                 refusal = ticks if isinstance(ticks, Refusal) else None
                 price = ticks if isinstance(ticks, int) else price
         if refusal is None and (price, qty) == (order.price, order.remaining):
-            refusal = Refusal(RejectCode.AMEND_NO_CHANGE, "the order already has "
-                              "this price and quantity")
-        if refusal is None and spec.post_only and price != order.price and would_take(
-            state.book, order.is_buy, price
+            refusal = Refusal(
+                RejectCode.AMEND_NO_CHANGE,
+                "the order already has this price and quantity",
+            )
+        if (
+            refusal is None
+            and spec.post_only
+            and price != order.price
+            and would_take(state.book, order.is_buy, price)
         ):
-            refusal = Refusal(RejectCode.POST_ONLY_WOULD_TAKE,
-                              "post-only order would take liquidity at the new price")
+            refusal = Refusal(
+                RejectCode.POST_ONLY_WOULD_TAKE,
+                "post-only order would take liquidity at the new price",
+            )
         margin = 0
         if refusal is None and self.ledger is not None:
-            needed = self.ledger.check_order(order.account, spec.symbol, order.is_buy,
-                                             price, qty, spec.reduce_only, state.book,
-                                             credit=order.reserved)
+            needed = self.ledger.check_order(
+                order.account,
+                spec.symbol,
+                order.is_buy,
+                price,
+                qty,
+                spec.reduce_only,
+                state.book,
+                credit=order.reserved,
+            )
             refusal = needed if isinstance(needed, Refusal) else None
             margin = needed if isinstance(needed, int) else 0
         if refusal is not None:
-            self._reject(seq, cmd.account, refusal.code, refusal.reason, events,
-                         cmd.client_order_id, cmd.order_id)
+            self._reject(
+                seq,
+                cmd.account,
+                refusal.code,
+                refusal.reason,
+                events,
+                cmd.client_order_id,
+                cmd.order_id,
+            )
             return
         book = state.book
         self._touch(state, order.is_buy, order.price)
         self._release_all(order)
         in_place = price == order.price and qty < order.remaining
-        events.append(OrderAmended(seq=seq, order_id=order.order_id,
-                                   account=order.account, symbol=spec.symbol,
-                                   price=price, qty=qty, requeued=not in_place,
-                                   margin=margin))
+        events.append(
+            OrderAmended(
+                seq=seq,
+                order_id=order.order_id,
+                account=order.account,
+                symbol=spec.symbol,
+                price=price,
+                qty=qty,
+                requeued=not in_place,
+                margin=margin,
+            )
+        )
         if in_place:
             book.reduce(order, qty)
             if margin:
@@ -298,8 +395,14 @@ class OrderEntry:
         expired = self._expired
         if limit is None or would_take(book, order.is_buy, limit):
             remaining, stp_stopped = match(
-                book, order.is_buy, order.account, limit, order.remaining,
-                STP_MODES[spec.stp], fills, expired,
+                book,
+                order.is_buy,
+                order.account,
+                limit,
+                order.remaining,
+                STP_MODES[spec.stp],
+                fills,
+                expired,
             )
         else:  # most limit orders do not cross: skip the matching walk
             remaining, stp_stopped = order.remaining, False
@@ -310,26 +413,49 @@ class OrderEntry:
             for maker, open_qty in expired:
                 self._release_all(maker)
                 self._touched[state, maker.is_buy, maker.price] = None
-                events.append(OrderExpired(seq=seq, order_id=maker.order_id,
-                                           account=maker.account, symbol=spec.symbol,
-                                           qty=open_qty, reason="stp_maker"))
+                events.append(
+                    OrderExpired(
+                        seq=seq,
+                        order_id=maker.order_id,
+                        account=maker.account,
+                        symbol=spec.symbol,
+                        qty=open_qty,
+                        reason="stp_maker",
+                    )
+                )
             expired.clear()
         if not remaining:
             return
         order.remaining = remaining
         if stp_stopped or not order.price or spec.tif != "GTC":  # market: never rests
             self._release_all(order)
-            events.append(OrderExpired(seq=seq, order_id=order.order_id,
-                                       account=order.account, symbol=spec.symbol,
-                                       qty=remaining,
-                                       reason="stp_taker" if stp_stopped else "ioc"))
+            events.append(
+                OrderExpired(
+                    seq=seq,
+                    order_id=order.order_id,
+                    account=order.account,
+                    symbol=spec.symbol,
+                    qty=remaining,
+                    reason="stp_taker" if stp_stopped else "ioc",
+                )
+            )
             return
         book.add(order)
         if spec.reduce_only:
-            self.resting_reduce_only.setdefault(order.account, {})[order.order_id] = order
+            self.resting_reduce_only.setdefault(order.account, {})[order.order_id] = (
+                order
+            )
         self._touched[state, order.is_buy, order.price] = None
-        events.append(OrderRested(seq=seq, order_id=order.order_id, symbol=spec.symbol,
-                                  side=spec.side, price=order.price, qty=remaining))
+        events.append(
+            OrderRested(
+                seq=seq,
+                order_id=order.order_id,
+                symbol=spec.symbol,
+                side=spec.side,
+                price=order.price,
+                qty=remaining,
+            )
+        )
 
     def _market_limit(self, state: MarketState, is_buy: bool) -> int | None:
         """Return a market order's price protection in ticks (None: no limit).
@@ -370,10 +496,18 @@ class OrderEntry:
                 if taker.spec.liquidation:
                     taker_fee = 0  # a liquidation pays the clearance fee instead
             fill = OrderFilled(
-                seq=seq, trade_id=trade_id, symbol=symbol, price=price, qty=qty,
-                taker_order_id=taker.order_id, taker_account=taker.account,
-                taker_side=taker_side, maker_order_id=maker.order_id,
-                maker_account=maker.account, taker_fee=taker_fee, maker_fee=maker_fee,
+                seq=seq,
+                trade_id=trade_id,
+                symbol=symbol,
+                price=price,
+                qty=qty,
+                taker_order_id=taker.order_id,
+                taker_account=taker.account,
+                taker_side=taker_side,
+                maker_order_id=maker.order_id,
+                maker_account=maker.account,
+                taker_fee=taker_fee,
+                maker_fee=maker_fee,
             )
             events.append(fill)
             if ledger is not None:  # 3. settle
@@ -391,7 +525,12 @@ class OrderEntry:
             self._marks_touched[symbol] = None
 
     def _fire_triggers(
-        self, seq: int, state: MarketState, events: list[Event], *, by_mark: bool = False
+        self,
+        seq: int,
+        state: MarketState,
+        events: list[Event],
+        *,
+        by_mark: bool = False,
     ) -> None:
         """Run every stop / take-profit its price has reached, one at a time.
 
@@ -414,42 +553,73 @@ class OrderEntry:
                 return
             spec = order.spec
             reason, margin = self._trigger_check(state, order)
-            events.append(OrderTriggered(seq=seq, order_id=order.order_id,
-                                         account=order.account, symbol=spec.symbol,
-                                         trigger_price=spec.trigger_price,
-                                         last_price=reference, margin=margin))
+            events.append(
+                OrderTriggered(
+                    seq=seq,
+                    order_id=order.order_id,
+                    account=order.account,
+                    symbol=spec.symbol,
+                    trigger_price=spec.trigger_price,
+                    last_price=reference,
+                    margin=margin,
+                )
+            )
             if margin:
                 self.ledger.reserve(order, margin)  # type: ignore[union-attr]
             if reason is not None:
-                events.append(OrderExpired(seq=seq, order_id=order.order_id,
-                                           account=order.account, symbol=spec.symbol,
-                                           qty=order.remaining, reason=reason))
+                events.append(
+                    OrderExpired(
+                        seq=seq,
+                        order_id=order.order_id,
+                        account=order.account,
+                        symbol=spec.symbol,
+                        qty=order.remaining,
+                        reason=reason,
+                    )
+                )
                 continue
             self._execute(seq, state, order, events)
 
-    def _trigger_check(self, state: MarketState, order: Order) -> tuple[str | None, int]:
+    def _trigger_check(
+        self, state: MarketState, order: Order
+    ) -> tuple[str | None, int]:
         """Return why a triggered order expires at once (or None), and its margin."""
         spec = order.spec
         if spec.post_only and would_take(state.book, order.is_buy, order.price):
             return "post_only", 0
         if spec.tif == "FOK" and not can_fill(
-            state.book, order.is_buy, order.account, order.price or None,
-            order.remaining, STP_MODES[spec.stp],
+            state.book,
+            order.is_buy,
+            order.account,
+            order.price or None,
+            order.remaining,
+            STP_MODES[spec.stp],
         ):
             return "fok", 0
         if self.ledger is None:
             return None, 0
-        needed = self.ledger.check_order(order.account, spec.symbol, order.is_buy,
-                                         order.price, order.remaining,
-                                         spec.reduce_only, state.book)
+        needed = self.ledger.check_order(
+            order.account,
+            spec.symbol,
+            order.is_buy,
+            order.price,
+            order.remaining,
+            spec.reduce_only,
+            state.book,
+        )
         if isinstance(needed, Refusal):
-            return ("reduce_only" if needed.code == RejectCode.REDUCE_ONLY_REJECTED
-                    else "margin"), 0
+            return (
+                "reduce_only"
+                if needed.code == RejectCode.REDUCE_ONLY_REJECTED
+                else "margin"
+            ), 0
         return None, needed
 
     # ------------------------------------------------------------ helpers
 
-    def _take_off(self, seq: int, order: Order, events: list[Event], reason: str) -> None:
+    def _take_off(
+        self, seq: int, order: Order, events: list[Event], reason: str
+    ) -> None:
         """Remove an open order from its book or trigger book and report it."""
         spec = order.spec
         state = self.markets[spec.symbol]
@@ -461,11 +631,20 @@ class OrderEntry:
         else:
             self._touch(state, order.is_buy, order.price)
             state.book.remove(order)
-        events.append(OrderCanceled(seq=seq, order_id=order.order_id,
-                                    account=order.account, symbol=spec.symbol,
-                                    qty=qty, reason=reason))
+        events.append(
+            OrderCanceled(
+                seq=seq,
+                order_id=order.order_id,
+                account=order.account,
+                symbol=spec.symbol,
+                qty=qty,
+                reason=reason,
+            )
+        )
 
-    def trim_reduce_only(self, seq: int, accounts: list[str], events: list[Event]) -> None:
+    def trim_reduce_only(
+        self, seq: int, accounts: list[str], events: list[Event]
+    ) -> None:
         """Keep resting reduce-only orders from ever growing a position.
 
         After ``accounts``' positions changed: an order on the position's side
@@ -491,10 +670,18 @@ class OrderEntry:
                     state = self.markets[order.spec.symbol]
                     state.book.reduce(order, abs(size))
                     self._touched[state, order.is_buy, order.price] = None
-                    events.append(OrderAmended(
-                        seq=seq, order_id=order.order_id, account=name,
-                        symbol=order.spec.symbol, price=order.price, qty=abs(size),
-                        requeued=False, margin=order.reserved))
+                    events.append(
+                        OrderAmended(
+                            seq=seq,
+                            order_id=order.order_id,
+                            account=name,
+                            symbol=order.spec.symbol,
+                            price=order.price,
+                            qty=abs(size),
+                            requeued=False,
+                            margin=order.reserved,
+                        )
+                    )
 
     def _release_all(self, order: Order) -> None:
         """Give back the margin an order that is leaving the book still holds."""
@@ -517,7 +704,9 @@ class OrderEntry:
             return None
         return order_id
 
-    def _remember_client_id(self, account: str, client_order_id: str, order_id: int) -> None:
+    def _remember_client_id(
+        self, account: str, client_order_id: str, order_id: int
+    ) -> None:
         """Map a client id to its order; prune ids of closed orders when many pile up."""
         ids = self.client_ids
         ids[account, client_order_id] = order_id
@@ -535,9 +724,16 @@ class OrderEntry:
         order_id: int = 0,
     ) -> None:
         """Emit an `OrderRejected`; nothing else changes."""
-        events.append(OrderRejected(seq=seq, account=account, code=int(code),
-                                    reason=reason, order_id=order_id,
-                                    client_order_id=client_order_id))
+        events.append(
+            OrderRejected(
+                seq=seq,
+                account=account,
+                code=int(code),
+                reason=reason,
+                order_id=order_id,
+                client_order_id=client_order_id,
+            )
+        )
 
     def _touch(self, state: MarketState, is_buy: bool, price: int) -> None:
         """Note that a level changed, to report it once at the end of the record."""
@@ -547,9 +743,15 @@ class OrderEntry:
         """Emit one `BookDelta` per level the record changed, then forget them."""
         for state, is_buy, price in self._touched:
             level = (state.book.bids if is_buy else state.book.asks).get(price)
-            events.append(BookDelta(seq=seq, symbol=state.market.symbol,
-                                    side="buy" if is_buy else "sell", price=price,
-                                    qty=0 if level is None else level.total))
+            events.append(
+                BookDelta(
+                    seq=seq,
+                    symbol=state.market.symbol,
+                    side="buy" if is_buy else "sell",
+                    price=price,
+                    qty=0 if level is None else level.total,
+                )
+            )
         self._touched.clear()
 
     # ------------------------------------------------------------ state
@@ -560,14 +762,19 @@ class OrderEntry:
         for symbol in sorted(self.markets):
             state = self.markets[symbol]
             book = state.book
-            markets.append([
-                symbol,
-                state.last_price,
-                [_order_row(o) for o in book.orders(is_buy=True)],
-                [_order_row(o) for o in book.orders(is_buy=False)],
-                [[t, r, *_order_row(o)] for t, r, o in state.triggers.pending()],
-                [[t, r, *_order_row(o)] for t, r, o in state.mark_triggers.pending()],
-            ])
+            markets.append(
+                [
+                    symbol,
+                    state.last_price,
+                    [_order_row(o) for o in book.orders(is_buy=True)],
+                    [_order_row(o) for o in book.orders(is_buy=False)],
+                    [[t, r, *_order_row(o)] for t, r, o in state.triggers.pending()],
+                    [
+                        [t, r, *_order_row(o)]
+                        for t, r, o in state.mark_triggers.pending()
+                    ],
+                ]
+            )
         return markets
 
 

@@ -47,8 +47,10 @@ class ProgressBar:
         width = 30
         filled = int(fraction * width)
         rate = self.done / max(now - self.started, 1e-9)
-        return (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                f"{fraction:4.0%} {self.done:,}/{self.total:,} {_si(rate)}/s")
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{fraction:4.0%} {self.done:,}/{self.total:,} {_si(rate)}/s"
+        )
 
 
 def _si(value: float) -> str:

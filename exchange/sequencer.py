@@ -59,8 +59,9 @@ class Sequencer:
         # (command, caller's future), or None: the stop marker
         self._inbox: asyncio.Queue[_Item | None] = asyncio.Queue(queue_size)
         # Applied but not yet durable, in seq order: (seq, future, events).
-        self._unreleased: deque[tuple[int, asyncio.Future[tuple[int, list[Event]]],
-                                      list[Event]]] = deque()
+        self._unreleased: deque[
+            tuple[int, asyncio.Future[tuple[int, list[Event]]], list[Event]]
+        ] = deque()
         self._running = False
         self._failure: BaseException | None = None
         journal.on_durable(self._release)
@@ -91,8 +92,9 @@ class Sequencer:
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
-                committer = group.create_task(self.journal.run_group_commit(),
-                                              name="paperx.journal")
+                committer = group.create_task(
+                    self.journal.run_group_commit(), name="paperx.journal"
+                )
                 await self._loop()
                 self.journal.sync()
                 committer.cancel()

@@ -32,7 +32,9 @@ def to_e8(value: Decimal | str | int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value * SCALE
     if isinstance(value, float | bool):
-        msg = f"{value!r}: pass a Decimal or a decimal string, not {type(value).__name__}"
+        msg = (
+            f"{value!r}: pass a Decimal or a decimal string, not {type(value).__name__}"
+        )
         raise TypeError(msg)
     try:
         scaled = Decimal(value) * _SCALE_DECIMAL
@@ -50,7 +52,9 @@ def from_e8(value: int) -> Decimal:
     result = Decimal(value).scaleb(-8)
     normal = result.normalize()
     # normalize() turns 100 into 1E+2; keep plain notation for whole numbers.
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    return (
+        normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    )
 
 
 def e8_str(value: int) -> str:

@@ -102,7 +102,9 @@ def check_order(market: Market, cmd: PlaceOrder) -> Converted | Refusal:  # noqa
     price_e8 = cmd.price
     if cmd.type in _PRICED_TYPES:
         if not price_e8:
-            return Refusal(RejectCode.PRICE_REQUIRED, f"a {cmd.type} order needs a price")
+            return Refusal(
+                RejectCode.PRICE_REQUIRED, f"a {cmd.type} order needs a price"
+            )
         tick = market.tick_size
         if price_e8 % tick or not market.min_price <= price_e8 <= market.max_price:
             return to_ticks(market, price_e8)  # type: ignore[return-value]

@@ -137,8 +137,10 @@ class Rebuilder:
         if ts_ns > core.ts_ns:
             core.ts_ns = ts_ns
             if self.ledger is not None:  # the same clock step as the live core
-                self._funding_ticks = {(symbol, tick.ts_ns, tick.rate_e8)
-                                       for symbol, tick in self.ledger.on_time(ts_ns)}
+                self._funding_ticks = {
+                    (symbol, tick.ts_ns, tick.rate_e8)
+                    for symbol, tick in self.ledger.on_time(ts_ns)
+                }
         if isinstance(cmd, SetIndexPrice):
             self._index(seq, cmd, entry.events)
         elif isinstance(cmd, Liquidate) and self.core.liquidator is not None:
@@ -149,11 +151,15 @@ class Rebuilder:
         self._in_flight.clear()  # a taker never outlives its record
         if self._settling:
             account, symbol, _, _ = self._settling[0]
-            raise Divergence(seq, f"a fill of {account} in {symbol} has no "
-                                  "position change")
+            raise Divergence(
+                seq, f"a fill of {account} in {symbol} has no position change"
+            )
         if self._unexplained:
-            raise Divergence(seq, f"positions {sorted(self._unexplained)} changed "
-                                  "size without a fill or a deleveraging")
+            raise Divergence(
+                seq,
+                f"positions {sorted(self._unexplained)} changed "
+                "size without a fill or a deleveraging",
+            )
         self._funding_ticks.clear()
         self._refresh_marks(seq)
 
@@ -168,8 +174,11 @@ class Rebuilder:
             case OrderRested():
                 order = self._pop_in_flight(seq, event.order_id)
                 if order.remaining != event.qty:
-                    raise Divergence(seq, f"order {event.order_id} rests {event.qty} "
-                                          f"lots but has {order.remaining} open")
+                    raise Divergence(
+                        seq,
+                        f"order {event.order_id} rests {event.qty} "
+                        f"lots but has {order.remaining} open",
+                    )
                 self._state(event.symbol).book.add(order)
             case OrderCanceled():
                 self._close(seq, event.order_id, event.symbol)
@@ -186,24 +195,31 @@ class Rebuilder:
                 spec = order.spec
                 parked = state.parked_in(order.order_id)
                 if parked is None:
-                    raise Divergence(seq, f"order {order.order_id} was not waiting "
-                                          "for a trigger")
-                parked.remove(order, spec.trigger_price,
-                              is_rising(spec.type, order.is_buy))
+                    raise Divergence(
+                        seq, f"order {order.order_id} was not waiting for a trigger"
+                    )
+                parked.remove(
+                    order, spec.trigger_price, is_rising(spec.type, order.is_buy)
+                )
                 self._in_flight[order.order_id] = order
                 self._reserve(seq, order, event.margin)
             case BookDelta():
                 level = self._state(event.symbol).book.level_qty(
-                    event.side == "buy", event.price)
+                    event.side == "buy", event.price
+                )
                 if level != event.qty:
-                    raise Divergence(seq, f"{event.symbol} {event.side} level "
-                                          f"{event.price} holds {level}, log says "
-                                          f"{event.qty}")
+                    raise Divergence(
+                        seq,
+                        f"{event.symbol} {event.side} level "
+                        f"{event.price} holds {level}, log says "
+                        f"{event.qty}",
+                    )
             case CheckpointTaken():
                 self.checkpoints += 1
                 if core.state_hash() != event.state_hash:
-                    raise Divergence(seq, "rebuilt state hash differs from the "
-                                          "checkpoint's")
+                    raise Divergence(
+                        seq, "rebuilt state hash differs from the checkpoint's"
+                    )
             case OrderRejected() | AllCanceled():
                 pass
             case _:
@@ -219,8 +235,11 @@ class Rebuilder:
             case InsuranceFundChanged():
                 ledger = self._ledger(seq)
                 if event.amount != event.balance - ledger.insurance_fund:
-                    raise Divergence(seq, f"insurance fund moves {event.amount} from "
-                                          f"{ledger.insurance_fund} to {event.balance}")
+                    raise Divergence(
+                        seq,
+                        f"insurance fund moves {event.amount} from "
+                        f"{ledger.insurance_fund} to {event.balance}",
+                    )
                 ledger.insurance_fund = event.balance
                 ledger.bad_debt = event.bad_debt
             case MarkPriceChanged():
@@ -239,17 +258,21 @@ class Rebuilder:
                 self._deleveraged(seq, event)
             case PositionLiquidated():
                 if event.filled + event.deleveraged != event.qty:
-                    raise Divergence(seq, f"liquidation of {event.qty} lots filled "
-                                          f"{event.filled} and deleveraged "
-                                          f"{event.deleveraged}")
+                    raise Divergence(
+                        seq,
+                        f"liquidation of {event.qty} lots filled "
+                        f"{event.filled} and deleveraged "
+                        f"{event.deleveraged}",
+                    )
             case FundingPaid():
                 ledger = self._ledger(seq)
                 tick = (event.symbol, event.funding_ts_ns, event.rate)
                 if tick not in self._funding_ticks or (
                     event.mark != ledger.markets[event.symbol].mark
                 ):
-                    raise Divergence(seq, f"funding {event!r} is not due at this "
-                                          "time, rate and mark")
+                    raise Divergence(
+                        seq, f"funding {event!r} is not due at this time, rate and mark"
+                    )
             case RiskLimitsSet():
                 account = self._ledger(seq).account(event.account)
                 account.max_order_margin_ppm = event.max_order_margin_ppm
@@ -266,15 +289,17 @@ class Rebuilder:
         core = self.core
         core.next_order_id = event.order_id + 1
         is_buy = event.side == "buy"
-        order = Order(event.order_id, event.account, is_buy, event.price, event.qty,
-                      event)
+        order = Order(
+            event.order_id, event.account, is_buy, event.price, event.qty, event
+        )
         if event.client_order_id:
             core.client_ids[event.account, event.client_order_id] = event.order_id
         self._reserve(seq, order, event.margin)
         if event.trigger_price:
             state = self._state(event.symbol)
             (state.mark_triggers if event.trigger_by == "mark" else state.triggers).add(
-                order, event.trigger_price, is_rising(event.type, is_buy))
+                order, event.trigger_price, is_rising(event.type, is_buy)
+            )
         else:
             self._in_flight[event.order_id] = order
 
@@ -285,8 +310,14 @@ class Rebuilder:
         self._release_all(order)
         if event.requeued:
             book.remove(order)
-            requeued = Order(order.order_id, order.account, order.is_buy, event.price,
-                             event.qty, order.spec)
+            requeued = Order(
+                order.order_id,
+                order.account,
+                order.is_buy,
+                event.price,
+                event.qty,
+                order.spec,
+            )
             self._in_flight[order.order_id] = requeued
             self._reserve(seq, requeued, event.margin)
         else:
@@ -297,8 +328,10 @@ class Rebuilder:
         """Take a fill's quantity off the in-flight taker and the resting maker."""
         taker = self._in_flight.get(event.taker_order_id)
         if taker is None or taker.remaining < event.qty:
-            raise Divergence(seq, f"fill {event.trade_id}: taker "
-                                  f"{event.taker_order_id} is not in flight")
+            raise Divergence(
+                seq,
+                f"fill {event.trade_id}: taker {event.taker_order_id} is not in flight",
+            )
         maker = self._open(seq, event.maker_order_id)
         if maker.price != event.price or maker.remaining < event.qty:
             raise Divergence(seq, f"fill {event.trade_id} does not fit maker {maker}")
@@ -377,18 +410,23 @@ class Rebuilder:
         ledger.on_trade(fill.symbol, fill.price)  # as `Ledger.settle`
         self._marks_touched[fill.symbol] = None
         taker_lots = fill.qty if fill.taker_side == "buy" else -fill.qty
-        self._settling.append((fill.taker_account, fill.symbol, taker_lots,
-                               fill.taker_fee))
-        self._settling.append((fill.maker_account, fill.symbol, -taker_lots,
-                               fill.maker_fee))
+        self._settling.append(
+            (fill.taker_account, fill.symbol, taker_lots, fill.taker_fee)
+        )
+        self._settling.append(
+            (fill.maker_account, fill.symbol, -taker_lots, fill.maker_fee)
+        )
 
     def _balance(self, seq: int, event: BalanceChanged) -> None:
         """Set a cross wallet from the log, checking the move against the last one."""
         ledger = self._ledger(seq)
         account = ledger.account(event.account)
         if event.wallet < 0 or event.amount != event.wallet - account.wallet:
-            raise Divergence(seq, f"{event.account}'s wallet moves {event.amount} from "
-                                  f"{account.wallet} to {event.wallet}")
+            raise Divergence(
+                seq,
+                f"{event.account}'s wallet moves {event.amount} from "
+                f"{account.wallet} to {event.wallet}",
+            )
         account.wallet = event.wallet
         if event.reason == "deposit":
             ledger.deposits += event.amount
@@ -426,9 +464,12 @@ class Rebuilder:
             or (event.mode == "cross" and event.margin)
             or event.leverage < 1
         ):
-            raise Divergence(seq, f"position change {event!r} does not follow "
-                                  f"{position.row()} (expected {lots:+} lots of "
-                                  f"{account} {symbol}, fee {fee})")
+            raise Divergence(
+                seq,
+                f"position change {event!r} does not follow "
+                f"{position.row()} (expected {lots:+} lots of "
+                f"{account} {symbol}, fee {fee})",
+            )
         if settled:
             owner.book_day(ledger.day, event.realized - event.fee)
         position.size = event.size
@@ -444,20 +485,25 @@ class Rebuilder:
         bankrupt = (event.counterparty, event.symbol)
         rest = unexplained.pop(bankrupt, 0) + moved
         if abs(moved) != event.qty or rest:
-            raise Divergence(seq, f"deleveraging of {event.qty} lots between "
-                                  f"{event.account} and {event.counterparty} does "
-                                  "not match their position changes")
+            raise Divergence(
+                seq,
+                f"deleveraging of {event.qty} lots between "
+                f"{event.account} and {event.counterparty} does "
+                "not match their position changes",
+            )
 
     def _index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
         """Take an index price the core accepted (an outside fact of the record)."""
         if any(isinstance(e, OrderRejected) for e in events):
             return
         if cmd.symbol not in self.core.markets:
-            raise Divergence(seq, f"index price for unknown symbol {cmd.symbol!r} "
-                                  "was not rejected")
+            raise Divergence(
+                seq, f"index price for unknown symbol {cmd.symbol!r} was not rejected"
+            )
         # The book is the one the core saw: nothing before the index moves it.
-        self._ledger(seq).set_index(cmd.symbol, cmd.price, self.core.ts_ns,
-                                    self._state(cmd.symbol).book)
+        self._ledger(seq).set_index(
+            cmd.symbol, cmd.price, self.core.ts_ns, self._state(cmd.symbol).book
+        )
         self._marks_touched[cmd.symbol] = None
 
     def _refresh_round(self, seq: int) -> None:
@@ -465,8 +511,13 @@ class Rebuilder:
         if self._marks_touched:
             ledger = self._ledger(seq)
             for symbol in self._marks_touched:
-                ledger.refresh_mark(seq, symbol, self._state(symbol).book,
-                                    self.core.ts_ns, self._produced_marks)
+                ledger.refresh_mark(
+                    seq,
+                    symbol,
+                    self._state(symbol).book,
+                    self.core.ts_ns,
+                    self._produced_marks,
+                )
             self._marks_touched.clear()
 
     def _refresh_marks(self, seq: int) -> None:
@@ -474,7 +525,8 @@ class Rebuilder:
         self._refresh_round(seq)
         produced, logged = self._produced_marks, self._logged_marks
         if produced != logged:
-            raise Divergence(seq, f"mark prices {produced!r} rebuilt, log says "
-                                  f"{logged!r}")
+            raise Divergence(
+                seq, f"mark prices {produced!r} rebuilt, log says {logged!r}"
+            )
         produced.clear()
         logged.clear()

@@ -29,8 +29,10 @@ class FirstDifference(msgspec.Struct, frozen=True):
 
     def describe(self) -> str:
         """Return a two-line human description."""
-        return (f"record {self.seq}, event #{self.index}:\n"
-                f"  logged: {self.logged!r}\n  rerun:  {self.rerun!r}")
+        return (
+            f"record {self.seq}, event #{self.index}:\n"
+            f"  logged: {self.logged!r}\n  rerun:  {self.rerun!r}"
+        )
 
 
 class Rerunner:
