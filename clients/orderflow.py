@@ -364,7 +364,7 @@ class OrderFlow:
             sym, kind, is_buy, price, self._lots(), trigger=trigger
         ), kind
 
-    def _place(  # noqa: PLR0913 -- the order's parameters
+    def _place(
         self,
         sym: _Symbol,
         order_type: OrderType,

@@ -58,9 +58,9 @@ class Account:
     """A trader's cross wallet, positions and margin held by open orders."""
 
     __slots__ = (
+        "daily_loss_limit",
         "day",
         "day_pnl",
-        "daily_loss_limit",
         "max_order_margin_ppm",
         "name",
         "order_margin",

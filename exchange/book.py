@@ -69,7 +69,10 @@ class Order:
     def __repr__(self) -> str:
         """Show id, side, open quantity and price."""
         side = "buy" if self.is_buy else "sell"
-        return f"Order({self.order_id} {self.account} {side} {self.remaining}@{self.price})"
+        return (
+            f"Order({self.order_id} {self.account} {side} "
+            f"{self.remaining}@{self.price})"
+        )
 
 
 class Level:

@@ -83,7 +83,7 @@ class ExchangeCore(OrderEntry):
 
     # ------------------------------------------------------------ entry point
 
-    def handle(self, record: Record) -> list[Event]:
+    def handle(self, record: Record) -> list[Event]:  # noqa: C901, PLR0912 -- the dispatch
         """Apply one sequenced record and return the events it caused, in order.
 
         Raises:
@@ -182,7 +182,7 @@ class ExchangeCore(OrderEntry):
 
     # ------------------------------------------------------------ accounts and prices
 
-    def _account_command(
+    def _account_command(  # noqa: C901 -- one branch per account command
         self,
         seq: int,
         cmd: (

@@ -24,7 +24,7 @@ class PaperxError(Exception):
     """Root of every exception paperx raises."""
 
 
-class Rejected(PaperxError):  # noqa: N818 -- the name a trader expects ("order rejected")
+class Rejected(PaperxError):
     """Raised by the in-process facade when the exchange rejects a command."""
 
     def __init__(self, code: RejectCode, reason: str, seq: int = 0) -> None:

@@ -18,17 +18,17 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, cast
 
 import msgspec
 
+from exchange.account_views import balance_view, position_views
 from exchange.codes import RejectCode
 from exchange.config import load_markets
-from exchange.account_views import balance_view, position_views
 from exchange.core import ExchangeCore
-from exchange.ledger import Ledger
 from exchange.errors import Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
+from exchange.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
     AdjustMargin,
@@ -49,12 +49,17 @@ from exchange.messages import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderType,
     PlaceOrder,
     Record,
+    SelfTradePrevention,
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
     SetRiskLimits,
+    Side,
+    TimeInForce,
+    TriggerSource,
     Withdraw,
 )
 from exchange.units import Precision, from_e8, to_e8, to_ppm
@@ -207,7 +212,7 @@ class Exchange:
         self.checkpoint()
         self.journal.close()
 
-    def __enter__(self) -> Exchange:
+    def __enter__(self) -> Self:
         """Use the exchange as a context manager that closes its journal."""
         return self
 
@@ -217,7 +222,7 @@ class Exchange:
 
     # ------------------------------------------------------------ orders
 
-    def place_order(  # noqa: PLR0913 -- the exchange's order parameters
+    def place_order(
         self,
         account: str,
         symbol: str,
@@ -241,25 +246,30 @@ class Exchange:
                 except for values that cannot even be expressed as a command:
                 unknown literals and more than 8 decimals).
         """
-        _check_literal("side", side, _SIDES)
-        _check_literal("type", type, _TYPES)
-        _check_literal("tif", tif, _TIFS)
-        _check_literal("stp", stp or "none", _STPS)
-        _check_literal("trigger_by", trigger_by, ("last", "mark"))
+        for name, value, allowed in (
+            ("side", side, _SIDES),
+            ("type", type, _TYPES),
+            ("tif", tif, _TIFS),
+            ("stp", stp or "none", _STPS),
+            ("trigger_by", trigger_by, ("last", "mark")),
+        ):
+            _check_literal(name, value, allowed)
+        # The literals were checked just above (a struct built in Python is not
+        # validated; only decoding validates), so the casts are safe.
         command = PlaceOrder(
             account=account,
             symbol=symbol,
-            side=side,
-            type=type,  # type: ignore[arg-type]
+            side=cast("Side", side),
+            type=cast("OrderType", type),
             qty=_e8("qty", qty),
             price=_e8("price", price),
-            tif=tif,
+            tif=cast("TimeInForce", tif),
             post_only=post_only,
-            reduce_only=reduce_only,  # type: ignore[arg-type]
+            reduce_only=reduce_only,
             trigger_price=_e8("trigger_price", trigger_price),
-            stp=stp or "none",
-            client_order_id=client_order_id or "",  # type: ignore[arg-type]
-            trigger_by=trigger_by,  # type: ignore[arg-type]
+            stp=cast("SelfTradePrevention", stp or "none"),
+            client_order_id=client_order_id or "",
+            trigger_by=cast("TriggerSource", trigger_by),
         )
         seq, events = self.submit(command)
         _raise_if_rejected(seq, events)
@@ -427,11 +437,11 @@ class Exchange:
             "seq": self.core.last_seq,
             "bids": [
                 (m.price_decimal(p), m.qty_decimal(q))
-                for p, q in state.book.depth(True, depth)
+                for p, q in state.book.depth(is_buy=True, levels=depth)
             ],
             "asks": [
                 (m.price_decimal(p), m.qty_decimal(q))
-                for p, q in state.book.depth(False, depth)
+                for p, q in state.book.depth(is_buy=False, levels=depth)
             ],
         }
 

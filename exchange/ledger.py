@@ -141,9 +141,11 @@ class Ledger:
     def pay_funding(
         self, seq: int, due: list[tuple[str, FundingTick]], events: list[Event]
     ) -> None:
-        """Settle ended funding intervals: every position pays or receives
-        ``mark x size x rate``, exactly zero-sum (the rounding remainder goes to
-        the insurance fund); isolated positions pay from their own wallet.
+        """Settle ended funding intervals.
+
+        Every position pays or receives ``mark x size x rate``, exactly
+        zero-sum (the rounding remainder goes to the insurance fund); isolated
+        positions pay from their own wallet.
         """
         for symbol, tick in due:
             self._pay_funding(seq, symbol, self.markets[symbol], tick, events)
@@ -193,7 +195,7 @@ class Ledger:
         if settlement.remainder:
             self.move_fund(seq, settlement.remainder, "funding_remainder", events)
 
-    def refresh_mark(  # noqa: PLR0913 -- the facts the mark rule reads
+    def refresh_mark(
         self, seq: int, symbol: str, book: OrderBook, ts_ns: int, events: list[Event]
     ) -> bool:
         """Recompute a market's mark (see `MarketRisk.refresh_mark`)."""
@@ -377,7 +379,7 @@ class Ledger:
 
     # ------------------------------------------------------------ orders
 
-    def check_order(  # noqa: PLR0913 -- the order's risk-relevant facts
+    def check_order(  # noqa: PLR0911 -- one return per reason to refuse
         self,
         account_name: str,
         symbol: str,
@@ -511,7 +513,7 @@ class Ledger:
             events,
         )
 
-    def settle_transfer(  # noqa: PLR0913 -- a fill outside the book
+    def settle_transfer(
         self,
         seq: int,
         symbol: str,
@@ -525,8 +527,8 @@ class Ledger:
         """Book a fee-free transfer of ``lots`` at ``ticks`` (auto-deleveraging)."""
         risk = self.markets[symbol]
         value = risk.fill_value(lots, ticks)
-        self._settle_side(seq, risk, seller, False, lots, value, 0, events)
-        self._settle_side(seq, risk, buyer, True, lots, value, 0, events)
+        self._settle_side(seq, risk, seller, False, lots, value, 0, events)  # noqa: FBT003
+        self._settle_side(seq, risk, buyer, True, lots, value, 0, events)  # noqa: FBT003
 
     def transfer_to_fund(
         self, seq: int, account: Account, amount: int, reason: str, events: list[Event]
@@ -537,7 +539,7 @@ class Ledger:
         self._move_wallet(seq, account, -amount, "liquidation", events)
         self.move_fund(seq, amount, reason, events, account.name)
 
-    def _settle_side(  # noqa: PLR0913
+    def _settle_side(
         self,
         seq: int,
         risk: MarketRisk,
@@ -569,7 +571,7 @@ class Ledger:
             )
         self._report(seq, position, effect.realized, fee, events)
 
-    def _settle_isolated(  # noqa: PLR0913
+    def _settle_isolated(
         self,
         seq: int,
         account: Account,

@@ -175,7 +175,7 @@ class Liquidator:
             for s, p in account.positions.items()
         )
 
-    def _call(  # noqa: PLR0913 -- the MarginCall's fields
+    def _call(
         self,
         seq: int,
         account: str,

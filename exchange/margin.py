@@ -340,7 +340,7 @@ def _rounded_price(exact: Fraction, long: bool) -> int | None:
     return rounded if exact > 0 and rounded > 0 else None
 
 
-def position_liquidation_price(  # noqa: PLR0913 -- MARGIN.md's formula's inputs
+def position_liquidation_price(
     size: int,
     cost: int | Fraction,
     wallet: int,
@@ -369,9 +369,9 @@ def position_liquidation_price(  # noqa: PLR0913 -- MARGIN.md's formula's inputs
         num, den = base.numerator, base.denominator
     else:
         num, den = base, 1
-    # Exact: LP_e8 = (base + cum) * 1e8 * 1e6 / (q * mmr - size * 1e6). Rounding
-    # each candidate first (a long up, a short down) keeps which one is largest
-    # or smallest, so the max of the rounded is the rounded max: ints only.
+    # Exactly, LP in E8 is the base plus cum, times 1e14, over q*mmr - size*1e6.
+    # Rounding each candidate first (a long up, a short down) keeps which one is
+    # largest or smallest, so the max of the rounded is the rounded max: ints only.
     if size > 0:
         rounded = max(
             -(-((num + cum * den) * SCALE * PPM) // (den * (qty * mmr - size * PPM)))
@@ -413,7 +413,7 @@ def _signed(side: int, qty_e8: int, entry_price_e8: int) -> tuple[int, Fraction]
     return side * qty_e8, Fraction(side * qty_e8 * entry_price_e8, SCALE)
 
 
-def liquidation_price(  # noqa: PLR0913, PLR0917 -- MARGIN.md's formula's inputs
+def liquidation_price(
     side: int,
     qty_e8: int,
     entry_price_e8: int,

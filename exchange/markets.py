@@ -30,8 +30,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     Fees are ppm of the fill's value (Binance's defaults: maker 0.02%, taker
     0.05%; the liquidation clearance fee 0.5% of the liquidated notional).
     With margin, market orders only trade within ``market_band`` of the mark
-    (Binance's price protection): a thin book cannot fill them anywhere; one tick times one lot must be worth a whole number of E8 units,
-    so every fill's value is exact.
+    (Binance's price protection): a thin book cannot fill them anywhere. One
+    tick times one lot must be worth a whole number of E8 units, so every
+    fill's value is exact.
     """
 
     symbol: str

@@ -37,7 +37,7 @@ STP_MODES: Final = {
 Fill = tuple["Order", int, int]
 
 
-def match(  # noqa: C901, PLR0912, PLR0913 -- the hot loop stays in one frame on purpose
+def match(  # noqa: C901 -- the hot loop stays in one frame on purpose
     book: OrderBook,
     is_buy: bool,
     account: str,

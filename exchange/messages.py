@@ -103,8 +103,8 @@ class PlaceOrder(_Message, tag="new"):
 
     ``price`` is 0 for market types; ``trigger_price`` is 0 except for stop and
     take-profit types, which fire when the ``trigger_by`` price ("last" trade,
-    or "mark" with margin) reaches it. ``client_order_id`` ("" for none) must be unique among
-    the account's open orders.
+    or "mark" with margin) reaches it. ``client_order_id`` ("" for none) must
+    be unique among the account's open orders.
     """
 
     account: str
@@ -223,9 +223,11 @@ class SetIndexPrice(_Message, tag="index"):
 
 
 class Liquidate(_Message, tag="liquidate"):
-    """System command: liquidate an account's isolated position in ``symbol``,
-    or (``symbol`` "") its cross positions. The core asks for it with a
-    `MarginCall`; the shell journals it as the very next record.
+    """System command: liquidate an isolated position, or a cross account.
+
+    ``symbol`` names the isolated position; "" means all cross positions. The
+    core asks for it with a `MarginCall`; the shell journals it as the very
+    next record.
     """
 
     account: str
@@ -509,8 +511,10 @@ class PositionLiquidated(_Message, tag="liquidated"):
 
 
 class PositionDeleveraged(_Message, tag="adl"):
-    """Auto-deleveraging closed ``qty`` lots of ``account``'s position at
-    ``price`` ticks against the bankrupt ``counterparty`` (no fee).
+    """Auto-deleveraging closed ``qty`` lots of ``account``'s position.
+
+    At ``price`` ticks (the bankruptcy price), against the bankrupt
+    ``counterparty``, without a fee.
     """
 
     seq: int

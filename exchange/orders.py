@@ -100,7 +100,7 @@ class OrderEntry:
 
     # ------------------------------------------------------------ commands
 
-    def _place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:
+    def _place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- hot path kept in one frame
         """Check, accept and execute (or park) a new order."""
         # 1. check
         state = self.markets.get(cmd.symbol)
@@ -282,7 +282,7 @@ class OrderEntry:
             )
         )
 
-    def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901
+    def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- every amend rule, checked before any change
         """Change a resting order's price and/or open quantity."""
         order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
         if order is None:
@@ -707,13 +707,13 @@ class OrderEntry:
     def _remember_client_id(
         self, account: str, client_order_id: str, order_id: int
     ) -> None:
-        """Map a client id to its order; prune ids of closed orders when many pile up."""
+        """Map a client id to its order; prune closed orders' ids when many pile up."""
         ids = self.client_ids
         ids[account, client_order_id] = order_id
         if len(ids) > 2 * len(self.index) + 1024:
             self.client_ids = {k: v for k, v in ids.items() if v in self.index}
 
-    def _reject(  # noqa: PLR0913 -- mirrors the OrderRejected fields
+    def _reject(
         self,
         seq: int,
         account: str,

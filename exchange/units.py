@@ -17,7 +17,7 @@ SCALE = 10**8
 _SCALE_DECIMAL = Decimal(SCALE)
 
 
-class Precision(ValueError):  # noqa: N818 -- reads as "a precision problem"
+class Precision(ValueError):
     """Raised when a value is not a finite decimal with at most 8 decimals."""
 
 

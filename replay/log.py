@@ -18,7 +18,7 @@ def markets_from_header(config: dict[str, object]) -> list[Market]:
     table = config.get("markets")
     if not isinstance(table, dict):
         msg = "the journal header holds no market table"
-        raise ValueError(msg)
+        raise TypeError(msg)
     return [Market.from_mapping(symbol, spec) for symbol, spec in table.items()]
 
 

@@ -72,7 +72,7 @@ class FileJournal(DurableJournal):
 
     _file: BinaryIO
 
-    def __init__(  # noqa: PLR0913 -- open() is the constructor callers use
+    def __init__(
         self,
         directory: Path,
         header: JournalHeader,
@@ -97,7 +97,7 @@ class FileJournal(DurableJournal):
         self._resume(removed, verify=verify)
 
     @classmethod
-    def open(  # noqa: PLR0913, PLR0917 -- the journal's tunables, as the brief orders them
+    def open(
         cls,
         directory: str | os.PathLike[str],
         header: JournalHeader | None = None,
