@@ -243,17 +243,8 @@ class OrderEntry:
 
     def _cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
         """Cancel one open order of the sender's (resting or untriggered)."""
-        order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
+        order = self._find_or_refuse(seq, cmd, events)
         if order is None:
-            self._reject(
-                seq,
-                cmd.account,
-                RejectCode.UNKNOWN_ORDER,
-                "no such open order for this account",
-                events,
-                cmd.client_order_id,
-                cmd.order_id,
-            )
             return
         self._take_off(seq, order, events, "user")
 
@@ -284,17 +275,8 @@ class OrderEntry:
 
     def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- every amend rule, checked before any change
         """Change a resting order's price and/or open quantity."""
-        order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
+        order = self._find_or_refuse(seq, cmd, events)
         if order is None:
-            self._reject(
-                seq,
-                cmd.account,
-                RejectCode.UNKNOWN_ORDER,
-                "no such open order for this account",
-                events,
-                cmd.client_order_id,
-                cmd.order_id,
-            )
             return
         spec = order.spec
         state = self.markets[spec.symbol]
@@ -687,6 +669,23 @@ class OrderEntry:
         """Give back the margin an order that is leaving the book still holds."""
         if self.ledger is not None:
             self.ledger.release_all(order)
+
+    def _find_or_refuse(
+        self, seq: int, cmd: CancelOrder | AmendOrder, events: list[Event]
+    ) -> Order | None:
+        """Return the open order a cancel or amend names, or reject it as unknown."""
+        order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
+        if order is None:
+            self._reject(
+                seq,
+                cmd.account,
+                RejectCode.UNKNOWN_ORDER,
+                "no such open order for this account",
+                events,
+                cmd.client_order_id,
+                cmd.order_id,
+            )
+        return order
 
     def _find(self, account: str, order_id: int, client_order_id: str) -> Order | None:
         """Return the account's open order by id (or client id), else None."""
