@@ -3,10 +3,9 @@
 Detection (DESIGN step 4) runs after every record, on what the record moved:
 accounts whose wallet or positions changed, and markets whose mark changed.
 A mark change does not scan positions: `LiquidationIndex` keeps every
-position of a market sorted by its liquidation price, so only the positions
-the new mark has crossed are checked exactly (cross accounts holding several
-markets are re-priced when another of their marks moves, since their
-liquidation price depends on it).
+position of a market sorted by its liquidation price (or, for a cross account
+holding several markets, by the edge of a safe band around the mark), so only
+the positions the new mark has crossed are checked exactly.
 
 A position due for liquidation gets a `MarginCall` event and a `Liquidate`
 system command in the core's outbox, which the shell journals as the next
@@ -37,6 +36,7 @@ from exchange.messages import (
     PositionDeleveraged,
     PositionLiquidated,
 )
+from exchange.units import SCALE
 
 if TYPE_CHECKING:
     from exchange.ledger import Ledger
@@ -107,9 +107,6 @@ class Liquidator:
         self.indexes = {symbol: LiquidationIndex() for symbol in ledger.markets}
         self.pending: dict[tuple[str, str], None] = {}  # asked for, not yet run
         self.outbox: list[Liquidate] = []  # system commands for the shell
-        # Accounts with cross positions in several markets: their liquidation
-        # price in one market moves with the marks of the others.
-        self.multi_cross: dict[str, None] = {}
 
     # ------------------------------------------------------------ detection
 
@@ -120,52 +117,61 @@ class Liquidator:
         for symbol in moved_marks:
             for name in self.indexes[symbol].crossed(ledger.markets[symbol].mark):
                 suspects[name] = None
-            for name in self.multi_cross:
-                if symbol in ledger.accounts[name].positions:
-                    suspects[name] = None
         ledger.dirty.clear()
         for name in suspects:
             self._check_account(seq, ledger.accounts[name], events)
 
     def _check_account(self, seq: int, account: Account, events: list[Event]) -> None:
-        """Re-index an account's positions and call margin where it is due."""
+        """Re-index an account's positions and call margin where it is due.
+
+        Isolated positions and a cross account's only cross position are
+        indexed at their exact liquidation price. A cross account holding
+        several markets is indexed in each at the edge of a *safe band*: its
+        headroom (margin balance minus maintenance margin) is split evenly
+        between its cross positions, and each band edge is where that market's
+        mark alone would use up its share. While every mark stays inside its
+        band the account cannot be liquidatable; once one leaves it, the index
+        reports the account and it is checked exactly and re-banded. So a mark
+        move never scans accounts, whatever markets they hold.
+        """
         ledger = self.ledger
         upnl, _, mm = ledger.cross_totals(account)
-        if _cross_symbols(account) > 1:
-            self.multi_cross[account.name] = None
-        else:
-            self.multi_cross.pop(account.name, None)
+        crosses = _cross_symbols(account)
+        headroom = account.wallet + upnl - mm
         for symbol, position in account.positions.items():
             index = self.indexes[symbol]
             if not position.size:
                 index.drop(account.name)
                 continue
             risk = ledger.markets[symbol]
+            size_e8 = position.size * risk.lot_size
             if position.mode == "isolated":
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
                 price = position_liquidation_price(
-                    position.size * risk.lot_size,
-                    position.cost,
-                    position.margin,
-                    risk.tiers,
+                    size_e8, position.cost, position.margin, risk.tiers
                 )
                 index.put(account.name, position.size > 0, price)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
                     self._call(seq, account.name, symbol, balance, own_mm, events)
+            elif crosses > 1:
+                # each position's values round by at most a unit or two: keep
+                # that much of the headroom out of the bands
+                budget = (headroom - 4 * crosses) // crosses
+                edge = _band_edge(risk, position.size, budget)
+                index.put(account.name, position.size > 0, edge)
             else:
-                own_upnl = risk.upnl(position)
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
                 price = position_liquidation_price(
-                    position.size * risk.lot_size,
+                    size_e8,
                     position.cost,
                     account.wallet,
                     risk.tiers,
                     other_mm=mm - own_mm,
-                    other_upnl=upnl - own_upnl,
+                    other_upnl=upnl - risk.upnl(position),
                 )
                 index.put(account.name, position.size > 0, price)
-        if mm and account.wallet + upnl <= mm and self._has_marked_cross(account):
+        if mm and headroom <= 0 and self._has_marked_cross(account):
             self._call(seq, account.name, "", account.wallet + upnl, mm, events)
 
     def _has_marked_cross(self, account: Account) -> bool:
@@ -445,6 +451,24 @@ class Liquidator:
     def canonical_state(self) -> list[object]:
         """Return the pending liquidations (the index is derived from positions)."""
         return [list(key) for key in self.pending]
+
+
+def _band_edge(risk: MarketRisk, size: int, budget: int) -> int:
+    """Return the mark (E8) at which a cross position alone uses up ``budget``.
+
+    A mark move of d changes the position's margin balance minus maintenance
+    margin by at most ``|size| x d x (1 + MMR)``, MMR at most the last tier's
+    (tiers only raise the rate), so the edge is conservative: reaching it is a
+    reason to look again, never a liquidation by itself. No budget left: the
+    edge is the mark itself (the next move on the losing side crosses it).
+    """
+    mark = risk.mark
+    if budget <= 0 or not mark:
+        return mark
+    slope = abs(size) * risk.lot_size * (_PPM + risk.tiers.tiers[-1].mmr_ppm)
+    # rounded down: the band is never wider than the headroom allows
+    room = budget * SCALE * _PPM // slope
+    return mark - room if size > 0 else mark + room
 
 
 def _cross_symbols(account: Account) -> int:
