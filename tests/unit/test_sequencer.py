@@ -9,7 +9,17 @@ import pytest
 
 from exchange.core import ExchangeCore
 from exchange.journal import FileJournal, JournalHeader, MemoryJournal
-from exchange.messages import JOURNALED_DECODER, OrderAccepted, PlaceOrder
+from exchange.markets import Market
+from exchange.messages import (
+    JOURNALED_DECODER,
+    Deposit,
+    Liquidate,
+    MarginCall,
+    OrderAccepted,
+    PlaceOrder,
+    SetIndexPrice,
+    SetLeverage,
+)
 from exchange.sequencer import Sequencer, SequencerStopped
 
 E8 = 10**8
@@ -83,3 +93,37 @@ class TestSequencer:
         await asyncio.wait_for(task, 5)
         with pytest.raises(SequencerStopped):
             await seq.submit(_order())
+
+
+class TestSystemCommands:
+    async def test_a_liquidation_is_journaled_as_the_very_next_record(self) -> None:
+        """The Liquidate a record asks for is applied and journaled right after it."""
+        btc = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
+                                   max_price="4529764", mark_source="index")
+        journal = MemoryJournal(HEADER)
+        seq = Sequencer(ExchangeCore([btc], margin=True), journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        for command in (
+            Deposit(account="t", amount=3100 * E8),
+            Deposit(account="mm", amount=10**6 * E8),
+            SetIndexPrice(symbol="BTC-PERP", price=60000 * E8),
+            SetLeverage(account="t", symbol="BTC-PERP", leverage=20),
+            PlaceOrder(account="mm", symbol="BTC-PERP", side="sell", type="limit",
+                       qty=E8, price=60000 * E8),
+            PlaceOrder(account="t", symbol="BTC-PERP", side="buy", type="market",
+                       qty=E8),
+            PlaceOrder(account="mm", symbol="BTC-PERP", side="buy", type="limit",
+                       qty=E8, price=50000 * E8),
+        ):
+            await seq.submit(command)
+        call_seq, events = await seq.submit(
+            SetIndexPrice(symbol="BTC-PERP", price=56000 * E8))
+        assert any(isinstance(e, MarginCall) for e in events)
+        # the next command queued after the call lands after the Liquidate record
+        after_seq, _ = await seq.submit(Deposit(account="x", amount=E8))
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        records = {s: JOURNALED_DECODER.decode(p).record for s, p in journal.read()}
+        assert isinstance(records[call_seq + 1].command, Liquidate)
+        assert after_seq == call_seq + 2
