@@ -3,17 +3,24 @@
 ``ExchangeCore.handle(record) -> list[Event]`` is the whole contract. It does
 no I/O, reads no clock and draws no random numbers; the record's ``seq`` and
 ``ts_ns`` are the only outside facts it sees, so the same records always give
-the same events and the same `state_hash`. Each command runs the pipeline of
-DESIGN.md:
+the same events and the same `state_hash`. A record runs DESIGN.md's pipeline:
 
-1. check   - validate the command against its market (and, with margin, risk);
-             a refusal emits `OrderRejected` and changes nothing.
-2. match   - `matching.match` against the book, price-time priority.
-3. settle  - fills become `OrderFilled` events (the ledger hooks in here).
-4. trigger - a moved last price fires stop / take-profit orders, which run
-             steps 2-3 again, one at a time, until nothing more fires.
+0. time     - a stamp past a funding time settles funding first (ledger).
+1. check    - validate the command against its market and, with margin, the
+              pre-trade risk check; a refusal emits `OrderRejected` and
+              changes nothing.
+2. match    - `matching.match` against the book, price-time priority; stops
+              and take-profits on the last trade price fire here, in turn.
+3. settle   - fills become `OrderFilled` events; the ledger books positions,
+              fees and wallets.
+4. mark and - marks are refreshed (mark-price triggers fire), resting
+   liquidate  reduce-only orders are fitted to the positions, and the
+              liquidation index is asked what the record moved; a position
+              due gets a `MarginCall`, and its `Liquidate` system command
+              waits in `take_system_commands` for the shell to journal next.
 
-Finally every price level the record touched is reported as a `BookDelta`.
+Every price level the record touched is reported once, as a `BookDelta`.
+Without margin (``margin=False``) steps 0 and 4 and the risk parts do nothing.
 """
 
 from __future__ import annotations
