@@ -275,6 +275,16 @@ class ExchangeCore(OrderEntry):
                 events,
             )
             return
+        market = self.markets[cmd.symbol].market
+        if not market.min_price <= cmd.price <= market.max_price:
+            self._reject(
+                seq,
+                "",
+                RejectCode.PRICE_OUT_OF_RANGE,
+                "the index price must lie within the market's price limits",
+                events,
+            )
+            return
         self.ledger.set_index(
             cmd.symbol, cmd.price, self.ts_ns, self.markets[cmd.symbol].book
         )

@@ -52,10 +52,13 @@ if TYPE_CHECKING:
     from exchange.book import Order, OrderBook
     from exchange.markets import Market
 
-__all__ = ["DAY_NS", "Ledger"]
+__all__ = ["DAY_NS", "MAX_BALANCE", "Ledger"]
 
 _PPM = 1_000_000
 DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns: daily loss limits reset
+# The largest wallet (and loss limit), E8: ~46 billion USDT. Every amount the
+# journal stores must fit msgpack's 64-bit ints, with room for sums of them.
+MAX_BALANCE = 2**62
 
 
 class Ledger:
@@ -207,6 +210,12 @@ class Ledger:
         """Credit a paper deposit to the cross wallet."""
         if cmd.amount <= 0:
             return Refusal(RejectCode.INVALID_AMOUNT, "deposit amount must be positive")
+        held = self.accounts[cmd.account].wallet if cmd.account in self.accounts else 0
+        if held + cmd.amount > MAX_BALANCE:
+            return Refusal(
+                RejectCode.INVALID_AMOUNT,
+                f"a wallet holds at most {e8_str(MAX_BALANCE)}",
+            )
         account = self.account(cmd.account)
         self.deposits += cmd.amount
         self._move_wallet(seq, account, cmd.amount, "deposit", events)
@@ -326,7 +335,9 @@ class Ledger:
         self, seq: int, cmd: SetRiskLimits, events: list[Event]
     ) -> Refusal | None:
         """Set an account's own order-margin share and daily loss limit."""
-        if not 0 <= cmd.max_order_margin_ppm <= _PPM or cmd.daily_loss_limit < 0:
+        if not 0 <= cmd.max_order_margin_ppm <= _PPM or not (
+            0 <= cmd.daily_loss_limit <= MAX_BALANCE
+        ):
             return Refusal(
                 RejectCode.INVALID_AMOUNT,
                 "limits must be 0 (off) or positive; a share at most 100%",

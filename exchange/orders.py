@@ -116,14 +116,7 @@ class OrderEntry:
             return
         checked = check_order(state.market, cmd)
         if isinstance(checked, Refusal):
-            self._reject(
-                seq,
-                cmd.account,
-                checked.code,
-                checked.reason,
-                events,
-                cmd.client_order_id,
-            )
+            self._refuse(seq, cmd, checked, events)
             return
         price, qty, trigger = checked
         if (
@@ -167,14 +160,7 @@ class OrderEntry:
             else:
                 margin = needed
         if refusal is not None:
-            self._reject(
-                seq,
-                cmd.account,
-                refusal.code,
-                refusal.reason,
-                events,
-                cmd.client_order_id,
-            )
+            self._refuse(seq, cmd, refusal, events)
             return
         # Accepted: from here on, state changes.
         order_id = self.next_order_id
@@ -325,15 +311,7 @@ class OrderEntry:
             refusal = needed if isinstance(needed, Refusal) else None
             margin = needed if isinstance(needed, int) else 0
         if refusal is not None:
-            self._reject(
-                seq,
-                cmd.account,
-                refusal.code,
-                refusal.reason,
-                events,
-                cmd.client_order_id,
-                cmd.order_id,
-            )
+            self._refuse(seq, cmd, refusal, events, with_order_id=True)
             return
         book = state.book
         self._touch(state, order.is_buy, order.price)
@@ -711,6 +689,26 @@ class OrderEntry:
         ids[account, client_order_id] = order_id
         if len(ids) > 2 * len(self.index) + 1024:
             self.client_ids = {k: v for k, v in ids.items() if v in self.index}
+
+    def _refuse(
+        self,
+        seq: int,
+        cmd: PlaceOrder | AmendOrder,
+        refusal: Refusal,
+        events: list[Event],
+        *,
+        with_order_id: bool = False,
+    ) -> None:
+        """Reject an order command for ``refusal``, echoing its client or order id."""
+        self._reject(
+            seq,
+            cmd.account,
+            refusal.code,
+            refusal.reason,
+            events,
+            cmd.client_order_id,
+            cmd.order_id if with_order_id and isinstance(cmd, AmendOrder) else 0,
+        )
 
     def _reject(
         self,
