@@ -615,8 +615,11 @@ def _e8(name: str, value: Number | None) -> int:
     if value is None:
         return 0
     try:
-        return to_e8(value)
+        scaled = to_e8(value)
     except TypeError as exc:
         raise Rejected(RejectCode.MALFORMED, f"{name}: {exc}") from exc
     except Precision as exc:
         raise Rejected(RejectCode.TOO_PRECISE, f"{name}: {exc}") from exc
+    if not -(2**63) <= scaled < 2**63:  # what a command (and the journal) can carry
+        raise Rejected(RejectCode.MALFORMED, f"{name}: {value} is too large")
+    return scaled

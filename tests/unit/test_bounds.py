@@ -14,8 +14,16 @@ class TestBounds:
         """An index above the market's max price is PRICE_OUT_OF_RANGE."""
         ex = Exchange(margin=True)
         with pytest.raises(Rejected) as info:
-            ex.set_index_price("BTC-PERP", "184458217826204206")
+            ex.set_index_price("BTC-PERP", "18445821782")
         assert info.value.code == RejectCode.PRICE_OUT_OF_RANGE
+
+    def test_a_number_no_command_can_carry_is_malformed(self) -> None:
+        """A value past 64 bits is refused at the edge, before the journal."""
+        ex = Exchange(margin=True)
+        with pytest.raises(Rejected) as info:
+            ex.set_index_price("BTC-PERP", "184458217826204206")
+        assert info.value.code == RejectCode.MALFORMED
+        ex.close()
 
     def test_a_wallet_never_grows_past_the_largest_balance(self) -> None:
         """Deposits that would pass MAX_BALANCE are refused; up to it they land."""
