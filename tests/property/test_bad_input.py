@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,8 +43,16 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
         account=ACCOUNTS,
         symbol=SYMBOLS,
         side=st.sampled_from(["buy", "sell"]),
-        type=st.sampled_from(["limit", "market", "stop_market", "stop_limit",
-                              "take_profit_market", "take_profit_limit"]),
+        type=st.sampled_from(
+            [
+                "limit",
+                "market",
+                "stop_market",
+                "stop_limit",
+                "take_profit_market",
+                "take_profit_limit",
+            ]
+        ),
         qty=AMOUNTS,
         price=AMOUNTS,
         tif=st.sampled_from(["GTC", "IOC", "FOK"]),
@@ -53,18 +63,30 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
         client_order_id=st.sampled_from(["", "x", "y" * 40]),
         trigger_by=st.sampled_from(["last", "mark"]),
     ),
-    st.builds(CancelOrder, account=ACCOUNTS, order_id=SMALL,
-              client_order_id=st.sampled_from(["", "x"])),
+    st.builds(
+        CancelOrder,
+        account=ACCOUNTS,
+        order_id=SMALL,
+        client_order_id=st.sampled_from(["", "x"]),
+    ),
     st.builds(AmendOrder, account=ACCOUNTS, order_id=SMALL, qty=AMOUNTS, price=AMOUNTS),
     st.builds(CancelAll, account=ACCOUNTS, symbol=SYMBOLS),
     st.builds(Deposit, account=ACCOUNTS, amount=AMOUNTS),
     st.builds(Withdraw, account=ACCOUNTS, amount=AMOUNTS),
-    st.builds(SetMarginMode, account=ACCOUNTS, symbol=SYMBOLS,
-              mode=st.sampled_from(["isolated", "cross"])),
+    st.builds(
+        SetMarginMode,
+        account=ACCOUNTS,
+        symbol=SYMBOLS,
+        mode=st.sampled_from(["isolated", "cross"]),
+    ),
     st.builds(SetLeverage, account=ACCOUNTS, symbol=SYMBOLS, leverage=SMALL),
     st.builds(AdjustMargin, account=ACCOUNTS, symbol=SYMBOLS, amount=AMOUNTS),
-    st.builds(SetRiskLimits, account=ACCOUNTS, max_order_margin_ppm=AMOUNTS,
-              daily_loss_limit=AMOUNTS),
+    st.builds(
+        SetRiskLimits,
+        account=ACCOUNTS,
+        max_order_margin_ppm=AMOUNTS,
+        daily_loss_limit=AMOUNTS,
+    ),
     st.builds(SetIndexPrice, symbol=SYMBOLS, price=AMOUNTS),
     st.builds(AdvanceTime, ts_ns=st.integers(0, 10**15)),
     st.builds(Liquidate, account=ACCOUNTS, symbol=SYMBOLS),
@@ -72,7 +94,10 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
 
 
 class TestBadInput:
-    @settings(max_examples=300, deadline=None)
+    @settings(
+        max_examples=int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "300")),
+        deadline=None,
+    )
     @given(st.lists(COMMANDS, min_size=1, max_size=120), st.booleans())
     def test_any_command_stream_yields_events_and_never_raises(
         self, commands: list[Command], margin: bool
@@ -90,7 +115,10 @@ class TestBadInput:
         # a final hash is computable: the state is intact
         assert len(core.state_hash()) == 64
 
-    @settings(max_examples=300, deadline=None)
+    @settings(
+        max_examples=int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "300")),
+        deadline=None,
+    )
     @given(COMMANDS)
     def test_a_rejected_command_changes_nothing(self, command: Command) -> None:
         """On a funded exchange with a resting order, any reject leaves the state."""
@@ -98,8 +126,14 @@ class TestBadInput:
         setup: list[Command] = [
             Deposit(account="a", amount=10**13),
             SetIndexPrice(symbol="BTC-PERP", price=6 * 10**12),
-            PlaceOrder(account="a", symbol="BTC-PERP", side="buy", type="limit",
-                       qty=10**8, price=59_000 * 10**8),
+            PlaceOrder(
+                account="a",
+                symbol="BTC-PERP",
+                side="buy",
+                type="limit",
+                qty=10**8,
+                price=59_000 * 10**8,
+            ),
         ]
         for seq, cmd in enumerate(setup, 1):
             core.handle(Record(seq, 0, cmd))
