@@ -25,14 +25,12 @@ from typing import TYPE_CHECKING
 from sortedcontainers import SortedList
 
 from exchange.accounts import Account, Position, ceil_div
-from exchange.book import Order
 from exchange.margin import position_bankruptcy_price, position_liquidation_price
 from exchange.messages import (
     Event,
     Liquidate,
     LiquidationSkipped,
     MarginCall,
-    OrderAccepted,
     PositionDeleveraged,
     PositionLiquidated,
 )
@@ -229,7 +227,9 @@ class Liquidator:
             ):
                 self._skip(seq, cmd, "recovered", events)
                 return
-            self._cancel_orders(seq, account, (cmd.symbol,), events)
+            self.entry.cancel_orders(
+                seq, account.name, (cmd.symbol,), "liquidation", events
+            )
             self._liquidate(seq, account, position, events)
             return
         if account is None or not self._has_marked_cross(account):
@@ -243,8 +243,12 @@ class Liquidator:
             s for s, p in account.positions.items() if p.size and p.mode == "cross"
         )
         isolated = {s for s, p in account.positions.items() if p.mode == "isolated"}
-        self._cancel_orders(
-            seq, account, tuple(s for s in ledger.markets if s not in isolated), events
+        self.entry.cancel_orders(
+            seq,
+            account.name,
+            tuple(s for s in ledger.markets if s not in isolated),
+            "liquidation",
+            events,
         )
         for symbol in cross:
             self._liquidate(
@@ -263,19 +267,6 @@ class Liquidator:
             )
         )
 
-    def _cancel_orders(
-        self, seq: int, account: Account, symbols: tuple[str, ...], events: list[Event]
-    ) -> None:
-        """Cancel the account's open orders in ``symbols`` (they hold margin)."""
-        entry = self.entry
-        doomed = [
-            o
-            for o in entry.by_account.get(account.name, {}).values()
-            if o.spec.symbol in symbols
-        ]
-        for order in doomed:
-            entry._take_off(seq, order, events, "liquidation")  # noqa: SLF001
-
     def _liquidate(
         self,
         seq: int,
@@ -293,34 +284,13 @@ class Liquidator:
         clearance-fee part is reported as ``fee``, the rest as ``surplus``.
         """
         ledger = self.ledger
-        entry = self.entry
         risk = ledger.markets[position.symbol]
         lots, is_long = abs(position.size), position.size > 0
         price = self._bankruptcy_ticks(account, position, risk)
         wallet_before = account.wallet
-        order_id = entry.next_order_id
-        entry.next_order_id = order_id + 1
-        spec = OrderAccepted(
-            seq=seq,
-            order_id=order_id,
-            account=account.name,
-            symbol=position.symbol,
-            side="sell" if is_long else "buy",
-            type="limit",
-            qty=lots,
-            price=price,
-            tif="IOC",
-            post_only=False,
-            reduce_only=True,
-            trigger_price=0,
-            stp="none",
-            client_order_id="",
-            margin=0,
-            liquidation=True,
+        order_id = self.entry.place_liquidation(
+            seq, account.name, position.symbol, not is_long, lots, price, events
         )
-        events.append(spec)
-        order = Order(order_id, account.name, not is_long, price, lots, spec)
-        entry._execute(seq, entry.markets[position.symbol], order, events)  # noqa: SLF001
         left = abs(position.size)
         if left:
             self._deleverage(seq, account, position, price, events)

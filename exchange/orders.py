@@ -163,8 +163,7 @@ class OrderEntry:
             self._refuse(seq, cmd, refusal, events)
             return
         # Accepted: from here on, state changes.
-        order_id = self.next_order_id
-        self.next_order_id = order_id + 1
+        order_id = self._next_id()
         spec = OrderAccepted(
             seq=seq,
             order_id=order_id,
@@ -245,19 +244,68 @@ class OrderEntry:
                 events,
             )
             return
-        open_orders = self.by_account.get(cmd.account, {})
+        symbols = (cmd.symbol,) if cmd.symbol else tuple(self.markets)
+        count = self.cancel_orders(seq, cmd.account, symbols, "cancel_all", events)
+        events.append(
+            AllCanceled(seq=seq, account=cmd.account, symbol=cmd.symbol, count=count)
+        )
+
+    def cancel_orders(
+        self,
+        seq: int,
+        account: str,
+        symbols: tuple[str, ...],
+        reason: str,
+        events: list[Event],
+    ) -> int:
+        """Cancel the account's open orders in ``symbols``; return how many."""
         doomed = [
             o
-            for o in open_orders.values()
-            if not cmd.symbol or o.spec.symbol == cmd.symbol
+            for o in self.by_account.get(account, {}).values()
+            if o.spec.symbol in symbols
         ]
         for order in doomed:
-            self._take_off(seq, order, events, "cancel_all")
-        events.append(
-            AllCanceled(
-                seq=seq, account=cmd.account, symbol=cmd.symbol, count=len(doomed)
-            )
+            self._take_off(seq, order, events, reason)
+        return len(doomed)
+
+    def place_liquidation(
+        self,
+        seq: int,
+        account: str,
+        symbol: str,
+        is_buy: bool,
+        lots: int,
+        price: int,
+        events: list[Event],
+    ) -> int:
+        """Send the exchange's own IOC reduce-only order for a liquidated position.
+
+        It is accepted without the checks a user order meets (the liquidator
+        made them), pays no taker fee (`_report_fills`), and goes through the
+        book like any order. Returns its order id.
+        """
+        order_id = self._next_id()
+        spec = OrderAccepted(
+            seq=seq,
+            order_id=order_id,
+            account=account,
+            symbol=symbol,
+            side="buy" if is_buy else "sell",
+            type="limit",
+            qty=lots,
+            price=price,
+            tif="IOC",
+            post_only=False,
+            reduce_only=True,
+            trigger_price=0,
+            stp="none",
+            client_order_id="",
+            liquidation=True,
         )
+        events.append(spec)
+        order = Order(order_id, account, is_buy, price, lots, spec)
+        self._execute(seq, self.markets[symbol], order, events)
+        return order_id
 
     def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- every amend rule, checked before any change
         """Change a resting order's price and/or open quantity."""
@@ -689,6 +737,12 @@ class OrderEntry:
         ids[account, client_order_id] = order_id
         if len(ids) > 2 * len(self.index) + 1024:
             self.client_ids = {k: v for k, v in ids.items() if v in self.index}
+
+    def _next_id(self) -> int:
+        """Allocate the next order id (ids are only spent on accepted orders)."""
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        return order_id
 
     def _refuse(
         self,
