@@ -285,8 +285,8 @@ class ExchangeCore(OrderEntry):
                 events,
             )
             return
-        self.ledger.set_index(
-            cmd.symbol, cmd.price, self.ts_ns, self.markets[cmd.symbol].book
+        self.ledger.markets[cmd.symbol].take_index(
+            cmd.price, self.ts_ns, self.markets[cmd.symbol].book
         )
         self._marks_touched[cmd.symbol] = None
 
@@ -297,8 +297,8 @@ class ExchangeCore(OrderEntry):
         moved = [
             symbol
             for symbol in self._marks_touched
-            if ledger.refresh_mark(
-                seq, symbol, self.markets[symbol].book, self.ts_ns, events
+            if ledger.markets[symbol].refresh_mark(
+                seq, self.markets[symbol].book, self.ts_ns, events
             )
         ]
         self._marks_touched.clear()

@@ -109,16 +109,6 @@ class Ledger:
 
     # ------------------------------------------------------------ prices
 
-    def set_index(
-        self, symbol: str, price_e8: int, ts_ns: int, book: OrderBook
-    ) -> None:
-        """Take an index price (E8) for ``symbol`` (see `MarketRisk.take_index`)."""
-        self.markets[symbol].take_index(price_e8, ts_ns, book)
-
-    def on_trade(self, symbol: str, ticks: int) -> None:
-        """Feed a trade price (ticks) to the market's mark."""
-        self.markets[symbol].on_trade(ticks)
-
     def on_time(self, ts_ns: int) -> list[tuple[str, FundingTick]]:
         """Move the ledger's clock to ``ts_ns``; return the funding intervals it ended.
 
@@ -197,12 +187,6 @@ class Ledger:
             self._report(seq, position, 0, 0, events)
         if settlement.remainder:
             self.move_fund(seq, settlement.remainder, "funding_remainder", events)
-
-    def refresh_mark(
-        self, seq: int, symbol: str, book: OrderBook, ts_ns: int, events: list[Event]
-    ) -> bool:
-        """Recompute a market's mark (see `MarketRisk.refresh_mark`)."""
-        return self.markets[symbol].refresh_mark(seq, book, ts_ns, events)
 
     # ------------------------------------------------------------ commands
 
@@ -501,7 +485,7 @@ class Ledger:
         """Book one fill (already carrying its fees) for both sides."""
         risk = self.markets[fill.symbol]
         value = risk.fill_value(fill.qty, fill.price)
-        self.on_trade(fill.symbol, fill.price)
+        risk.on_trade(fill.price)
         taker_buys = fill.taker_side == "buy"
         self._settle_side(
             seq,

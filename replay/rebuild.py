@@ -407,7 +407,7 @@ class Rebuilder:
         ledger.release(maker, fill.qty, maker.remaining)
         ledger.release(taker, fill.qty, taker.remaining)
         ledger.fees_collected += fill.taker_fee + fill.maker_fee
-        ledger.on_trade(fill.symbol, fill.price)  # as `Ledger.settle`
+        ledger.markets[fill.symbol].on_trade(fill.price)  # as `Ledger.settle`
         self._marks_touched[fill.symbol] = None
         taker_lots = fill.qty if fill.taker_side == "buy" else -fill.qty
         self._settling.append(
@@ -501,8 +501,8 @@ class Rebuilder:
                 seq, f"index price for unknown symbol {cmd.symbol!r} was not rejected"
             )
         # The book is the one the core saw: nothing before the index moves it.
-        self._ledger(seq).set_index(
-            cmd.symbol, cmd.price, self.core.ts_ns, self._state(cmd.symbol).book
+        self._ledger(seq).markets[cmd.symbol].take_index(
+            cmd.price, self.core.ts_ns, self._state(cmd.symbol).book
         )
         self._marks_touched[cmd.symbol] = None
 
@@ -511,9 +511,8 @@ class Rebuilder:
         if self._marks_touched:
             ledger = self._ledger(seq)
             for symbol in self._marks_touched:
-                ledger.refresh_mark(
+                ledger.markets[symbol].refresh_mark(
                     seq,
-                    symbol,
                     self._state(symbol).book,
                     self.core.ts_ns,
                     self._produced_marks,
