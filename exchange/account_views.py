@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from exchange.accounts import Position, ceil_div
+from exchange.accounts import Position
 from exchange.ledger import Ledger
 from exchange.margin import position_liquidation_price
 from exchange.units import SCALE, from_e8
@@ -68,7 +68,7 @@ def _position_view(
     notional = risk.notional(position.size)
     upnl = risk.upnl(position)
     mm = risk.tiers.maintenance_margin(notional)
-    im = ceil_div(notional, position.leverage)
+    im = risk.tiers.initial_margin(notional, position.leverage)
     if position.mode == "isolated":
         wallet, other_mm, other_upnl, collateral = (
             position.margin,

@@ -98,7 +98,7 @@ class Ledger:
                 risk = self.markets[position.symbol]
                 notional = risk.notional(position.size)
                 upnl += risk.upnl(position)
-                im += ceil_div(notional, position.leverage)
+                im += risk.tiers.initial_margin(notional, position.leverage)
                 mm += risk.tiers.maintenance_margin(notional)
         return upnl, im, mm
 
@@ -268,7 +268,7 @@ class Ledger:
             )
         position = self.account(cmd.account).position(cmd.symbol)
         if position.mode == "isolated" and position.size:
-            need = ceil_div(risk.notional(position.size), cmd.leverage)
+            need = risk.tiers.initial_margin(risk.notional(position.size), cmd.leverage)
             if position.margin + risk.upnl(position) < need:
                 return Refusal(
                     RejectCode.MARGIN_BELOW_INITIAL,
@@ -303,7 +303,9 @@ class Ledger:
             )
         if cmd.amount < 0:
             risk = self.markets[cmd.symbol]
-            keep = ceil_div(risk.notional(position.size), position.leverage)
+            keep = risk.tiers.initial_margin(
+                risk.notional(position.size), position.leverage
+            )
             excess = position.margin + min(0, risk.upnl(position)) - keep
             if -cmd.amount > excess:
                 return Refusal(
@@ -430,7 +432,7 @@ class Ledger:
                 f"lower the leverage to {cap}x or less",
             )
         value = risk.value(lots, price)
-        required = ceil_div(risk.value(opening, price), leverage)
+        required = risk.tiers.initial_margin(risk.value(opening, price), leverage)
         required += ceil_div(value * risk.taker_fee_ppm, _PPM)  # fee, rounded up
         mark = risk.mark or price
         worse = (price - mark) * side
@@ -594,7 +596,7 @@ class Ledger:
                 seq,
                 account,
                 position,
-                ceil_div(opened_value, position.leverage),
+                opened_value,
                 events,
             )
             return
@@ -617,7 +619,7 @@ class Ledger:
                 seq,
                 account,
                 position,
-                ceil_div(opened_value, position.leverage),
+                opened_value,
                 events,
             )
 
@@ -626,10 +628,10 @@ class Ledger:
         seq: int,
         account: Account,
         position: Position,
-        amount: int,
+        opened_value: int,
         events: list[Event],
     ) -> None:
-        """Move up to ``amount`` from the cross wallet into an isolated bucket.
+        """Move the initial margin of ``opened_value`` (E8) into an isolated bucket.
 
         An order's margin was reserved against the position it met when placed;
         if the position changed since (a resting close that now opens), its fill
@@ -638,7 +640,10 @@ class Ledger:
         never takes the wallet below what backs the cross positions and other
         orders, and never below zero.
         """
-        transfer = min(amount, max(self.available(account), 0))
+        im = self.markets[position.symbol].tiers.initial_margin(
+            opened_value, position.leverage
+        )
+        transfer = min(im, max(self.available(account), 0))
         self._move_wallet(seq, account, -transfer, "isolated_margin", events)
         position.margin += transfer
 
