@@ -29,14 +29,13 @@ import hashlib
 from collections.abc import Iterable
 from typing import assert_never
 
-import msgspec
-
 from exchange.codes import RejectCode
 from exchange.errors import InvariantViolation
 from exchange.ledger import Ledger
 from exchange.liquidation import Liquidator
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import (
+    ENCODER,
     AdjustMargin,
     AdvanceTime,
     AmendOrder,
@@ -61,7 +60,6 @@ from exchange.validation import Refusal
 __all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketState"]
 
 STATE_SCHEMA = 1  # bump when the canonical state encoding changes
-_HASH_ENCODER = msgspec.msgpack.Encoder()
 
 
 class ExchangeCore(OrderEntry):
@@ -345,5 +343,5 @@ class ExchangeCore(OrderEntry):
 
     def state_hash(self, *, include_seq: bool = True) -> str:
         """Return the sha256 hex digest of the canonical state encoding."""
-        encoded = _HASH_ENCODER.encode(self.canonical_state(include_seq=include_seq))
+        encoded = ENCODER.encode(self.canonical_state(include_seq=include_seq))
         return hashlib.sha256(encoded).hexdigest()

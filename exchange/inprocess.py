@@ -31,6 +31,7 @@ from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
+    ENCODER,
     AdjustMargin,
     AdvanceTime,
     AllCanceled,
@@ -67,7 +68,6 @@ from exchange.units import Precision, from_e8, to_e8, to_ppm
 __all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
 
 JOURNAL_SCHEMA = 1
-_ENCODER = msgspec.msgpack.Encoder()
 _SIDES = ("buy", "sell")
 _TYPES = (
     "limit",
@@ -187,7 +187,7 @@ class Exchange:
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
         events = self.core.handle(record)
-        self.journal.append(seq, _ENCODER.encode(Journaled(record, events)))
+        self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
         self.journal.maybe_sync()
         self._follow(events)
         return seq, events

@@ -600,6 +600,7 @@ class Journaled(msgspec.Struct, frozen=True, array_like=True):
     events: list[Event]
 
 
-RECORD_ENCODER = msgspec.msgpack.Encoder()
+# One encoder for every msgpack the exchange writes (journal frames, state
+# hashes): msgspec encoders are stateless and reusable.
+ENCODER = msgspec.msgpack.Encoder()
 JOURNALED_DECODER = msgspec.msgpack.Decoder(Journaled)
-COMMAND_DECODER = msgspec.msgpack.Decoder(Command)

@@ -19,13 +19,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import msgspec
 import structlog
 
 from exchange.core import ExchangeCore
 from exchange.errors import PaperxError
 from exchange.journal import Journal
-from exchange.messages import Command, Event, Journaled, Record
+from exchange.messages import ENCODER, Command, Event, Journaled, Record
 
 __all__ = ["Sequencer", "SequencerStopped"]
 
@@ -33,7 +32,6 @@ _Outcome = tuple[int, list[Event]]
 _Item = tuple[Command, "asyncio.Future[_Outcome]"]
 
 _log = structlog.get_logger("paperx.sequencer")
-_ENCODER = msgspec.msgpack.Encoder()
 
 
 class SequencerStopped(PaperxError):
@@ -140,7 +138,7 @@ class Sequencer:
         events = self.core.handle(record)
         if future is not None:
             self._unreleased.append((seq, future, events))
-        self.journal.append(seq, _ENCODER.encode(Journaled(record, events)))
+        self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
         for system_command in self.core.take_system_commands():
             self._apply(system_command, None)
 
