@@ -419,34 +419,15 @@ class OrderEntry:
             fills.clear()
         if expired:
             for maker, open_qty in expired:
-                self._release_all(maker)
                 self._touched[state, maker.is_buy, maker.price] = None
-                events.append(
-                    OrderExpired(
-                        seq=seq,
-                        order_id=maker.order_id,
-                        account=maker.account,
-                        symbol=spec.symbol,
-                        qty=open_qty,
-                        reason="stp_maker",
-                    )
-                )
+                self._expire(seq, maker, open_qty, "stp_maker", events)
             expired.clear()
         if not remaining:
             return
         order.remaining = remaining
         if stp_stopped or not order.price or spec.tif != "GTC":  # market: never rests
-            self._release_all(order)
-            events.append(
-                OrderExpired(
-                    seq=seq,
-                    order_id=order.order_id,
-                    account=order.account,
-                    symbol=spec.symbol,
-                    qty=remaining,
-                    reason="stp_taker" if stp_stopped else "ioc",
-                )
-            )
+            reason = "stp_taker" if stp_stopped else "ioc"
+            self._expire(seq, order, remaining, reason, events)
             return
         book.add(order)
         if spec.reduce_only:
@@ -575,16 +556,7 @@ class OrderEntry:
             if margin:
                 self.ledger.reserve(order, margin)  # type: ignore[union-attr]
             if reason is not None:
-                events.append(
-                    OrderExpired(
-                        seq=seq,
-                        order_id=order.order_id,
-                        account=order.account,
-                        symbol=spec.symbol,
-                        qty=order.remaining,
-                        reason=reason,
-                    )
-                )
+                self._expire(seq, order, order.remaining, reason, events)
                 continue
             self._execute(seq, state, order, events)
 
@@ -690,6 +662,22 @@ class OrderEntry:
                             margin=order.reserved,
                         )
                     )
+
+    def _expire(
+        self, seq: int, order: Order, qty: int, reason: str, events: list[Event]
+    ) -> None:
+        """End an order by rule (``qty`` lots unfilled): free its margin, report it."""
+        self._release_all(order)
+        events.append(
+            OrderExpired(
+                seq=seq,
+                order_id=order.order_id,
+                account=order.account,
+                symbol=order.spec.symbol,
+                qty=qty,
+                reason=reason,
+            )
+        )
 
     def _release_all(self, order: Order) -> None:
         """Give back the margin an order that is leaving the book still holds."""
