@@ -43,42 +43,56 @@ Converted = tuple[int, int, int]
 
 def to_lots(market: Market, qty_e8: int) -> int | Refusal:
     """Return a positive in-range E8 quantity in lots, or why it is refused."""
-    if qty_e8 <= 0:
-        return Refusal(RejectCode.INVALID_QUANTITY, "quantity must be positive")
-    lots, rest = divmod(qty_e8, market.lot_size)
-    if rest:
-        return Refusal(
-            RejectCode.OFF_LOT,
-            f"quantity {e8_str(qty_e8)} is not a multiple of the lot size "
-            f"{e8_str(market.lot_size)}",
-        )
-    if not market.min_qty <= qty_e8 <= market.max_qty:
-        return Refusal(
-            RejectCode.QTY_OUT_OF_RANGE,
-            f"quantity {e8_str(qty_e8)} is outside [{e8_str(market.min_qty)}, "
-            f"{e8_str(market.max_qty)}]",
-        )
-    return lots
+    return _on_grid(
+        qty_e8,
+        market.lot_size,
+        market.min_qty,
+        market.max_qty,
+        "quantity",
+        "lot",
+        (RejectCode.INVALID_QUANTITY, RejectCode.OFF_LOT, RejectCode.QTY_OUT_OF_RANGE),
+    )
 
 
 def to_ticks(market: Market, price_e8: int, what: str = "price") -> int | Refusal:
     """Return a positive in-range E8 price in ticks, or why it is refused."""
-    if price_e8 <= 0:
-        return Refusal(RejectCode.INVALID_PRICE, f"{what} must be positive")
-    ticks, rest = divmod(price_e8, market.tick_size)
+    return _on_grid(
+        price_e8,
+        market.tick_size,
+        market.min_price,
+        market.max_price,
+        what,
+        "tick",
+        (RejectCode.INVALID_PRICE, RejectCode.OFF_TICK, RejectCode.PRICE_OUT_OF_RANGE),
+    )
+
+
+def _on_grid(
+    value: int,
+    step: int,
+    low: int,
+    high: int,
+    what: str,
+    step_name: str,
+    codes: tuple[RejectCode, RejectCode, RejectCode],
+) -> int | Refusal:
+    """Return ``value`` (E8) in steps if positive, on the grid and within limits."""
+    not_positive, off_grid, out_of_range = codes
+    if value <= 0:
+        return Refusal(not_positive, f"{what} must be positive")
+    steps, rest = divmod(value, step)
     if rest:
         return Refusal(
-            RejectCode.OFF_TICK,
-            f"{what} {e8_str(price_e8)} is not a multiple of the tick size "
-            f"{e8_str(market.tick_size)}",
+            off_grid,
+            f"{what} {e8_str(value)} is not a multiple of the {step_name} size "
+            f"{e8_str(step)}",
         )
-    if not market.min_price <= price_e8 <= market.max_price:
+    if not low <= value <= high:
         return Refusal(
-            RejectCode.PRICE_OUT_OF_RANGE,
-            f"{what} {e8_str(price_e8)} is outside [{e8_str(market.min_price)}, "
-            f"{e8_str(market.max_price)}]",
+            out_of_range,
+            f"{what} {e8_str(value)} is outside [{e8_str(low)}, {e8_str(high)}]",
         )
-    return ticks
+    return steps
 
 
 def check_order(market: Market, cmd: PlaceOrder) -> Converted | Refusal:  # noqa: C901, PLR0911
