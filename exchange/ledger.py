@@ -180,10 +180,7 @@ class Ledger:
             if position.mode == "cross":
                 self._move_wallet(seq, account, -amount, "funding", events)
                 continue
-            position.margin -= amount
-            if position.margin < 0:
-                self._cover_shortfall(seq, account.name, -position.margin, events)
-                position.margin = 0
+            self._move_bucket(seq, account, position, -amount, events)
             self._report(seq, position, 0, 0, events)
         if settlement.remainder:
             self.move_fund(seq, settlement.remainder, "funding_remainder", events)
@@ -608,10 +605,7 @@ class Ledger:
         position.margin -= share
         net = share + pnl
         if net < 0:  # the loss is bigger than the share: the bucket pays the rest
-            position.margin += net
-            if position.margin < 0:
-                self._cover_shortfall(seq, account.name, -position.margin, events)
-                position.margin = 0
+            self._move_bucket(seq, account, position, net, events)
             net = 0
         self._move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
@@ -668,6 +662,20 @@ class Ledger:
                 reason=reason,
             )
         )
+
+    def _move_bucket(
+        self,
+        seq: int,
+        account: Account,
+        position: Position,
+        amount: int,
+        events: list[Event],
+    ) -> None:
+        """Change an isolated bucket; a deficit goes to the fund (as for wallets)."""
+        position.margin += amount
+        if position.margin < 0:
+            self._cover_shortfall(seq, account.name, -position.margin, events)
+            position.margin = 0
 
     def _cover_shortfall(
         self, seq: int, account: str, amount: int, events: list[Event]
