@@ -2,7 +2,8 @@
 
 from exchange.codes import RejectCode
 from exchange.errors import PaperxError, Rejected
-from exchange.inprocess import Exchange, OrderResult, Trade
+from exchange.inprocess import Exchange
+from exchange.order_views import OrderResult, Trade
 from exchange.markets import DEFAULT_MARKETS, Market
 
 __all__ = [

@@ -20,8 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self, cast
 
-import msgspec
-
 from exchange.account_views import balance_view, position_views
 from exchange.codes import RejectCode
 from exchange.config import load_markets
@@ -47,8 +45,6 @@ from exchange.messages import (
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
-    OrderExpired,
-    OrderFilled,
     OrderRejected,
     OrderType,
     PlaceOrder,
@@ -63,9 +59,10 @@ from exchange.messages import (
     TriggerSource,
     Withdraw,
 )
+from exchange.order_views import OrderResult, OrderTracker, Trade
 from exchange.units import Precision, from_e8, to_e8, to_ppm
 
-__all__ = ["JOURNAL_SCHEMA", "Exchange", "OrderResult", "Trade"]
+__all__ = ["JOURNAL_SCHEMA", "Exchange"]
 
 JOURNAL_SCHEMA = 1
 _SIDES = ("buy", "sell")
@@ -81,39 +78,6 @@ _TIFS = ("GTC", "IOC", "FOK")
 _STPS = ("none", "expire_taker", "expire_maker", "expire_both")
 
 Number = Decimal | str | int
-
-
-class Trade(msgspec.Struct, frozen=True, kw_only=True):
-    """One fill of an order, from that order's point of view."""
-
-    trade_id: int
-    price: Decimal
-    qty: Decimal
-    liquidity: Literal["maker", "taker"]
-    counterparty_order_id: int
-    fee: Decimal
-
-
-class OrderResult(msgspec.Struct, kw_only=True):
-    """What became of an order after a command (Binance-style status).
-
-    ``status``: "new" (resting or waiting for its trigger, nothing filled),
-    "partially_filled" (resting, some filled), "filled", "canceled", "expired".
-    """
-
-    order_id: int
-    client_order_id: str
-    symbol: str
-    side: str
-    type: str
-    status: str
-    price: Decimal | None
-    qty: Decimal
-    filled: Decimal
-    remaining: Decimal
-    average_price: Decimal | None
-    fills: list[Trade]
-    seq: int
 
 
 class Exchange:
@@ -160,8 +124,7 @@ class Exchange:
             raise ValueError(msg)
         self._clock = clock
         self._last_ts = 0
-        self._views: dict[int, _OrderView] = {}  # open orders, as results see them
-        self._closed: list[int] = []  # views closed by the last command
+        self._orders = OrderTracker(self.markets)  # what results report
 
     # ------------------------------------------------------------ raw access
 
@@ -189,7 +152,7 @@ class Exchange:
         events = self.core.handle(record)
         self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
         self.journal.maybe_sync()
-        self._follow(events)
+        self._orders.follow(events)
         return seq, events
 
     def state_hash(self) -> str:
@@ -275,7 +238,7 @@ class Exchange:
         _raise_if_rejected(seq, events)
         accepted = events[0]
         assert isinstance(accepted, OrderAccepted)
-        return self._result(seq, accepted.order_id, events)
+        return self._orders.result(seq, accepted.order_id, events)
 
     def cancel_order(
         self,
@@ -295,7 +258,7 @@ class Exchange:
         _raise_if_rejected(seq, events)
         canceled = events[0]
         assert isinstance(canceled, OrderCanceled)
-        return self._result(seq, canceled.order_id, events)
+        return self._orders.result(seq, canceled.order_id, events)
 
     def amend_order(
         self,
@@ -319,7 +282,7 @@ class Exchange:
         _raise_if_rejected(seq, events)
         amended = events[0]
         assert isinstance(amended, OrderAmended)
-        return self._result(seq, amended.order_id, events)
+        return self._orders.result(seq, amended.order_id, events)
 
     def cancel_all(self, account: str, symbol: str | None = None) -> int:
         """Cancel every open order of the account (one symbol or all); return count."""
@@ -466,7 +429,7 @@ class Exchange:
                     "side": spec.side,
                     "type": spec.type,
                     "price": m.price_decimal(order.price) if order.price else None,
-                    "qty": m.qty_decimal(self._views[order.order_id].qty),
+                    "qty": m.qty_decimal(self._orders.views[order.order_id].qty),
                     "remaining": m.qty_decimal(order.remaining),
                     "trigger_price": (
                         m.price_decimal(spec.trigger_price)
@@ -480,68 +443,6 @@ class Exchange:
                 }
             )
         return out
-
-    # ------------------------------------------------------------ results
-
-    def _result(self, seq: int, order_id: int, events: list[Event]) -> OrderResult:
-        """Summarise one order after ``events`` (already folded into the views)."""
-        view = self._views[order_id]
-        m = self.markets[view.spec.symbol]
-        fills = [
-            _trade(m, e, order_id)
-            for e in events
-            if isinstance(e, OrderFilled)
-            and order_id in (e.taker_order_id, e.maker_order_id)
-        ]
-        fill_qty = sum(t.qty for t in fills)
-        return OrderResult(
-            order_id=order_id,
-            client_order_id=view.spec.client_order_id,
-            symbol=view.spec.symbol,
-            side=view.spec.side,
-            type=view.spec.type,
-            status=view.status,
-            price=m.price_decimal(view.price) if view.price else None,
-            qty=m.qty_decimal(view.qty),
-            filled=m.qty_decimal(view.filled),
-            remaining=m.qty_decimal(view.remaining),
-            average_price=(sum(t.price * t.qty for t in fills) / fill_qty)
-            if fill_qty
-            else None,
-            fills=fills,
-            seq=seq,
-        )
-
-    def _follow(self, events: list[Event]) -> None:
-        """Fold a command's events into the views of open orders.
-
-        Views of orders that closed in the previous command are dropped first:
-        they lived one call longer so that call could report them.
-        """
-        views = self._views
-        for order_id in self._closed:
-            del views[order_id]
-        closed = self._closed = []
-        for e in events:
-            if isinstance(e, OrderAccepted):
-                views[e.order_id] = _OrderView(e)
-                continue
-            touched: tuple[_OrderView, ...]
-            if isinstance(e, OrderFilled):
-                touched = (views[e.taker_order_id], views[e.maker_order_id])
-                for view in touched:
-                    view.fill(e.qty)
-            elif isinstance(e, OrderAmended):
-                touched = (views[e.order_id],)
-                touched[0].amend(e.price, e.qty)
-            elif isinstance(e, OrderCanceled | OrderExpired):
-                touched = (views[e.order_id],)
-                touched[0].end(
-                    "canceled" if isinstance(e, OrderCanceled) else "expired"
-                )
-            else:
-                continue
-            closed.extend(v.spec.order_id for v in touched if v.closed)
 
 
 class _OrderView:
@@ -579,19 +480,6 @@ class _OrderView:
         """Close the order as canceled or expired."""
         self.status = status
         self.remaining = 0
-
-
-def _trade(market: Market, fill: OrderFilled, order_id: int) -> Trade:
-    """Return a fill as seen by one of its two orders."""
-    taker = fill.taker_order_id == order_id
-    return Trade(
-        trade_id=fill.trade_id,
-        price=market.price_decimal(fill.price),
-        qty=market.qty_decimal(fill.qty),
-        liquidity="taker" if taker else "maker",
-        counterparty_order_id=fill.maker_order_id if taker else fill.taker_order_id,
-        fee=from_e8(fill.taker_fee if taker else fill.maker_fee),
-    )
 
 
 def _raise_if_rejected(seq: int, events: list[Event]) -> None:
