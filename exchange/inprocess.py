@@ -59,7 +59,7 @@ from exchange.messages import (
     TriggerSource,
     Withdraw,
 )
-from exchange.order_views import OrderResult, OrderTracker, Trade
+from exchange.order_views import OrderResult, OrderTracker
 from exchange.units import Precision, from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
