@@ -146,21 +146,14 @@ class AmendOrder(_Message, tag="amend"):
 
 
 class CancelAll(_Message, tag="cancel_all"):
-    """Cancel every open order (resting and untriggered) of an account.
-
-    ``symbol`` "" means every symbol.
-    """
+    """Cancel an account's open orders (resting or untriggered); symbol "" = all."""
 
     account: str
     symbol: str = ""
 
 
 class Checkpoint(_Message, tag="checkpoint"):
-    """System command: record the state hash in the journal (`CheckpointTaken`).
-
-    The shell issues one on close (and periodically), so a replay can prove it
-    reached exactly the state the live exchange had.
-    """
+    """System command: journal the state hash (`CheckpointTaken`) for replays."""
 
 
 class Deposit(_Message, tag="deposit"):
