@@ -93,3 +93,13 @@ class TestMarkTriggers:
         ex.close()
         assert verify(ExchangeLog(tmp_path / "j")).ok
 
+
+    def test_an_unknown_trigger_source_is_malformed(self) -> None:
+        """A trigger_by other than "last" or "mark" never reaches the journal."""
+        ex = _venue()
+        seq = ex.core.last_seq
+        with pytest.raises(Rejected) as info:
+            ex.place_order("t", "BTC-PERP", "sell", "stop_market", "0.5",
+                           trigger_price="59000", trigger_by="index")
+        assert info.value.code == RejectCode.MALFORMED
+        assert ex.core.last_seq == seq
