@@ -18,6 +18,7 @@ from replay.streams import (
 
 if TYPE_CHECKING:
     from exchange.messages import Command, Record
+    from replay.streams import StreamTuple
 
 __all__ = ["Expected", "Workload", "flow_workload", "standard_workload"]
 
@@ -35,9 +36,13 @@ class Expected:
 
 
 class Workload:
-    """A named command stream on its markets, as commands and as sequenced records."""
+    """A named command stream on its markets, as commands and as sequenced records.
 
-    __slots__ = ("commands", "expected", "label", "markets", "records")
+    ``stream`` keeps the raw tuples of a standard stream (for the reference
+    engine); it is None for our own order flow.
+    """
+
+    __slots__ = ("commands", "expected", "label", "markets", "records", "stream")
 
     def __init__(
         self,
@@ -45,8 +50,10 @@ class Workload:
         markets: tuple[Market, ...],
         commands: list[Command],
         expected: Expected | None,
+        stream: list[StreamTuple] | None = None,
     ) -> None:
         """Sequence ``commands`` from seq 1, all at time 0 (the core reads no clock)."""
+        self.stream = stream
         self.label = label
         self.markets = markets
         self.commands = commands
@@ -71,7 +78,9 @@ def standard_workload(path: str | Path, n: int | None) -> Workload:
             meta.expected_fills, meta.expected_fill_hash, Path(path).stem + ".meta.json"
         )
     commands = to_commands(stream, market)
-    return Workload(f"standard stream {Path(path).name}", (market,), commands, expected)
+    return Workload(
+        f"standard stream {Path(path).name}", (market,), commands, expected, stream
+    )
 
 
 def flow_workload(n: int, seed: int, *, progress: bool = True) -> Workload:

@@ -50,6 +50,7 @@ from bench._margin import (
     run_margin,
 )
 from bench._matching import compile_ops, run_matching
+from bench._reference import compare_with_targets, run_reference
 from exchange.core import ExchangeCore
 from exchange.logs import configure_logging
 from exchange.markets import config_hash, market_table
@@ -64,7 +65,7 @@ __all__ = ["main", "run_core", "run_journaled", "verify_fills"]
 
 DEFAULT_N = 1_000_000
 DEFAULT_SEED = 42
-VARIANTS = ("matching", "core", "journaled", "margin")
+VARIANTS = ("reference", "matching", "core", "journaled", "margin")
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
 _JOURNAL_SCHEMA = 1  # exchange.inprocess.JOURNAL_SCHEMA; the bench only writes
@@ -76,14 +77,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="paperx bench core",
         description=(
             "Measure commands/s of the same stream through\n"
+            "  (r) a plain SortedDict + deque engine, the reference the targets\n"
+            "      are ratios of (standard stream only: it reads its tuples),\n"
             "  (a) the matching layer alone (OrderBook + matching.match),\n"
             "  (b) the full core, every record's events msgpack-encoded,\n"
             "  (c) (b) plus the file journal under fsync 'batch',\n"
             "  (d) the core with margin: funded accounts, mixed leverage, isolated\n"
             "      and cross, a moving mark, liquidations as system records,\n"
             "and print the fill count and hash, peak memory, p50/p99/p99.9 latency\n"
-            "of (b) and (d) and the machine. Default stream: 1,000,000 commands of\n"
-            "paperx's own order flow (clients.orderflow: BTC-PERP, ETH-PERP, seed 42)."
+            "of (b) and (d), the machine, and each variant as a multiple of (r)\n"
+            "beside its target. Default stream: 1,000,000 commands of paperx's\n"
+            "own order flow (clients.orderflow: BTC-PERP, ETH-PERP, seed 42)."
         ),
         epilog=(
             "examples:\n"
@@ -120,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LIST",
         default=",".join(VARIANTS),
         type=_variants,
-        help="comma-separated variants to run: matching, core, journaled, "
-        "margin (default: all)",
+        help="comma-separated variants to run: reference, matching, core, "
+        "journaled, margin (default: all)",
     )
     p.add_argument(
         "--profile",
@@ -262,16 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         "inputs_rss_mb": round(current_rss_mb(), 1),
     }
     _header(workload, out)
-    if "matching" in args.only:
-        _variant_matching(workload, out, quiet=args.quiet)
-    if "core" in args.only:
-        _variant_core(workload, out, quiet=args.quiet)
-    if "journaled" in args.only:
-        _variant_journaled(workload, out, quiet=args.quiet)
-    ok = True
-    if "margin" in args.only and margin is not None:
-        ok = _variant_margin(margin, out, quiet=args.quiet)
-    ok = _fills(workload, out) and ok
+    ok = _run_variants(args.only, workload, margin, out, quiet=args.quiet)
+    ratios = compare_with_targets(out)
+    if ratios:
+        print("targets   (same run, same machine)", *ratios, sep="\n")
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(
         f"peak RSS  {out['peak_rss_mb']:,.0f} MiB (inputs alone "
@@ -282,6 +280,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, separators=(",", ":")))
     return 0 if ok else 1
+
+
+def _run_variants(
+    only: tuple[str, ...],
+    workload: Workload,
+    margin: MarginWorkload | None,
+    out: dict[str, Any],
+    *,
+    quiet: bool,
+) -> bool:
+    """Run the chosen variants in order; return False if any fills differ."""
+    ok = True
+    if "reference" in only:
+        ok = _variant_reference(workload, out)
+    if "matching" in only:
+        _variant_matching(workload, out, quiet=quiet)
+    if "core" in only:
+        _variant_core(workload, out, quiet=quiet)
+    if "journaled" in only:
+        _variant_journaled(workload, out, quiet=quiet)
+    if "margin" in only and margin is not None:
+        ok = _variant_margin(margin, out, quiet=quiet) and ok
+    return _fills(workload, out) and ok
 
 
 def _load(args: argparse.Namespace) -> Workload:
@@ -335,6 +356,28 @@ def _commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return done.stdout.strip() or "unknown"
+
+
+def _variant_reference(workload: Workload, out: dict[str, Any]) -> bool:
+    """Run (r), the plain engine; return False if its fills are not the expected."""
+    if workload.stream is None:
+        print("(r) reference          skipped: it reads a standard stream (--commands)")
+        return True
+    gc.collect()
+    seconds, fills = run_reference(workload.stream)
+    rate = len(workload.stream) / seconds
+    out["reference_ops_per_s"] = round(rate)
+    print(
+        f"(r) plain reference    {rate:>11,.0f} cmd/s  {seconds:7.2f} s  "
+        f"fills {fills.count:,} hash {fills.value}"
+    )
+    expected = workload.expected
+    if expected is None or expected.fill_hash is None:
+        return True
+    ok = (fills.count, fills.value) == (expected.fills, expected.fill_hash)
+    if not ok:
+        print(f"          (r) fills DIFFER FROM the expected ones in {expected.source}")
+    return ok
 
 
 def _variant_matching(workload: Workload, out: dict[str, Any], *, quiet: bool) -> None:
@@ -516,7 +559,7 @@ def _profile(workload: Workload, variant: str, margin: MarginWorkload | None) ->
         profiler.runcall(run_core, workload)
     buf = io.StringIO()
     pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
-    letter = "d" if variant == "margin" else variant[0]
+    letter = {"matching": "a", "core": "b", "margin": "d"}[variant]
     print(f"--- cProfile of ({letter}) {variant}, top 25 by own time ---")
     print(buf.getvalue().strip())
 

@@ -1,0 +1,56 @@
+"""The bench's plain reference engine (r) and its comparison with the targets."""
+
+from __future__ import annotations
+
+import pytest
+from shared_workload import import_workload
+
+from bench._reference import compare_with_targets, run_reference
+
+
+def test_reference_engine_reproduces_the_shadow_books_fills() -> None:
+    """On 20k standard commands it makes exactly the generator's fills, in order."""
+    workload = import_workload()
+    stream, shadow = workload.generate(20_000, with_shadow=True)
+    seconds, fills = run_reference(stream)
+    assert seconds > 0
+    assert (fills.count, fills.qty, fills.value) == (
+        shadow.fills,
+        shadow.fill_qty,
+        shadow.fill_hash,
+    )
+
+
+def test_ratios_are_against_their_own_bases_and_targets() -> None:
+    """(a), (b), (d) divide by the reference; (c) by (b); each says met or not."""
+    out = {
+        "reference_ops_per_s": 1000,
+        "matching_ops_per_s": 1200,
+        "core_ops_per_s": 400,
+        "journaled_ops_per_s": 300,
+        "margin_ops_per_s": 600,
+    }
+    lines = compare_with_targets(out)
+    assert out["ratios"] == {
+        "matching": {"ratio": 1.2, "target": 1.0, "met": True},
+        "core": {"ratio": 0.4, "target": 0.5, "met": False},
+        "journaled": {"ratio": 0.75, "target": 0.6, "met": True},
+        "margin": {"ratio": 0.6, "target": 0.5, "met": True},
+    }
+    assert len(lines) == 4
+    assert "NOT met" in lines[1]
+
+
+def test_no_reference_no_ratios() -> None:
+    """Without the reference (our own flow) only the journal's ratio remains."""
+    out = {"core_ops_per_s": 400, "journaled_ops_per_s": 300}
+    assert len(compare_with_targets(out)) == 1
+    assert set(out["ratios"]) == {"journaled"}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("missing", [None, 0])
+def test_a_variant_not_run_is_left_out(missing: int | None) -> None:
+    """A variant that did not run (absent, or None when skipped) gives no ratio."""
+    out = {"reference_ops_per_s": 1000, "journaled_ops_per_s": missing}
+    assert compare_with_targets(out) == []
+    assert "ratios" not in out
