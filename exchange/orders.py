@@ -99,8 +99,8 @@ class OrderEntry(Execution):
         # Accepted: from here on, state changes.
         order_id = self._next_id()
         spec = OrderAccepted(
-            seq=seq,
-            order_id=order_id,
+            seq,  # seq and id by position: see `exchange.messages._Message`
+            order_id,
             account=cmd.account,
             symbol=cmd.symbol,
             side=cmd.side,
