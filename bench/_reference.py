@@ -119,4 +119,15 @@ def compare_with_targets(out: dict[str, Any]) -> list[str]:
         )
     if ratios:
         out["ratios"] = ratios
+    reference, encoding = out.get("reference_ops_per_s"), out.get("encode_ops_per_s")
+    matching = out.get("matching_ops_per_s")
+    if reference and encoding and matching:
+        # (b) does (a)'s work and the encoding, and more (checks, events, ids);
+        # at its target it may spend 1 / (0.5 * reference) seconds per command.
+        budget = 0.5 * reference
+        lines.append(
+            f"  (b)'s floor: (a) and encoding alone take "
+            f"{budget / matching:.0%} + {budget / encoding:.0%} of the time (b) "
+            "may spend per command at its target"
+        )
     return lines

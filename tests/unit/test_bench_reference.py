@@ -54,3 +54,16 @@ def test_a_variant_not_run_is_left_out(missing: int | None) -> None:
     out = {"reference_ops_per_s": 1000, "journaled_ops_per_s": missing}
     assert compare_with_targets(out) == []
     assert "ratios" not in out
+
+
+def test_floor_line_shares_of_the_core_budget() -> None:
+    """With (a) and encoding measured, the floor line gives their budget shares."""
+    out = {
+        "reference_ops_per_s": 1000,
+        "matching_ops_per_s": 1000,
+        "core_ops_per_s": 200,
+        "encode_ops_per_s": 2000,
+    }
+    lines = compare_with_targets(out)
+    # budget at the target: 500 commands/s; (a) 1000/s takes half, encoding a quarter
+    assert "50% + 25%" in lines[-1]
