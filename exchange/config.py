@@ -13,6 +13,7 @@ A file looks like::
     taker_fee = "0.0005"
     liquidation_fee = "0.005"  # clearance fee of the liquidated notional
     mark_source = "median"   # or "index" / "last" to pin the mark
+    partial_liquidation = true  # false: liquidation closes the whole position
 
     [[markets.BTC-PERP.tiers]]   # optional: maintenance-margin tiers (else default)
     floor = "0"

@@ -15,6 +15,12 @@ sees an ordinary fill), auto-deleverage what the book could not absorb, and
 move what is left of the margin (clearance fee, then surplus) to the
 insurance fund. Isolated liquidation takes only that position's bucket; cross
 liquidation closes every cross position and takes the cross wallet.
+
+Partial liquidation (a market setting, on by default as on Binance): a
+position whose notional is beyond the first tier is first cut down to the
+tier below, at the same bankruptcy price. The lots left keep their share of
+the margin, and detection after the record decides whether another step is
+due, so a step down the tiers repeats only while the margin still falls short.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from exchange.messages import (
     Liquidate,
     LiquidationSkipped,
     MarginCall,
+    OrderFilled,
     PositionDeleveraged,
     PositionLiquidated,
 )
@@ -230,7 +237,7 @@ class Liquidator:
             self.entry.cancel_orders(
                 seq, account.name, (cmd.symbol,), "liquidation", events
             )
-            self._liquidate(seq, account, position, events)
+            self._liquidate(seq, account, position, _step_lots(position, risk), events)
             return
         if account is None or not self._has_marked_cross(account):
             self._skip(seq, cmd, "flat", events)
@@ -250,13 +257,18 @@ class Liquidator:
             "liquidation",
             events,
         )
-        for symbol in cross:
+        steps = {s: _step_lots(account.positions[s], ledger.markets[s]) for s in cross}
+        partial = [s for s in cross if steps[s] < abs(account.positions[s].size)]
+        # Above the first tier, one step down per record: only the positions
+        # there are cut, and the account keeps its wallet. Else all close.
+        for symbol in partial or cross:
             self._liquidate(
                 seq,
                 account,
                 account.positions[symbol],
+                steps[symbol],
                 events,
-                last=symbol == cross[-1],
+                last=not partial and symbol == cross[-1],
             )
 
     def _skip(self, seq: int, cmd: Liquidate, reason: str, events: list[Event]) -> None:
@@ -272,34 +284,42 @@ class Liquidator:
         seq: int,
         account: Account,
         position: Position,
+        lots: int,
         events: list[Event],
         *,
         last: bool = True,
     ) -> None:
-        """Close one position at its bankruptcy price: book first, then ADL.
+        """Close ``lots`` of a position at its bankruptcy price: book, then ADL.
 
-        What is left of the margin afterwards goes to the insurance fund: the
-        isolated bucket's remainder, or for cross (once ``last`` of the
-        account's cross positions is closed) the whole cross wallet. Its
+        Whole position: what is left of the margin afterwards goes to the
+        insurance fund, the isolated bucket's remainder or, for cross (once
+        ``last`` of the account's cross positions is closed), the whole cross
+        wallet. Partial step: only what the fills made beyond the bankruptcy
+        price does (the rest of the margin stays with the lots left). Its
         clearance-fee part is reported as ``fee``, the rest as ``surplus``.
         """
         ledger = self.ledger
         risk = ledger.markets[position.symbol]
-        lots, is_long = abs(position.size), position.size > 0
+        held, is_long = abs(position.size), position.size > 0
         price = self._bankruptcy_ticks(account, position, risk)
         wallet_before = account.wallet
+        first = len(events)
         order_id = self.entry.place_liquidation(
             seq, account.name, position.symbol, not is_long, lots, price, events
         )
-        left = abs(position.size)
-        if left:
-            self._deleverage(seq, account, position, price, events)
-        if position.mode == "isolated":
+        unfilled = lots - (held - abs(position.size))
+        if unfilled:
+            self._deleverage(seq, account, position, unfilled, price, events)
+        gained = account.wallet - wallet_before
+        if lots < held:
+            gained = min(
+                gained if position.mode == "isolated" else account.wallet,
+                _surplus(events[first:], order_id, price, is_long, risk),
+            )
+        elif position.mode == "cross":
             # the bucket's remainder came back to the wallet on close
-            remainder = account.wallet - wallet_before
-        else:
-            remainder = account.wallet if last else 0
-        remainder = max(0, min(remainder, account.wallet))
+            gained = account.wallet if last else 0
+        remainder = max(0, min(gained, account.wallet))
         fee_due = ceil_div(
             risk.value(lots, price * risk.tick_size) * risk.market.liquidation_fee_ppm,
             _PPM,
@@ -319,10 +339,11 @@ class Liquidator:
                 qty=lots,
                 bankruptcy_price=price,
                 order_id=order_id,
-                filled=lots - left,
-                deleveraged=left,
+                filled=lots - unfilled,
+                deleveraged=unfilled,
                 fee=fee,
                 surplus=remainder - fee,
+                left=abs(position.size),
             )
         )
 
@@ -354,10 +375,11 @@ class Liquidator:
         seq: int,
         account: Account,
         position: Position,
+        lots: int,
         price: int,
         events: list[Event],
     ) -> None:
-        """Close what the book could not take against the best-ranked opponents."""
+        """Close ``lots`` the book could not take against the best-ranked opponents."""
         ledger = self.ledger
         risk = ledger.markets[position.symbol]
         bankrupt_long = position.size > 0
@@ -379,14 +401,15 @@ class Liquidator:
             ),
         )
         for _, name, opponent in ranked:
-            if not position.size:
+            if not lots:
                 break
-            lots = min(abs(position.size), abs(opponent.size))
+            taken = min(lots, abs(opponent.size))
+            lots -= taken
             ledger.settle_transfer(
                 seq,
                 position.symbol,
                 price,
-                lots,
+                taken,
                 seller=account.name if bankrupt_long else name,
                 buyer=name if bankrupt_long else account.name,
                 events=events,
@@ -397,7 +420,7 @@ class Liquidator:
                     symbol=position.symbol,
                     account=name,
                     counterparty=account.name,
-                    qty=lots,
+                    qty=taken,
                     price=price,
                 )
             )
@@ -439,6 +462,38 @@ def _band_edge(risk: MarketRisk, size: int, budget: int) -> int:
     # rounded down: the band is never wider than the headroom allows
     room = budget * SCALE * _PPM // slope
     return mark - room if size > 0 else mark + room
+
+
+def _step_lots(position: Position, risk: MarketRisk) -> int:
+    """Return the lots one liquidation step closes: down to the tier below, or all.
+
+    A position whose notional (at the mark) is beyond the first tier keeps
+    the most lots that fit under the next lower tier's cap, if its market
+    liquidates partially; otherwise the step is the whole position.
+    """
+    held = abs(position.size)
+    tiers = risk.tiers.tiers
+    notional = risk.notional(held)
+    if not risk.market.partial_liquidation or notional < tiers[0].cap:
+        return held
+    below = next(t for t in reversed(tiers) if t.cap <= notional)
+    # the most lots whose value at the mark stays under that tier's cap
+    keep = (below.cap * SCALE - 1) // (risk.lot_size * risk.mark)
+    return held - min(keep, held)
+
+
+def _surplus(
+    events: list[Event], order_id: int, price: int, is_long: bool, risk: MarketRisk
+) -> int:
+    """Return what a liquidation order's fills made beyond the bankruptcy price (E8)."""
+    total = 0
+    for event in events:
+        if type(event) is OrderFilled and event.taker_order_id == order_id:
+            beyond = risk.fill_value(event.qty, event.price) - risk.fill_value(
+                event.qty, price
+            )
+            total += beyond if is_long else -beyond
+    return total
 
 
 def _cross_symbols(account: Account) -> int:

@@ -29,6 +29,10 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     ``min_qty <= qty <= max_qty``; both are multiples of their tick / lot.
     Fees are ppm of the fill's value (Binance's defaults: maker 0.02%, taker
     0.05%; the liquidation clearance fee 0.5% of the liquidated notional).
+    With ``partial_liquidation``, a position liquidated above the first tier
+    is first cut down to the tier below, one tier per step, and keeps the
+    rest while its margin holds (Binance's rule); without it, liquidation
+    always closes the whole position.
     With margin, market orders only trade within ``market_band`` of the mark
     (Binance's price protection): a thin book cannot fill them anywhere. One
     tick times one lot must be worth a whole number of E8 units, so every
@@ -48,6 +52,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     liquidation_fee_ppm: int = 5000
     tiers: TierTable | None = None  # maintenance-margin tiers; None = the default
     market_band_ppm: int = 50_000  # market orders trade within mark +- 5%
+    partial_liquidation: bool = True  # above tier 1: cut to the tier below first
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -93,6 +98,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         liquidation_fee: Decimal | str = "0.005",
         tiers: TierTable | None = None,
         market_band: Decimal | str = "0.05",
+        partial_liquidation: bool = True,
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -107,6 +113,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             liquidation_fee_ppm=to_ppm(liquidation_fee),
             tiers=tiers,
             market_band_ppm=to_ppm(market_band),
+            partial_liquidation=partial_liquidation,
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -134,15 +141,29 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "liquidation_fee",
             "tiers",
             "market_band",
+            "partial_liquidation",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
             raise ValueError(msg)
         rows = spec.get("tiers")
         tiers = None if rows is None else TierTable.from_rows(rows)
-        decimals = {k: str(v) for k, v in spec.items() if k != "tiers"}
+        partial = spec.get("partial_liquidation", True)
+        if not isinstance(partial, bool):
+            msg = f"market {symbol}: partial_liquidation must be true or false"
+            raise ValueError(msg)  # noqa: TRY004 -- config errors are ValueErrors
+        decimals = {
+            k: str(v)
+            for k, v in spec.items()
+            if k not in ("tiers", "partial_liquidation")
+        }
         # from_decimals validates mark_source itself (a clear ValueError)
-        return cls.from_decimals(symbol, tiers=tiers, **decimals)  # type: ignore[arg-type]
+        return cls.from_decimals(
+            symbol,
+            tiers=tiers,
+            partial_liquidation=partial,
+            **decimals,  # type: ignore[arg-type]
+        )
 
     def tier_table(self) -> TierTable:
         """Return the market's tiers: its own, else the default for its symbol."""
@@ -172,6 +193,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "mark_source": self.mark_source,
             "liquidation_fee": ppm_str(self.liquidation_fee_ppm),
             "market_band": ppm_str(self.market_band_ppm),
+            "partial_liquidation": self.partial_liquidation,
         }
         if self.tiers is not None:
             table["tiers"] = self.tiers.as_rows()

@@ -88,10 +88,8 @@ class _Message(
 ):
     """Base of every command and event: immutable, compact on the journal.
 
-    Build them with keywords, but pass at most 15 in one call: from 16 on,
-    CPython builds a dict for the call, which makes it about 7x slower (1.8
-    against 0.25 us), so the hot `OrderAccepted` passes its first two fields
-    by position.
+    Build them with at most 15 keywords per call: from 16 on CPython builds a
+    dict per call (7x slower), so `OrderAccepted` takes seq and id by position.
 
     ``gc=False``: messages hold only str, int and bool, so they can never be
     part of a reference cycle; untracked, the millions of them a run creates
@@ -220,11 +218,9 @@ class SetIndexPrice(_Message, tag="index"):
 
 
 class Liquidate(_Message, tag="liquidate"):
-    """System command: liquidate an isolated position, or a cross account.
+    """System command: liquidate a position (``symbol``), or cross account ("").
 
-    ``symbol`` names the isolated position; "" means all cross positions. The
-    core asks for it with a `MarginCall`; the shell journals it as the very
-    next record.
+    Asked for by a `MarginCall`; the shell journals it as the very next record.
     """
 
     account: str
@@ -487,11 +483,11 @@ class MarginCall(_Message, tag="margin_call"):
 
 
 class PositionLiquidated(_Message, tag="liquidated"):
-    """A position was closed by liquidation at or better than ``bankruptcy_price``.
+    """A position was liquidated at or better than ``bankruptcy_price``.
 
-    ``qty`` lots were liquidated: ``filled`` in the book by ``order_id``, the
-    rest by auto-deleveraging. ``fee`` (clearance fee) and ``surplus`` went
-    to the insurance fund (E8).
+    ``qty`` lots: ``filled`` in the book by ``order_id``, the rest by ADL;
+    ``fee`` and ``surplus`` (E8) went to the insurance fund; ``left`` lots stay
+    open after a partial liquidation (0: closed).
     """
 
     seq: int
@@ -505,6 +501,7 @@ class PositionLiquidated(_Message, tag="liquidated"):
     deleveraged: int
     fee: int
     surplus: int
+    left: int = 0
 
 
 class PositionDeleveraged(_Message, tag="adl"):

@@ -257,13 +257,7 @@ class Rebuilder:
             case PositionDeleveraged():
                 self._deleveraged(seq, event)
             case PositionLiquidated():
-                if event.filled + event.deleveraged != event.qty:
-                    raise Divergence(
-                        seq,
-                        f"liquidation of {event.qty} lots filled "
-                        f"{event.filled} and deleveraged "
-                        f"{event.deleveraged}",
-                    )
+                self._liquidated(seq, event)
             case FundingPaid():
                 ledger = self._ledger(seq)
                 tick = (event.symbol, event.funding_ts_ns, event.rate)
@@ -477,6 +471,19 @@ class Rebuilder:
         position.margin = event.margin
         position.mode = event.mode
         position.leverage = event.leverage
+
+    def _liquidated(self, seq: int, event: PositionLiquidated) -> None:
+        """Check a liquidation's lots add up and the position kept ``left`` lots."""
+        account = self._ledger(seq).accounts.get(event.account)
+        position = None if account is None else account.positions.get(event.symbol)
+        left = 0 if position is None else abs(position.size)
+        if event.filled + event.deleveraged != event.qty or left != event.left:
+            raise Divergence(
+                seq,
+                f"liquidation of {event.qty} lots filled {event.filled} and "
+                f"deleveraged {event.deleveraged}, leaving {event.left}; the "
+                f"position holds {left}",
+            )
 
     def _deleveraged(self, seq: int, event: PositionDeleveraged) -> None:
         """Explain a deleveraging's two size changes: opposite, ``qty`` lots each."""

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from margin_helpers import money_sides
 
 from exchange import Exchange, Market
+from exchange.margin import TierTable
 from exchange.messages import (
     JOURNALED_DECODER,
     AdjustMargin,
@@ -66,6 +67,17 @@ MARKETS = (
         max_price="100000",
         max_qty="100000",
         mark_source="index",
+        # small tiers, so that positions here reach them and are liquidated
+        # partially, one tier per step
+        tiers=TierTable.of(
+            (floor * SCALE, cap * SCALE, lev, mmr)
+            for floor, cap, lev, mmr in (
+                (0, 2_000, 50, 5_000),
+                (2_000, 8_000, 40, 10_000),
+                (8_000, 30_000, 20, 25_000),
+                (30_000, 10**9, 10, 50_000),
+            )
+        ),
     ),
     Market.from_decimals(
         "Q",
@@ -121,7 +133,7 @@ class Driver:
         self.markets = {m.symbol: m for m in MARKETS}
         self.index = dict(BASE)
         self.now = 0
-        self.seen: dict[str, int] = {"isolated": 0, "cross": 0, "adl": 0}
+        self.seen: dict[str, int] = {"isolated": 0, "cross": 0, "adl": 0, "partial": 0}
         self._wrap()
         for symbol, price in BASE.items():
             self.ex.submit(SetIndexPrice(symbol=symbol, price=price))
@@ -294,6 +306,7 @@ def check_record(
     for e in events:
         if isinstance(e, PositionLiquidated):
             driver.seen[e.mode] += 1
+            driver.seen["partial"] += e.left > 0
         elif isinstance(e, PositionDeleveraged):
             driver.seen["adl"] += 1
     if before is not None:
@@ -390,8 +403,8 @@ class TestLiquidationInvariants:
         drive(seeded_steps(seed), no_shortfall_with_surplus=True)
 
     def test_seeded_streams_liquidate_both_modes_and_deleverage(self):
-        """The seeded streams do reach isolated and cross liquidations, and ADL."""
-        seen = dict.fromkeys(("isolated", "cross", "adl"), 0)
+        """The seeded streams reach isolated, cross and partial liquidations, and ADL."""
+        seen = dict.fromkeys(("isolated", "cross", "adl", "partial"), 0)
         for seed in range(12):
             driver = drive(seeded_steps(seed))
             for key, count in driver.seen.items():

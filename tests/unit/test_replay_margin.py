@@ -191,6 +191,19 @@ def _tamper(
     raise AssertionError(msg)
 
 
+def _liquidation_story(ex: Exchange) -> None:
+    """a's 20x isolated long of 1 BTC is liquidated: partly in the book, then ADL."""
+    for account in ("a", "b", "c"):
+        ex.deposit(account, "100000")
+    ex.set_margin_mode("a", BTC, "isolated")
+    ex.set_index_price(BTC, "60000")
+    ex.place_order("b", BTC, "sell", "limit", "1", "60000")
+    ex.place_order("a", BTC, "buy", "limit", "1", "60000")
+    ex.place_order("c", BTC, "buy", "limit", "0.3", "57500")
+    ex.place_order("a", BTC, "sell", "limit", "0.5", "65000")
+    ex.set_index_price(BTC, "56000")
+
+
 class TestVerifyMargin:
     """verify() and the CLI on journals recorded with margin."""
 
@@ -216,15 +229,7 @@ class TestVerifyMargin:
         ex = Exchange(
             journal=tmp_path / "j", fsync="off", margin=True, clock=lambda: now[0]
         )
-        for account in ("a", "b", "c"):
-            ex.deposit(account, "100000")
-        ex.set_margin_mode("a", BTC, "isolated")
-        ex.set_index_price(BTC, "60000")
-        ex.place_order("b", BTC, "sell", "limit", "1", "60000")
-        ex.place_order("a", BTC, "buy", "limit", "1", "60000")
-        ex.place_order("c", BTC, "buy", "limit", "0.3", "57500")
-        ex.place_order("a", BTC, "sell", "limit", "0.5", "65000")
-        ex.set_index_price(BTC, "56000")  # a's 20x long is liquidated
+        _liquidation_story(ex)
         now[0] += interval
         ex.advance_time(now[0])
         ex.close()
@@ -330,6 +335,17 @@ class TestRebuildMargin:
             _rebuild(entries)
         assert info.value.seq == entries[-1].record.seq
         assert "checkpoint" in str(info.value)
+
+    def test_a_liquidation_leaving_other_lots_than_logged_is_detected(self) -> None:
+        """A PositionLiquidated whose ``left`` is not the position's size diverges."""
+        ex = Exchange(margin=True)
+        _liquidation_story(ex)
+        entries = _journal(ex)
+        seq = _tamper(entries, PositionLiquidated, left=1)
+        with pytest.raises(Divergence) as info:
+            _rebuild(entries)
+        assert info.value.seq == seq
+        assert "the position holds" in str(info.value)
 
     def test_a_tampered_mark_price_is_detected(self) -> None:
         """A MarkPriceChanged the rebuilt mark rule does not produce diverges."""
