@@ -22,6 +22,7 @@ import itertools
 import os
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import NamedTuple
 
 import pytest
@@ -55,6 +56,9 @@ from exchange.messages import (
 from exchange.units import SCALE
 from replay.rebuild import Rebuilder
 from replay.rerun import Rerunner
+
+if TYPE_CHECKING:
+    from exchange.ledger import Ledger
 
 EXAMPLES = int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "25"))
 H1 = 3600 * 10**9
@@ -303,6 +307,8 @@ def check_record(
             if p.mode == "cross":
                 assert p.margin == 0, (name, symbol, command, events)
     assert sizes == dict.fromkeys(SYMBOLS, 0), (command, events)
+    for key in _due(ledger):
+        assert key in core.liquidator.pending, (key, command, events)
     for e in events:
         if isinstance(e, PositionLiquidated):
             driver.seen[e.mode] += 1
@@ -311,6 +317,31 @@ def check_record(
             driver.seen["adl"] += 1
     if before is not None:
         _check_liquidation(driver, before, events)
+
+
+def _due(ledger: Ledger) -> list[tuple[str, str]]:
+    """Return every (account, symbol) due for liquidation now ("": cross account).
+
+    Computed by brute force over every position, apart from the liquidator's
+    index: after every record, each of them must have its liquidation pending.
+    """
+    due = []
+    for name, account in ledger.accounts.items():
+        cross_marked = False
+        for symbol, p in account.positions.items():
+            risk = ledger.markets[symbol]
+            if not p.size or not risk.mark:
+                continue
+            if p.mode == "cross":
+                cross_marked = True
+            elif p.margin + risk.upnl(p) <= risk.tiers.maintenance_margin(
+                risk.notional(p.size)
+            ):
+                due.append((name, symbol))
+        upnl, _, mm = ledger.cross_totals(account)
+        if cross_marked and mm and account.wallet + upnl <= mm:
+            due.append((name, ""))
+    return due
 
 
 def _check_liquidation(driver: Driver, before: BucketView, events: list[Event]) -> None:
