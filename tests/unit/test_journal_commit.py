@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -201,22 +202,33 @@ class TestGroupCommit:
             await journal.aclose()
             await asyncio.wait_for(committer, TIMEOUT)
 
-    async def test_maybe_sync_commits_inline_beside_the_task(
+    async def test_maybe_sync_starts_a_commit_off_the_loop_the_task_collects(
         self, tmp_path: Path, spy: FsyncSpy
     ) -> None:
-        """With the task running, maybe_sync still commits a full batch at once."""
+        """With the task running, maybe_sync starts a full batch's fsync and returns.
+
+        The fsync runs in the journal's thread while the loop goes on; the task
+        awaits it and advances durable_seq. Nothing fsyncs on the loop.
+        """
         journal = FileJournal.open(tmp_path, HEADER, batch_records=2, batch_ms=60_000)
         spy.reset()
         committer = asyncio.create_task(journal.run_group_commit())
         try:
             await asyncio.sleep(0)
+            spy.hold()
             append_range(journal, 1, 4)
             journal.maybe_sync()
-            assert journal.durable_seq == 4
-            assert spy.on_main == 1
+            assert journal.durable_seq == 0
+            await asyncio.wait_for(
+                asyncio.to_thread(spy.entered.wait, TIMEOUT), TIMEOUT
+            )
+            spy.release()
+            await asyncio.wait_for(journal.wait_durable(4), TIMEOUT)
+            assert (spy.on_main, spy.in_workers) == (0, 1)
             append_range(journal, 5, 6)
             await asyncio.wait_for(journal.wait_durable(6), TIMEOUT)
         finally:
+            spy.release()
             await journal.aclose()
             await asyncio.wait_for(committer, TIMEOUT)
 
@@ -228,6 +240,55 @@ class TestGroupCommit:
             journal = FileJournal.open(tmp_path / policy, HEADER, fsync=policy)
             await asyncio.wait_for(journal.run_group_commit(), TIMEOUT)
             journal.close()
+
+
+class TestSynchronousCallers:
+    """Without an event loop, maybe_sync pipelines commits: one fsync in flight."""
+
+    def test_one_commit_in_flight_the_next_batch_waits_and_grows(
+        self, tmp_path: Path, spy: FsyncSpy
+    ) -> None:
+        """While a batch's fsync runs, later batches wait and become one commit."""
+        journal = FileJournal.open(tmp_path, HEADER, batch_records=3, batch_ms=60_000)
+        spy.reset()
+        spy.hold()
+        append_range(journal, 1, 3)
+        journal.maybe_sync()
+        assert spy.entered.wait(TIMEOUT)
+        append_range(journal, 4, 9)  # two full batches while the first is in flight
+        journal.maybe_sync()
+        assert (journal.durable_seq, spy.in_workers) == (0, 1)
+        spy.release()
+        _collect_until(journal, 3)
+        journal.maybe_sync()  # starts 4..9 as one commit
+        _collect_until(journal, 9)
+        assert (spy.on_main, spy.in_workers) == (0, 2)
+        journal.close()
+        assert spy.on_main == 1  # close syncs what is left (nothing) inline
+
+    def test_a_failed_fsync_in_the_thread_poisons_the_journal(
+        self, tmp_path: Path, spy: FsyncSpy
+    ) -> None:
+        """The next maybe_sync raises the fsync's error; later appends refuse."""
+        journal = FileJournal.open(tmp_path, HEADER, batch_records=2, batch_ms=60_000)
+        spy.error = OSError(errno.EIO, "injected")
+        append_range(journal, 1, 2)
+        journal.maybe_sync()
+        with pytest.raises(JournalError, match="injected"):
+            _collect_until(journal, 2)
+        assert journal.durable_seq == 0
+        with pytest.raises(JournalError):
+            journal.append(3, b"x")
+        journal.close()
+
+
+def _collect_until(journal: FileJournal, seq: int) -> None:
+    """Call maybe_sync until ``seq`` is durable, failing after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    while journal.durable_seq < seq:
+        assert time.monotonic() < deadline, f"seq {seq} never became durable"
+        journal.maybe_sync()
+        time.sleep(0.001)
 
 
 class TestFailures:
