@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
 import pytest
 from shared_workload import import_workload
 
 from bench._reference import compare_with_targets, run_reference
+from bench.core import main
+from replay.streams import write_stream
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_reference_engine_reproduces_the_shadow_books_fills() -> None:
@@ -67,3 +75,27 @@ def test_floor_line_shares_of_the_core_budget() -> None:
     lines = compare_with_targets(out)
     # budget at the target: 500 commands/s; (a) 1000/s takes half, encoding a quarter
     assert "50% + 25%" in lines[-1]
+
+
+def test_repeated_rounds_keep_each_variants_best_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--repeat 2`` runs the variants twice and reports ratios of the best rates."""
+    stream = import_workload().generate(3_000)
+    path = tmp_path / "orders_3000.msgpack"
+    write_stream(path, stream)
+    code = main(
+        ["--commands", str(path), "--only", "reference,core", "--repeat", "2"]
+        + ["--quiet", "--json"]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert code == 0
+    assert "round 2 of 2" in lines
+    rounds = [line for line in lines if line.startswith("(b) core")]
+    assert len(rounds) == 2
+    best = max(int(line.split()[4].replace(",", "")) for line in rounds)
+    assert figures["core_ops_per_s"] == best
+    assert figures["ratios"]["core"]["ratio"] == round(
+        figures["core_ops_per_s"] / figures["reference_ops_per_s"], 3
+    )
