@@ -153,14 +153,19 @@ class Settlement:
         if position.mode == "cross":
             self._move_wallet(seq, account, effect.realized - fee, "trade", events)
         else:
+            # A flip's opening part pays its share of the fee from the wallet,
+            # as an opening fill does: the closed lots' bucket share only
+            # answers for their own fee (else a big flip out of a small
+            # position would charge the whole fee to a small bucket).
+            open_fee = fee * effect.opened // lots if effect.closed else fee
             self._settle_isolated(
                 seq,
                 account,
                 position,
-                effect.realized - fee,
+                effect.realized - (fee - open_fee),
                 effect,
                 value * effect.opened // lots,
-                fee,
+                open_fee,
                 events,
             )
         self._report(seq, position, effect.realized, fee, events)
@@ -173,22 +178,23 @@ class Settlement:
         pnl: int,
         effect: FillEffect,
         opened_value: int,
-        fee: int,
+        open_fee: int,
         events: list[Event],
     ) -> None:
         """Move PnL, released margin and new initial margin of an isolated fill.
 
-        Opening or growing: the fee is paid from the cross wallet and the
-        initial margin moves from it into the bucket. Reducing: the closed lots'
-        share of the bucket (pro rata, rounded down) is released and the
-        realized PnL minus fee is settled against it; a net gain goes to the
-        wallet, a net loss stays in the bucket, so a losing close never draws
-        on the cross wallet (isolation) and the lots still open keep their
-        margin. Flat or flipped: the whole bucket is settled; a flip then funds
-        the new side from the wallet.
+        Opening or growing: the fee (``open_fee``) is paid from the cross
+        wallet and the initial margin moves from it into the bucket. Reducing:
+        the closed lots' share of the bucket (pro rata, rounded down) is
+        released and ``pnl`` (realized PnL minus the closing part's fee) is
+        settled against it; a net gain goes to the wallet, a net loss stays in
+        the bucket, so a losing close never draws on the cross wallet
+        (isolation) and the lots still open keep their margin. Flat or
+        flipped: the whole bucket is settled; a flip then pays its opening
+        part's fee and funds the new side from the wallet.
         """
         if not effect.closed:
-            self._move_wallet(seq, account, -fee, "fee", events)
+            self._move_wallet(seq, account, -open_fee, "fee", events)
             self._fund_bucket(
                 seq,
                 account,
@@ -209,6 +215,7 @@ class Settlement:
             net = 0
         self._move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
+            self._move_wallet(seq, account, -open_fee, "fee", events)
             self._fund_bucket(
                 seq,
                 account,

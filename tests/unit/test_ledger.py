@@ -247,6 +247,26 @@ class TestRealizedPnl:
         assert ex.balance("alice")["free"] == 8_800
 
 
+    def test_isolated_flip_pays_its_opening_fee_from_the_wallet(self, fx):
+        """Long 0.001, then sell 2 at 60,000: the bucket of 0.001 answers for its fee.
+
+        The fill's taker fee is 0.05% x 2 x 60,000 = 60: 0.03 for the closed
+        0.001 (against its 6 of bucket), 59.97 for the opened 1.999 from the
+        wallet. Charging all 60 to the 6 of bucket would leave it short: the
+        insurance fund would pay and bad debt appear.
+        """
+        fx.deposit("alice", 20_000)
+        isolated(fx, "alice", BTC, 10)
+        trade(fx, "alice", "bob", BTC, "0.001", "60000")
+        trade(fx, "carol", "alice", BTC, "2", "60000", taker="seller")
+        ledger = fx.core.ledger
+        assert (ledger.insurance_fund, ledger.bad_debt) == (0, 0)
+        p = position(fx, "alice", BTC)
+        assert (p["side"], p["contracts"], p["collateral"]) == ("short", D("1.999"), 11_994)
+        # 20,000 - 0.03 open fee - 0.03 close fee - 59.97 flip-open fee
+        assert fx.balance("alice")["wallet"] == D("19939.97")
+
+
 class TestIsolatedBuckets:
     """An isolated position's own wallet: funded on open, returned on close."""
 
