@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
+import msgspec
 from sortedcontainers import SortedDict
 
 if TYPE_CHECKING:
@@ -29,42 +30,27 @@ __all__ = ["Level", "Order", "OrderBook"]
 _COMPACT_SLACK = 32
 
 
-class Order:
+class Order(msgspec.Struct, eq=False, gc=False):
     """An open order: identity, price (ticks), open quantity (lots), static spec.
 
     ``spec`` is the `OrderAccepted` event that created it (side, type, flags,
     client id...), shared rather than copied. ``reserved`` is the margin the
     ledger holds for it (0 without a ledger). ``remaining == 0`` marks a dead
     entry still sitting in a level's deque.
+
+    A mutable msgspec struct rather than a slotted class: one is built per
+    accepted order, and msgspec builds it in C, 3x faster than ``__init__``.
+    ``eq=False``: orders compare (and hash) by identity; ``gc=False``: they
+    hold only ints, strings and their spec, so they are never in a cycle.
     """
 
-    __slots__ = (
-        "account",
-        "is_buy",
-        "order_id",
-        "price",
-        "remaining",
-        "reserved",
-        "spec",
-    )
-
-    def __init__(
-        self,
-        order_id: int,
-        account: str,
-        is_buy: bool,
-        price: int,
-        remaining: int,
-        spec: OrderAccepted,
-    ) -> None:
-        """Create an order; it is not in any book until `OrderBook.add`."""
-        self.order_id = order_id
-        self.account = account
-        self.is_buy = is_buy
-        self.price = price
-        self.remaining = remaining
-        self.spec = spec
-        self.reserved = 0  # E8 margin the ledger holds for the open part
+    order_id: int
+    account: str
+    is_buy: bool
+    price: int
+    remaining: int
+    spec: OrderAccepted
+    reserved: int = 0  # E8 margin the ledger holds for the open part
 
     def __repr__(self) -> str:
         """Show id, side, open quantity and price."""
