@@ -157,7 +157,7 @@ def run_matching(
     return MatchingRun(seconds, fills, skipped)
 
 
-def _run_chunk(ops: Sequence[Op], out: FillHash) -> int:  # noqa: C901 -- one hot loop
+def _run_chunk(ops: Sequence[Op], out: FillHash) -> int:  # noqa: C901, PLR0912 -- one hot loop
     """Apply ops, folding their fills into ``out``; return how many were skipped."""
     fills: list[tuple[Order, int, int]] = []
     expired: list[tuple[Order, int]] = []
@@ -170,9 +170,12 @@ def _run_chunk(ops: Sequence[Op], out: FillHash) -> int:  # noqa: C901 -- one ho
                 code == _FOK and not can_fill(book, is_buy, account, price, lots, stp)
             ) or (code == _POST and would_take(book, is_buy, price)):
                 continue
-            remaining, stopped = match(
-                book, is_buy, account, price, lots, stp, fills, expired
-            )
+            if price is None or would_take(book, is_buy, price):
+                remaining, stopped = match(
+                    book, is_buy, account, price, lots, stp, fills, expired
+                )
+            else:  # most limits do not cross: skip the walk, as the core does
+                remaining, stopped = lots, False
             if remaining and not stopped and code < _IOC:
                 book.add(Order(oid, account, is_buy, price, remaining, _NO_SPEC))
         elif code == _CANCEL:
