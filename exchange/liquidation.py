@@ -310,14 +310,14 @@ class Liquidator:
         unfilled = lots - (held - abs(position.size))
         if unfilled:
             self._deleverage(seq, account, position, unfilled, price, events)
+        # isolated: what came back to the wallet from the bucket
         gained = account.wallet - wallet_before
-        if lots < held:
+        if lots < held:  # a step: what the fills made beyond the bankruptcy price
             gained = min(
                 gained if position.mode == "isolated" else account.wallet,
                 _surplus(events[first:], order_id, price, is_long, risk),
             )
-        elif position.mode == "cross":
-            # the bucket's remainder came back to the wallet on close
+        elif position.mode == "cross":  # the cross wallet, with the last position
             gained = account.wallet if last else 0
         remainder = max(0, min(gained, account.wallet))
         fee_due = ceil_div(
