@@ -174,6 +174,17 @@ class ExchangeCore(OrderEntry):
             self._trim_reduce_only(seq, events)
         return moved_all
 
+    def restore_indexes(self) -> None:
+        """Re-derive what the core indexes beside its state, so it can go on.
+
+        The canonical state (books, ledger, marks) is all a rebuild or a
+        snapshot restores; the reduce-only orders at rest and the
+        liquidation index are derived from it here.
+        """
+        self.restore_resting_reduce_only()
+        if self.liquidator is not None:
+            self.liquidator.reindex()
+
     def take_system_commands(self) -> list[Liquidate]:
         """Return (and forget) the system commands the last records asked for.
 

@@ -341,7 +341,8 @@ class Execution:
             for order_id in [i for i in resting if i not in self.index]:
                 del resting[order_id]
             account = ledger.accounts[name]
-            for order in list(resting.values()):
+            # by id, not by when they came to rest: a restored core agrees
+            for order in sorted(resting.values(), key=_order_id):
                 position = account.positions.get(order.spec.symbol)
                 size = position.size if position is not None else 0
                 if not size or (size > 0) == order.is_buy:
@@ -409,6 +410,17 @@ class Execution:
                 )
             )
         self._touched.clear()
+
+    def restore_resting_reduce_only(self) -> None:
+        """Re-derive the reduce-only orders at rest from the books (after a restore)."""
+        self.resting_reduce_only.clear()
+        for state in self.markets.values():
+            for is_buy in (True, False):
+                for order in state.book.orders(is_buy=is_buy):
+                    if order.spec.reduce_only:
+                        self.resting_reduce_only.setdefault(order.account, {})[
+                            order.order_id
+                        ] = order
 
     def cancel_orders(
         self,
@@ -489,6 +501,11 @@ class Execution:
                 ]
             )
         return markets
+
+
+def _order_id(order: Order) -> int:
+    """Return an order's id (a sort key)."""
+    return order.order_id
 
 
 def _order_row(order: Order) -> list[object]:

@@ -116,18 +116,37 @@ class Liquidator:
     # ------------------------------------------------------------ detection
 
     def detect(self, seq: int, moved_marks: list[str], events: list[Event]) -> None:
-        """Re-price what this record changed and call margin on what ran out."""
+        """Re-price what this record changed and call margin on what ran out.
+
+        Accounts the record changed come first, in the order it changed them,
+        then those the index reports, by name: which extra accounts a cautious
+        index reports depends on its history, so the order of margin calls
+        must not (a core restored from a log calls them in the same order).
+        """
         ledger = self.ledger
         suspects: dict[str, None] = dict.fromkeys(ledger.dirty)
-        for symbol in moved_marks:
-            for name in self.indexes[symbol].crossed(ledger.markets[symbol].mark):
-                suspects[name] = None
+        crossed = {
+            name
+            for symbol in moved_marks
+            for name in self.indexes[symbol].crossed(ledger.markets[symbol].mark)
+        }
+        suspects.update(dict.fromkeys(sorted(crossed - suspects.keys())))
         ledger.dirty.clear()
         for name in suspects:
-            self._check_account(seq, ledger.accounts[name], events)
+            for symbol, balance, mm in self._index_account(ledger.accounts[name]):
+                self._call(seq, name, symbol, balance, mm, events)
 
-    def _check_account(self, seq: int, account: Account, events: list[Event]) -> None:
-        """Re-index an account's positions and call margin where it is due.
+    def reindex(self) -> None:
+        """Index every account's positions afresh (after a rebuild or a restore).
+
+        Margin calls due are not made here: at a record boundary each one
+        already was (its liquidation is pending).
+        """
+        for account in self.ledger.accounts.values():
+            self._index_account(account)
+
+    def _index_account(self, account: Account) -> list[tuple[str, int, int]]:
+        """Re-index an account's positions; return the margin calls now due.
 
         Isolated positions and a cross account's only cross position are
         indexed at their exact liquidation price. A cross account holding
@@ -138,7 +157,12 @@ class Liquidator:
         band the account cannot be liquidatable; once one leaves it, the index
         reports the account and it is checked exactly and re-banded. So a mark
         move never scans accounts, whatever markets they hold.
+
+        Returns:
+            ``(symbol, margin balance, maintenance margin)`` per call due:
+            an isolated position's symbol, or "" for the cross account.
         """
+        due: list[tuple[str, int, int]] = []
         ledger = self.ledger
         upnl, _, mm = ledger.cross_totals(account)
         crosses = _cross_symbols(account)
@@ -158,7 +182,7 @@ class Liquidator:
                 index.put(account.name, position.size > 0, price)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
-                    self._call(seq, account.name, symbol, balance, own_mm, events)
+                    due.append((symbol, balance, own_mm))
             elif crosses > 1:
                 # each position's values round by at most a unit or two: keep
                 # that much of the headroom out of the bands
@@ -177,7 +201,8 @@ class Liquidator:
                 )
                 index.put(account.name, position.size > 0, price)
         if mm and headroom <= 0 and self._has_marked_cross(account):
-            self._call(seq, account.name, "", account.wallet + upnl, mm, events)
+            due.append(("", account.wallet + upnl, mm))
+        return due
 
     def _has_marked_cross(self, account: Account) -> bool:
         """Return True if the account holds a cross position with a known mark."""

@@ -117,6 +117,16 @@ class Rebuilder:
         """Return the canonical hash of the rebuilt state."""
         return self.core.state_hash()
 
+    def resume(self) -> ExchangeCore:
+        """Return the rebuilt core, ready to handle the records that follow.
+
+        Its derived indexes (reduce-only orders at rest, the liquidation
+        index) are re-derived first; it then behaves as the live core did.
+        Stop applying log entries to this rebuilder once resumed.
+        """
+        self.core.restore_indexes()
+        return self.core
+
     def apply(self, entry: Journaled) -> None:
         """Fold one journaled record's events into the state.
 
