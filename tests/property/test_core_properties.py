@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 from harness import Harness, of
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from streams import STREAM_MARKETS, SYMBOLS, CoreView, Step, steps_strategy, to_command
 
 from exchange.messages import (
@@ -233,3 +234,19 @@ class TestDeterminism:
         for record, events in zip(live.records, live.history, strict=True):
             rebuilt.apply(Journaled(record, events))
         assert rebuilt.state_hash() == live.core.state_hash()
+
+    @settings(max_examples=EXAMPLES)
+    @given(STREAMS, st.integers(0, 10**6))
+    def test_a_core_rebuilt_from_a_prefix_resumes_as_the_live_one(
+        self, steps: list[Step], where: int
+    ):
+        """Rebuild the first records, resume, and the rest gives the logged events."""
+        live = drive(steps)
+        cut = where % len(live.records)
+        rebuilt = Rebuilder(STREAM_MARKETS)
+        for record, events in zip(live.records[:cut], live.history[:cut], strict=True):
+            rebuilt.apply(Journaled(record, events))
+        core = rebuilt.resume()
+        for record, events in zip(live.records[cut:], live.history[cut:], strict=True):
+            assert core.handle(record) == events, record
+        assert core.state_hash() == live.core.state_hash()
