@@ -47,6 +47,7 @@ from bench._margin import (
     DEFAULT_EVERY,
     MarginWorkload,
     build_margin,
+    report_margin,
     run_margin,
 )
 from bench._matching import compile_ops, run_matching
@@ -502,51 +503,7 @@ def _variant_margin(mw: MarginWorkload, out: dict[str, Any], *, quiet: bool) -> 
     bar = None if quiet else ProgressBar(len(mw.records), "(d) margin")
     seconds, samples, state_hash = run_margin(mw, None if bar is None else bar.update)
     _close(bar)
-    counted = mw.commands + mw.index_updates
-    rate = counted / seconds
-    p50, p99, p999 = (percentile(samples, f) for f in (0.50, 0.99, 0.999))
-    s = mw.stats
-    out["margin_ops_per_s"] = round(rate)
-    out["liquidations"] = s.liquidations
-    out["margin"] = {
-        "commands": mw.commands,
-        "index_updates": mw.index_updates,
-        "system_records": s.system,
-        "not_sent": s.dropped,
-        "deposit_usdt": mw.deposit,
-        "index_every": mw.every,
-        "latency_ns": {"p50": p50, "p99": p99, "p99_9": p999, "samples": len(samples)},
-        "fills": s.fills.count,
-        "fill_hash": s.fills.value,
-        "rejects": dict(s.rejects.most_common()),
-        "margin_calls": s.margin_calls,
-        "liquidated_lots": s.liquidated_lots,
-        "adl": s.adl,
-        "liquidations_skipped": s.skipped,
-    }
-    print(
-        f"(d) core + margin      {rate:>11,.0f} cmd/s  {seconds:7.2f} s  latency "
-        f"p50 {p50 / 1000:.1f} us  p99 {p99 / 1000:.1f} us  p99.9 {p999 / 1000:.1f} us"
-    )
-    print(
-        f"          counted: {mw.commands:,} stream commands + {mw.index_updates:,} "
-        f"index prices (1 per market every {mw.every}); {s.system:,} liquidation "
-        f"records timed, not counted; {len(mw.accounts)} accounts x "
-        f"{mw.deposit:,} USDT"
-    )
-    rejects = ", ".join(f"{k} {v:,}" for k, v in s.rejects.most_common()) or "none"
-    print(
-        f"          fills {s.fills.count:,}, rejects {sum(s.rejects.values()):,}: "
-        f"{rejects}; {s.dropped:,} cancels/amends of refused orders not sent"
-    )
-    print(
-        f"          margin calls {s.margin_calls:,}, liquidations {s.liquidations:,} "
-        f"({s.liquidated_lots:,} lots), ADL {s.adl:,}, skipped {s.skipped:,}"
-    )
-    ok = state_hash == mw.state_hash
-    if not ok:
-        print("          state hash DIFFERS FROM the build pass's: the run diverged")
-    return ok
+    return report_margin(mw, seconds, samples, state_hash, out)
 
 
 def _fills(workload: Workload, out: dict[str, Any]) -> bool:
