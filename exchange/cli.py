@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,7 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line; return the process exit code.
+
+    A reader that stops early (``paperx bench core | head``) ends the run
+    quietly, as Unix tools do, instead of with a traceback.
+    """
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and fail once more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command they name."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     if args.command == "demo":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,19 @@ class TestCli:
         """A path that is not a journal gives exit code 2 and a message."""
         assert main(["replay", "verify", str(tmp_path / "nope")]) == 2
         assert "not a journal directory" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly() -> None:
+    """``paperx ... | head -1``: no traceback when the pipe closes, exit code 1."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange.cli", "bench", "core", "--n", "20000",
+         "--only", "core", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()  # the reader is gone; later prints hit a broken pipe
+    _, stderr = process.communicate(timeout=120)
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert process.returncode == 1
