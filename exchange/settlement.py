@@ -236,15 +236,19 @@ class Settlement:
 
         An order's margin was reserved against the position it met when placed;
         if the position changed since (a resting close that now opens), its fill
-        may need more than is free. The bucket then gets only the free balance
-        (the position runs at a higher leverage and is liquidated sooner): it
-        never takes the wallet below what backs the cross positions and other
-        orders, and never below zero.
+        may need more than is free. The fill comes first: it takes what the
+        other open orders hold too, so their reservations may exceed the free
+        balance for a while (new orders and withdrawals are refused until they
+        shrink), as on a venue that re-prices open-order margin against the
+        position. It never takes the wallet below what backs the cross
+        positions, nor below zero; only then does the bucket get less than
+        its initial margin (and the position is liquidated sooner).
         """
         im = self.markets[position.symbol].tiers.initial_margin(
             opened_value, position.leverage
         )
-        transfer = min(im, max(self.available(account), 0))
+        backing = self.available(account) + account.order_margin
+        transfer = min(im, max(backing, 0))
         self._move_wallet(seq, account, -transfer, "isolated_margin", events)
         position.margin += transfer
 

@@ -320,6 +320,31 @@ class TestIsolatedBuckets:
         }
         assert fx.core.ledger.accounts["alice"].positions[BTC].margin == 0
 
+    def test_a_resting_close_that_now_opens_gets_its_full_initial_margin(self, ex):
+        """The fill comes before what other orders hold: the bucket gets all 3,050.
+
+        alice's sell of 0.5 @ 61,000 rested as a close (no margin held); the
+        long closed, so it now opens a short. Her bid of 1.6 @ 55,000 holds
+        8,800 of her 10,000, leaving 1,200 free; the short is funded in full
+        all the same, and until the reservations shrink nothing new is allowed.
+        """
+        ex.deposit("alice", 10_000)
+        isolated(ex, "alice", BTC, 10)
+        trade(ex, "alice", "bob", BTC, "0.5", "60000")
+        ex.place_order("alice", BTC, "sell", "limit", "0.5", "61000")
+        trade(ex, "carol", "alice", BTC, "0.5", "60000", taker="seller")
+        ex.place_order("alice", BTC, "buy", "limit", "1.6", "55000")
+        assert ex.balance("alice")["free"] == 1_200
+        ex.place_order("bob", BTC, "buy", "limit", "0.5", "61000", tif="IOC")
+        p = position(ex, "alice", BTC)
+        assert (p["side"], p["collateral"]) == ("short", 3_050)
+        assert ex.balance("alice")["free"] == 0
+        assert_refused(
+            ex, RejectCode.INSUFFICIENT_MARGIN,
+            ex.place_order, "alice", ETH, "buy", "limit", "0.1", "3000",
+        )
+        assert_refused(ex, RejectCode.INSUFFICIENT_BALANCE, ex.withdraw, "alice", 1)
+
     def test_isolated_loss_leaves_the_free_balance_untouched(self, ex):
         """A losing isolated position does not lower the free balance of the wallet."""
         ex.deposit("alice", 10_000)
