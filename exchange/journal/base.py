@@ -10,8 +10,11 @@ Durability follows the :data:`FsyncPolicy`:
 * ``"always"``: a record is durable (written and fsynced) when ``append``
   returns.
 * ``"batch"``: group commit. A record becomes durable at the next commit: a
-  ``sync()``, a ``maybe_sync()`` that finds the batch full or old enough, or a
-  tick of the ``run_group_commit()`` task. Nothing becomes durable by itself.
+  ``sync()``, or a commit that a ``maybe_sync()`` (finding the batch full or
+  old enough) or the ``run_group_commit()`` task starts; its fsync runs in the
+  journal's fsync thread, and ``durable_seq`` moves when the next
+  ``maybe_sync()``, ``sync()`` or the task collects it. Nothing becomes durable
+  by itself.
 * ``"off"``: a record counts as durable as soon as ``append`` has handed it to
   the OS (one ``write`` per append, never an fsync). It survives the exchange
   process crashing, but **promises nothing across power loss or an OS crash**.
@@ -130,7 +133,7 @@ class Journal(Protocol):
         ...
 
     def maybe_sync(self) -> None:
-        """Commit the pending batch if it is full or its oldest record is too old."""
+        """Start committing the batch if full or old; collect a finished commit."""
         ...
 
     async def wait_durable(self, seq: int) -> None:
