@@ -445,43 +445,6 @@ class Exchange:
         return out
 
 
-class _OrderView:
-    """One order as its owner sees it: quantities in lots and a status."""
-
-    __slots__ = ("filled", "price", "qty", "remaining", "spec", "status")
-
-    def __init__(self, spec: OrderAccepted) -> None:
-        """Start from the acceptance."""
-        self.spec = spec
-        self.price = spec.price
-        self.qty = spec.qty
-        self.filled = 0
-        self.remaining = spec.qty
-        self.status = "new"
-
-    @property
-    def closed(self) -> bool:
-        """Return True once the order can no longer trade."""
-        return self.status in ("filled", "canceled", "expired")
-
-    def fill(self, qty: int) -> None:
-        """Account for one fill."""
-        self.filled += qty
-        self.remaining -= qty
-        self.status = "partially_filled" if self.remaining else "filled"
-
-    def amend(self, price: int, open_qty: int) -> None:
-        """Take a new price and open quantity; the total follows the open part."""
-        self.price = price
-        self.qty = self.filled + open_qty
-        self.remaining = open_qty
-
-    def end(self, status: str) -> None:
-        """Close the order as canceled or expired."""
-        self.status = status
-        self.remaining = 0
-
-
 def _raise_if_rejected(seq: int, events: list[Event]) -> None:
     """Raise `Rejected` if the command was refused."""
     first = events[0] if events else None
