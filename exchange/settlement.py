@@ -77,8 +77,16 @@ class Settlement:
 
     def available(self, account: Account) -> int:
         """Return the free balance that new orders, withdrawals and transfers use."""
+        return self.cross_backing(account) - account.order_margin
+
+    def cross_backing(self, account: Account) -> int:
+        """Return the wallet less the cross positions' losses and initial margin.
+
+        What open orders may hold and fills may take; open orders' margin
+        comes off it to give `available`.
+        """
         upnl, im, _ = self.cross_totals(account)
-        return account.wallet + min(0, upnl) - im - account.order_margin
+        return account.wallet + min(0, upnl) - im
 
     def settle(self, seq: int, fill: OrderFilled, events: list[Event]) -> None:
         """Book one fill (already carrying its fees) for both sides."""
@@ -247,8 +255,7 @@ class Settlement:
         im = self.markets[position.symbol].tiers.initial_margin(
             opened_value, position.leverage
         )
-        backing = self.available(account) + account.order_margin
-        transfer = min(im, max(backing, 0))
+        transfer = min(im, max(self.cross_backing(account), 0))
         self._move_wallet(seq, account, -transfer, "isolated_margin", events)
         position.margin += transfer
 
