@@ -80,6 +80,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         if not 0 <= self.maker_fee_ppm <= _PPM or not 0 <= self.taker_fee_ppm <= _PPM:
             msg = f"{self.symbol}: fees must be between 0 and 100%"
             raise ValueError(msg)
+        if type(self.partial_liquidation) is not bool:  # "false" would be truthy
+            msg = f"{self.symbol}: partial_liquidation must be true or false"
+            raise ValueError(msg)
 
     @classmethod
     def from_decimals(
@@ -148,10 +151,6 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(msg)
         rows = spec.get("tiers")
         tiers = None if rows is None else TierTable.from_rows(rows)
-        partial = spec.get("partial_liquidation", True)
-        if not isinstance(partial, bool):
-            msg = f"market {symbol}: partial_liquidation must be true or false"
-            raise ValueError(msg)  # noqa: TRY004 -- config errors are ValueErrors
         decimals = {
             k: str(v)
             for k, v in spec.items()
@@ -161,7 +160,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         return cls.from_decimals(
             symbol,
             tiers=tiers,
-            partial_liquidation=partial,
+            partial_liquidation=spec.get("partial_liquidation", True),
             **decimals,  # type: ignore[arg-type]
         )
 

@@ -144,6 +144,13 @@ class TestConfig:
         assert market.partial_liquidation is False
         assert market.as_mapping()["partial_liquidation"] is False
 
+    def test_a_non_boolean_from_python_is_refused(self) -> None:
+        """``partial_liquidation="false"`` (truthy) is refused, not taken as on."""
+        with pytest.raises(ValueError, match="partial_liquidation"):
+            Market.from_decimals(
+                "X", tick_size="1", lot_size="1", partial_liquidation="false"  # type: ignore[arg-type]
+            )
+
     def test_a_non_boolean_is_refused(self) -> None:
         """A string where true/false belongs is a config error naming the key."""
         with pytest.raises(ConfigError, match="partial_liquidation"):
