@@ -99,3 +99,12 @@ def test_repeated_rounds_keep_each_variants_best_rate(
     assert figures["ratios"]["core"]["ratio"] == round(
         figures["core_ops_per_s"] / figures["reference_ops_per_s"], 3
     )
+
+
+@pytest.mark.parametrize("repeat", ["0", "-2"])
+def test_a_repeat_below_one_is_refused_with_a_message(
+    repeat: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--repeat 0`` exits 2 and says which setting must be positive."""
+    assert main(["--n", "100", "--repeat", repeat, "--quiet"]) == 2
+    assert "--repeat" in capsys.readouterr().err
