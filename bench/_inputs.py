@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clients.orderflow import OrderFlow
+from exchange.cli.progress import ProgressBar
 from exchange.markets import DEFAULT_MARKETS, Market
-from exchange.progress import ProgressBar
 from replay.streams import (
     read_meta,
     read_stream,

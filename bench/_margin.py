@@ -26,7 +26,7 @@ core, because the stream must adapt to it exactly as a client would:
 
 The timed run replays the prebuilt records on a fresh core and creates only
 the system records, from ``take_system_commands()``, right after the record
-that caused them (as `exchange.inprocess.Exchange.submit` does). The core is
+that caused them (as `exchange.shell.inprocess.Exchange.submit` does). The core is
 deterministic, so they fall on exactly the seqs left free; any divergence would
 break the seq check, and the final state hash is compared with the build
 pass's. The build pass also yields what the report shows: rejects by code,
@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from bench._machine import percentile
+from exchange.cli.progress import ProgressBar
 from exchange.codes import RejectCode
 from exchange.core import ExchangeCore
 from exchange.messages import (
@@ -62,7 +63,6 @@ from exchange.messages import (
     SetLeverage,
     SetMarginMode,
 )
-from exchange.progress import ProgressBar
 from exchange.units import SCALE
 from replay.streams import FillHash
 

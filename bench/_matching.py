@@ -1,8 +1,8 @@
 """Variant (a) of ``paperx bench core``: the matching layer alone.
 
 Commands are compiled (before timing) into small tuples that drive
-`exchange.book.OrderBook` and `exchange.matching.match` directly: no records,
-no validation, no events, no encoding. Order ids are assigned as the core
+`exchange.engine.book.OrderBook` and `exchange.engine.matching.match` directly: no
+records, no validation, no events, no encoding. Order ids are assigned as the core
 assigns them (1, 2, 3, ... per accepted `PlaceOrder`), which is exact for
 streams that produce no rejects (the standard stream, `clients.orderflow`).
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from exchange.book import Order, OrderBook
-from exchange.matching import STP_MODES, can_fill, match, would_take
+from exchange.engine.book import Order, OrderBook
+from exchange.engine.matching import STP_MODES, can_fill, match, would_take
 from exchange.messages import (
     AmendOrder,
     CancelAll,

@@ -52,11 +52,11 @@ from bench._margin import (
 )
 from bench._matching import compile_ops, run_matching
 from bench._reference import compare_with_targets, run_reference
+from exchange.cli.progress import ProgressBar
 from exchange.core import ExchangeCore
-from exchange.logs import configure_logging
 from exchange.markets import config_hash, market_table
 from exchange.messages import Journaled, OrderRejected
-from exchange.progress import ProgressBar
+from exchange.shell.logs import configure_logging
 from replay.streams import FillHash, StreamError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ DEFAULT_SEED = 42
 VARIANTS = ("reference", "matching", "core", "journaled", "margin")
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
-_JOURNAL_SCHEMA = 1  # exchange.inprocess.JOURNAL_SCHEMA; the bench only writes
+_JOURNAL_SCHEMA = 1  # exchange.shell.inprocess.JOURNAL_SCHEMA; the bench only writes
 
 
 def _parser() -> argparse.ArgumentParser:

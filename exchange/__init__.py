@@ -2,9 +2,9 @@
 
 from exchange.codes import RejectCode
 from exchange.errors import PaperxError, Rejected
-from exchange.inprocess import Exchange
 from exchange.markets import DEFAULT_MARKETS, Market
-from exchange.order_views import OrderResult, Trade
+from exchange.shell.inprocess import Exchange
+from exchange.shell.order_views import OrderResult, Trade
 
 __all__ = [
     "DEFAULT_MARKETS",

@@ -30,9 +30,11 @@ from collections.abc import Iterable
 from typing import assert_never
 
 from exchange.codes import RejectCode
+from exchange.engine.orders import MarketBooks, OrderEntry
+from exchange.engine.validation import Refusal
 from exchange.errors import InvariantViolation
-from exchange.ledger import Ledger
-from exchange.liquidation import Liquidator
+from exchange.margin.ledger import Ledger
+from exchange.margin.liquidation import Liquidator
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import (
     ENCODER,
@@ -54,10 +56,8 @@ from exchange.messages import (
     SetRiskLimits,
     Withdraw,
 )
-from exchange.orders import MarketState, OrderEntry
-from exchange.validation import Refusal
 
-__all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketState"]
+__all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketBooks"]
 
 STATE_SCHEMA = 1  # bump when the canonical state encoding changes
 

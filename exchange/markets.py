@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from exchange.margin import BTC_TIERS, DEFAULT_TIERS, TierTable
+from exchange.margin.tiers import BTC_TIERS, DEFAULT_TIERS, TierTable
 from exchange.units import SCALE, e8_str, from_e8, ppm_str, to_e8, to_ppm
 
 _PPM = 1_000_000

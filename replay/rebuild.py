@@ -36,8 +36,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, assert_never
 
-from exchange.book import Order
-from exchange.core import ExchangeCore, MarketState
+from exchange.core import ExchangeCore, MarketBooks
+from exchange.engine.book import Order
+from exchange.engine.triggers import is_rising
 from exchange.markets import Market
 from exchange.messages import (
     AdvanceTime,
@@ -67,11 +68,10 @@ from exchange.messages import (
     RiskLimitsSet,
     SetIndexPrice,
 )
-from exchange.triggers import is_rising
 from replay.errors import Divergence
 
 if TYPE_CHECKING:
-    from exchange.ledger import Ledger
+    from exchange.margin.ledger import Ledger
 
 __all__ = ["Rebuilder"]
 
@@ -378,7 +378,7 @@ class Rebuilder:
             raise Divergence(seq, f"order {order_id} rests but is not in flight")
         return order
 
-    def _state(self, symbol: str) -> MarketState:
+    def _state(self, symbol: str) -> MarketBooks:
         """Return a market's state."""
         return self.core.markets[symbol]
 

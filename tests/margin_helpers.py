@@ -21,7 +21,7 @@ from exchange.messages import AdjustMargin, OrderRejected
 from exchange.units import to_e8
 
 if TYPE_CHECKING:
-    from exchange.ledger import Ledger
+    from exchange.margin.ledger import Ledger
 
 D = Decimal
 CENT = D("0.01")

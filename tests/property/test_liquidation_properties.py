@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from margin_helpers import money_sides
 
 from exchange import Exchange, Market
-from exchange.margin import TierTable
+from exchange.margin.tiers import TierTable
 from exchange.messages import (
     JOURNALED_DECODER,
     AdjustMargin,
@@ -58,7 +58,7 @@ from replay.rebuild import Rebuilder
 from replay.rerun import Rerunner
 
 if TYPE_CHECKING:
-    from exchange.ledger import Ledger
+    from exchange.margin.ledger import Ledger
 
 EXAMPLES = int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "25"))
 H1 = 3600 * 10**9

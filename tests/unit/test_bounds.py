@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exchange import Exchange, RejectCode, Rejected
-from exchange.ledger import MAX_BALANCE
+from exchange.margin.ledger import MAX_BALANCE
 from exchange.units import from_e8
 
 

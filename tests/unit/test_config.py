@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exchange import DEFAULT_MARKETS, Exchange
-from exchange.config import ConfigError, load_markets, markets_from_toml
+from exchange.shell.config import ConfigError, load_markets, markets_from_toml
 
 SHIPPED = Path(__file__).parents[2] / "exchange" / "markets.toml"
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.errors import InvariantViolation
-from exchange.funding import (
+from exchange.margin.funding import (
     DEFAULT_CLAMP_E8,
     DEFAULT_IMPACT_NOTIONAL_E8,
     DEFAULT_INTEREST_E8,

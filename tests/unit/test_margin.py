@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.margin import (
+from exchange.margin.tiers import (
     BTC_TIERS,
     DEFAULT_TIERS,
     ETH_TIERS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exchange.margin_demo import PATH, compare_margin_modes
+from exchange.cli.margin_demo import PATH, compare_margin_modes
 
 
 class TestMarginDemo:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.mark import DEFAULT_FUNDING_INTERVAL_NS, MarkState, median
+from exchange.margin.mark import DEFAULT_FUNDING_INTERVAL_NS, MarkState, median
 from exchange.units import SCALE
 
 HOUR_NS = 3600 * 10**9

@@ -15,7 +15,7 @@ from msgspec.structs import replace
 from margin_helpers import FREE, exchange, money_sides, position, trade
 
 from exchange import Exchange, Market
-from exchange.config import ConfigError, markets_from_toml
+from exchange.shell.config import ConfigError, markets_from_toml
 from exchange.messages import (
     Event,
     InsuranceFundChanged,

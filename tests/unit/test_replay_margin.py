@@ -9,7 +9,7 @@ import pytest
 
 from clients.orderflow import DEFAULT_ACCOUNTS, generate
 from exchange import DEFAULT_MARKETS, Exchange
-from exchange.cli import main
+from exchange.cli.main import main
 from exchange.codes import RejectCode
 from exchange.messages import (
     JOURNALED_DECODER,

@@ -20,7 +20,7 @@ from exchange.messages import (
     SetIndexPrice,
     SetLeverage,
 )
-from exchange.sequencer import Sequencer, SequencerStopped
+from exchange.shell.sequencer import Sequencer, SequencerStopped
 
 E8 = 10**8
 HEADER = JournalHeader(schema_version=1, config_hash="test", config={}, first_seq=1)

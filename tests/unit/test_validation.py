@@ -10,7 +10,7 @@ from harness import Harness, of, rejected_code
 from exchange.codes import RejectCode
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import OrderAccepted, OrderRejected, PlaceOrder
-from exchange.validation import MAX_CLIENT_ORDER_ID
+from exchange.engine.validation import MAX_CLIENT_ORDER_ID
 
 E8 = 10**8
 

@@ -5,8 +5,8 @@ fees collected and bad debt, and moves money between them: a fill (both
 sides, fees, realized PnL, isolated buckets), a fee-free transfer
 (auto-deleveraging), a payment to the insurance fund. A balance that would go
 negative is covered by the fund (what the fund cannot cover is bad debt); so
-no balance is ever negative and the money identity of `exchange.accounts`
-holds after every change. `exchange.ledger.Ledger` adds the policy on top:
+no balance is ever negative and the money identity of `exchange.margin.accounts`
+holds after every change. `exchange.margin.ledger.Ledger` adds the policy on top:
 account commands, the pre-trade check, order margin and funding.
 """
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from exchange.accounts import (
+from exchange.margin.accounts import (
     Account,
     FillEffect,
     Position,
     apply_fill,
 )
-from exchange.market_risk import MarketRisk
+from exchange.margin.market_margin import MarketMargin
 from exchange.messages import (
     BalanceChanged,
     Event,
@@ -41,8 +41,9 @@ class Settlement:
 
     def __init__(self, markets: Iterable[Market]) -> None:
         """Create an empty ledger for ``markets`` (each with its tier table)."""
-        self.markets: dict[str, MarketRisk] = {
-            market.symbol: MarketRisk(market, market.tier_table()) for market in markets
+        self.markets: dict[str, MarketMargin] = {
+            market.symbol: MarketMargin(market, market.tier_table())
+            for market in markets
         }
         self.accounts: dict[str, Account] = {}
         self.insurance_fund = 0
@@ -144,7 +145,7 @@ class Settlement:
     def _settle_side(
         self,
         seq: int,
-        risk: MarketRisk,
+        risk: MarketMargin,
         name: str,
         is_buy: bool,
         lots: int,

@@ -12,9 +12,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from exchange.accounts import Position
-from exchange.ledger import Ledger
-from exchange.margin import position_liquidation_price
+from exchange.margin.accounts import Position
+from exchange.margin.ledger import Ledger
+from exchange.margin.tiers import position_liquidation_price
 from exchange.units import SCALE, from_e8
 
 __all__ = ["balance_view", "position_views"]

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.accounts import (
+from exchange.codes import RejectCode
+from exchange.engine.validation import Refusal
+from exchange.margin.accounts import (
     DEFAULT_LEVERAGE,
     Account,
     Position,
     ceil_div,
 )
-from exchange.codes import RejectCode
-from exchange.funding import FundingTick, settle_funding
-from exchange.market_risk import MarketRisk
+from exchange.margin.funding import FundingTick, settle_funding
+from exchange.margin.market_margin import MarketMargin
 from exchange.messages import (
     AdjustMargin,
     Deposit,
@@ -41,12 +42,11 @@ from exchange.messages import (
     Withdraw,
 )
 from exchange.units import SCALE, e8_str
-from exchange.validation import Refusal
 
 if TYPE_CHECKING:
-    from exchange.book import Order, OrderBook
+    from exchange.engine.book import Order, OrderBook
 
-from exchange.settlement import Settlement
+from exchange.margin.settlement import Settlement
 
 __all__ = ["DAY_NS", "MAX_BALANCE", "Ledger"]
 
@@ -98,7 +98,7 @@ class Ledger(Settlement):
         self,
         seq: int,
         symbol: str,
-        risk: MarketRisk,
+        risk: MarketMargin,
         tick: FundingTick,
         events: list[Event],
     ) -> None:

@@ -4,7 +4,7 @@
 and id counters, and the steps an accepted order goes through: matching,
 fills (settled by the ledger when there is one), resting or expiring, stops
 and take-profits firing, cancels, and the book deltas all of that causes.
-`exchange.orders.OrderEntry` adds the order commands that check input and
+`exchange.engine.orders.OrderEntry` adds the order commands that check input and
 decide what to accept; the liquidator uses `place_liquidation` and
 `cancel_orders` directly.
 """
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.book import Order, OrderBook
 from exchange.codes import RejectCode
-from exchange.matching import STP_MODES, can_fill, match, would_take
+from exchange.engine.book import Order, OrderBook
+from exchange.engine.matching import STP_MODES, can_fill, match, would_take
+from exchange.engine.triggers import TriggerBook, is_rising
+from exchange.engine.validation import Refusal
 from exchange.messages import (
     BookDelta,
     Event,
@@ -28,19 +30,17 @@ from exchange.messages import (
     OrderTriggered,
     Side,
 )
-from exchange.triggers import TriggerBook, is_rising
-from exchange.validation import Refusal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from exchange.ledger import Ledger
+    from exchange.margin.ledger import Ledger
     from exchange.markets import Market
 
-__all__ = ["Execution", "MarketState"]
+__all__ = ["Execution", "MarketBooks"]
 
 
-class MarketState:
+class MarketBooks:
     """Everything the core keeps per symbol: spec, book, triggers, last price."""
 
     __slots__ = ("book", "last_price", "mark_triggers", "market", "triggers")
@@ -73,8 +73,8 @@ class Execution:
         self.ledger = ledger
         self.index: dict[int, Order] = {}
         self.by_account: dict[str, dict[int, Order]] = {}
-        self.markets: dict[str, MarketState] = {
-            m.symbol: MarketState(m, self.index, self.by_account) for m in markets
+        self.markets: dict[str, MarketBooks] = {
+            m.symbol: MarketBooks(m, self.index, self.by_account) for m in markets
         }
         # (account, client id) -> order id; entries of closed orders are pruned lazily.
         self.client_ids: dict[tuple[str, str], int] = {}
@@ -82,7 +82,7 @@ class Execution:
         self.next_trade_id = 1
         # Levels changed by the current record, in first-touch order (never a set:
         # set order depends on string hashing, which differs between processes).
-        self._touched: dict[tuple[MarketState, bool, int], None] = {}
+        self._touched: dict[tuple[MarketBooks, bool, int], None] = {}
         # Symbols whose mark may have moved during the current record.
         self._marks_touched: dict[str, None] = {}
         # Reduce-only orders resting in a book, by account (entries of orders
@@ -96,7 +96,7 @@ class Execution:
     # ------------------------------------------------------------ execution
 
     def _execute(
-        self, seq: int, state: MarketState, order: Order, events: list[Event]
+        self, seq: int, state: MarketBooks, order: Order, events: list[Event]
     ) -> None:
         """Match an accepted order, report its fills, then rest or expire the rest."""
         spec = order.spec
@@ -149,7 +149,7 @@ class Execution:
             )
         )
 
-    def _market_limit(self, state: MarketState, is_buy: bool) -> int | None:
+    def _market_limit(self, state: MarketBooks, is_buy: bool) -> int | None:
         """Return a market order's price protection in ticks (None: no limit).
 
         With a mark, a market order trades only within the market's band around
@@ -169,7 +169,7 @@ class Execution:
     def _report_fills(
         self,
         seq: int,
-        state: MarketState,
+        state: MarketBooks,
         taker: Order,
         fills: list[tuple[Order, int, int]],
         events: list[Event],
@@ -219,7 +219,7 @@ class Execution:
     def _fire_triggers(
         self,
         seq: int,
-        state: MarketState,
+        state: MarketBooks,
         events: list[Event],
         *,
         by_mark: bool = False,
@@ -264,7 +264,7 @@ class Execution:
             self._execute(seq, state, order, events)
 
     def _trigger_check(
-        self, state: MarketState, order: Order
+        self, state: MarketBooks, order: Order
     ) -> tuple[str | None, int]:
         """Return why a triggered order expires at once (or None), and its margin."""
         spec = order.spec
@@ -392,7 +392,7 @@ class Execution:
         self.next_order_id = order_id + 1
         return order_id
 
-    def _touch(self, state: MarketState, is_buy: bool, price: int) -> None:
+    def _touch(self, state: MarketBooks, is_buy: bool, price: int) -> None:
         """Note that a level changed, to report it once at the end of the record."""
         self._touched[state, is_buy, price] = None
 

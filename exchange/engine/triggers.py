@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sortedcontainers import SortedDict
 
 if TYPE_CHECKING:
-    from exchange.book import Order
+    from exchange.engine.book import Order
 
 __all__ = ["TriggerBook", "is_rising"]
 

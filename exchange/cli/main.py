@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from exchange.logs import configure_logging
+from exchange.shell.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -105,7 +105,7 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     if args.command == "demo":
-        from exchange.demo import run_demo  # noqa: PLC0415 -- keep --help fast
+        from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
 
         return run_demo(args.n, args.seed, args.journal, args.fsync)
     if args.command == "bench":
@@ -117,7 +117,7 @@ def _run(argv: list[str] | None) -> int:
 
 def _replay_verify(journal: Path) -> int:
     """Verify one journal and print the three hashes."""
-    from exchange.progress import ProgressBar  # noqa: PLC0415
+    from exchange.cli.progress import ProgressBar  # noqa: PLC0415
     from replay.log import ExchangeLog  # noqa: PLC0415
     from replay.verify import verify  # noqa: PLC0415
 
@@ -147,7 +147,3 @@ def _replay_verify(journal: Path) -> int:
         "verdict       " + ("OK: live == rebuild == rerun" if report.ok else "MISMATCH")
     )
     return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

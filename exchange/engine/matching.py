@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from exchange.book import Level, Order, OrderBook
+    from exchange.engine.book import Level, Order, OrderBook
 
 __all__ = [
     "EXPIRE_BOTH",

@@ -10,10 +10,12 @@ builds the rest of the exchange (accounts, marks, liquidation) on top.
 
 from __future__ import annotations
 
-from exchange.book import Order
 from exchange.codes import RejectCode
-from exchange.execution import Execution, MarketState
-from exchange.matching import STP_MODES, can_fill, would_take
+from exchange.engine.book import Order
+from exchange.engine.execution import Execution, MarketBooks
+from exchange.engine.matching import STP_MODES, can_fill, would_take
+from exchange.engine.triggers import is_rising
+from exchange.engine.validation import Refusal, check_order, to_lots, to_ticks
 from exchange.messages import (
     AllCanceled,
     AmendOrder,
@@ -25,10 +27,8 @@ from exchange.messages import (
     OrderRejected,
     PlaceOrder,
 )
-from exchange.triggers import is_rising
-from exchange.validation import Refusal, check_order, to_lots, to_ticks
 
-__all__ = ["MarketState", "OrderEntry"]
+__all__ = ["MarketBooks", "OrderEntry"]
 
 
 class OrderEntry(Execution):
@@ -135,7 +135,7 @@ class OrderEntry(Execution):
             self._fire_triggers(seq, state, events)
 
     def _trigger_refusal(
-        self, state: MarketState, source: str, rising: bool, trigger: int
+        self, state: MarketBooks, source: str, rising: bool, trigger: int
     ) -> Refusal | None:
         """Refuse a stop whose trigger is already reached (or has no price source)."""
         if source == "mark":

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.inprocess import Exchange
 from exchange.markets import Market
 from exchange.messages import PositionLiquidated
+from exchange.shell.inprocess import Exchange
 
 __all__ = ["PATH", "compare_margin_modes"]
 

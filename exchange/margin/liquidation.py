@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedList
 
-from exchange.accounts import Account, Position, ceil_div
-from exchange.margin import position_bankruptcy_price, position_liquidation_price
+from exchange.margin.accounts import Account, Position, ceil_div
+from exchange.margin.tiers import position_bankruptcy_price, position_liquidation_price
 from exchange.messages import (
     Event,
     Liquidate,
@@ -44,9 +44,9 @@ from exchange.messages import (
 from exchange.units import SCALE
 
 if TYPE_CHECKING:
-    from exchange.ledger import Ledger
-    from exchange.market_risk import MarketRisk
-    from exchange.orders import OrderEntry
+    from exchange.engine.orders import OrderEntry
+    from exchange.margin.ledger import Ledger
+    from exchange.margin.market_margin import MarketMargin
 
 __all__ = ["LiquidationIndex", "Liquidator"]
 
@@ -373,7 +373,7 @@ class Liquidator:
         )
 
     def _bankruptcy_ticks(
-        self, account: Account, position: Position, risk: MarketRisk
+        self, account: Account, position: Position, risk: MarketMargin
     ) -> int:
         """Return the bankruptcy price on the tick grid, inside the market's limits.
 
@@ -451,7 +451,7 @@ class Liquidator:
             )
 
     def _adl_rank(
-        self, account: Account, position: Position, risk: MarketRisk
+        self, account: Account, position: Position, risk: MarketMargin
     ) -> Fraction:
         """Return PnL% x effective leverage (profitable) or PnL% / leverage (not)."""
         upnl = risk.upnl(position)
@@ -471,7 +471,7 @@ class Liquidator:
         return [list(key) for key in self.pending]
 
 
-def _band_edge(risk: MarketRisk, size: int, budget: int) -> int:
+def _band_edge(risk: MarketMargin, size: int, budget: int) -> int:
     """Return the mark (E8) at which a cross position alone uses up ``budget``.
 
     A mark move of d changes the position's margin balance minus maintenance
@@ -489,7 +489,7 @@ def _band_edge(risk: MarketRisk, size: int, budget: int) -> int:
     return mark - room if size > 0 else mark + room
 
 
-def _step_lots(position: Position, risk: MarketRisk) -> int:
+def _step_lots(position: Position, risk: MarketMargin) -> int:
     """Return the lots one liquidation step closes: down to the tier below, or all.
 
     A position whose notional (at the mark) is beyond the first tier keeps
@@ -508,7 +508,7 @@ def _step_lots(position: Position, risk: MarketRisk) -> int:
 
 
 def _surplus(
-    events: list[Event], order_id: int, price: int, is_long: bool, risk: MarketRisk
+    events: list[Event], order_id: int, price: int, is_long: bool, risk: MarketMargin
 ) -> int:
     """Return what a liquidation order's fills made beyond the bankruptcy price (E8)."""
     total = 0

@@ -20,13 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self, cast
 
-from exchange.account_views import balance_view, position_views
 from exchange.codes import RejectCode
-from exchange.config import load_markets
 from exchange.core import ExchangeCore
 from exchange.errors import Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
-from exchange.ledger import Ledger
+from exchange.margin.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
     ENCODER,
@@ -59,7 +57,9 @@ from exchange.messages import (
     TriggerSource,
     Withdraw,
 )
-from exchange.order_views import OrderResult, OrderTracker
+from exchange.shell.account_views import balance_view, position_views
+from exchange.shell.config import load_markets
+from exchange.shell.order_views import OrderResult, OrderTracker
 from exchange.units import Precision, from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
@@ -96,7 +96,7 @@ class Exchange:
 
         Args:
             markets: the markets to trade, or a TOML file of them (see
-                `exchange.config`); default BTC-PERP and ETH-PERP.
+                `exchange.shell.config`); default BTC-PERP and ETH-PERP.
             journal: a `Journal`, a directory for a file journal, or None for
                 an in-memory journal.
             fsync: durability policy of a file journal opened from a path.

@@ -1,6 +1,6 @@
 """The money side of one market: contract value, fees, tiers, mark and funding.
 
-`MarketRisk` turns a market's ticks and lots into E8 money (values round
+`MarketMargin` turns a market's ticks and lots into E8 money (values round
 down; a fill's value is exact because one tick times one lot is a whole E8
 amount), keeps the market's mark price (index, last trade and mid through
 `MarkState`) and its open funding window, and values positions at the mark.
@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.funding import FundingState
-from exchange.mark import MarkState
+from exchange.margin.funding import FundingState
+from exchange.margin.mark import MarkState
 from exchange.messages import Event, MarkPriceChanged
 from exchange.units import SCALE
 
 if TYPE_CHECKING:
-    from exchange.accounts import Position
-    from exchange.book import OrderBook
-    from exchange.margin import TierTable
+    from exchange.engine.book import OrderBook
+    from exchange.margin.accounts import Position
+    from exchange.margin.tiers import TierTable
     from exchange.markets import Market
 
-__all__ = ["MarketRisk"]
+__all__ = ["MarketMargin"]
 
 
-class MarketRisk:
+class MarketMargin:
     """The money side of one market: contract value, fees, tiers, prices."""
 
     __slots__ = (

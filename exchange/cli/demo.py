@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 from clients.orderflow import generate
-from exchange.inprocess import Exchange
-from exchange.margin_demo import compare_margin_modes
+from exchange.cli.margin_demo import compare_margin_modes
+from exchange.cli.progress import ProgressBar
 from exchange.messages import OrderFilled, OrderRejected
-from exchange.progress import ProgressBar
+from exchange.shell.inprocess import Exchange
 from replay.log import ExchangeLog
 from replay.verify import verify
 
