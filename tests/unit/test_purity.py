@@ -67,12 +67,11 @@ def _imports(name: str, tree: ast.Module) -> list[str]:
 
 def _impurities(name: str, tree: ast.Module) -> list[str]:
     """Return what makes one module impure, as readable findings."""
-    problems = []
-    for imported in _imports(name, tree):
-        if imported.split(".")[0] in FORBIDDEN_TOP or imported.startswith(
-            FORBIDDEN_OWN
-        ):
-            problems.append(f"{name} imports {imported}")
+    problems = [
+        f"{name} imports {imported}"
+        for imported in _imports(name, tree)
+        if imported.split(".")[0] in FORBIDDEN_TOP or imported.startswith(FORBIDDEN_OWN)
+    ]
     problems += [
         f"{name} calls {node.func.attr}() (line {node.lineno})"
         for node in ast.walk(tree)
