@@ -30,7 +30,8 @@ from collections.abc import Iterable
 from typing import assert_never
 
 from exchange.codes import RejectCode
-from exchange.engine.orders import MarketBooks, OrderEntry
+from exchange.engine.execution import Execution
+from exchange.engine.orders import OrderEntry, reject
 from exchange.engine.validation import Refusal
 from exchange.errors import InvariantViolation
 from exchange.margin.ledger import Ledger
@@ -57,13 +58,19 @@ from exchange.messages import (
     Withdraw,
 )
 
-__all__ = ["STATE_SCHEMA", "ExchangeCore", "MarketBooks"]
+__all__ = ["STATE_SCHEMA", "ExchangeCore"]
 
 STATE_SCHEMA = 1  # bump when the canonical state encoding changes
 
 
-class ExchangeCore(OrderEntry):
-    """The whole exchange state machine: order entry plus margin; one writer only."""
+class ExchangeCore:
+    """The whole exchange state machine; one writer only.
+
+    It owns its parts and is the one place where they meet: `execution` (the
+    books, matching, triggers), `orders` (the order commands and their checks),
+    and, with margin, `ledger` (accounts, settlement, marks, funding) and
+    `liquidator` (margin calls, liquidation orders, auto-deleveraging).
+    """
 
     def __init__(
         self,
@@ -81,8 +88,17 @@ class ExchangeCore(OrderEntry):
                 as an order, and account commands are refused (MARGIN_DISABLED).
         """
         markets = list(markets)
-        super().__init__(markets, Ledger(markets) if margin else None)
-        self.liquidator = None if self.ledger is None else Liquidator(self.ledger, self)
+        self.ledger = Ledger(markets) if margin else None
+        self.execution = Execution(markets, self.ledger)
+        # the books' shared indexes, for the views to read: symbol -> books,
+        # order id -> open order, account -> its open orders
+        self.markets = self.execution.markets
+        self.index = self.execution.index
+        self.by_account = self.execution.by_account
+        self.orders = OrderEntry(self.execution, self.ledger)
+        self.liquidator = (
+            None if self.ledger is None else Liquidator(self.ledger, self.execution)
+        )
         self.last_seq = 0
         self.ts_ns = 0  # exchange time: the latest record stamp
 
@@ -111,13 +127,13 @@ class ExchangeCore(OrderEntry):
                 self.ledger.pay_funding(seq, self.ledger.on_time(ts_ns), events)
         match cmd:
             case PlaceOrder():
-                self._place(seq, cmd, events)
+                self.orders.place(seq, cmd, events)
             case CancelOrder():
-                self._cancel(seq, cmd, events)
+                self.orders.cancel(seq, cmd, events)
             case AmendOrder():
-                self._amend(seq, cmd, events)
+                self.orders.amend(seq, cmd, events)
             case CancelAll():
-                self._cancel_all(seq, cmd, events)
+                self.orders.cancel_all(seq, cmd, events)
             case Checkpoint():
                 events.append(CheckpointTaken(seq=seq, state_hash=self.state_hash()))
             case (
@@ -138,14 +154,12 @@ class ExchangeCore(OrderEntry):
             case _:
                 assert_never(cmd)
         if self.liquidator is None:
-            if self._touched:
-                self._report_levels(seq, events)
+            self.execution.report_levels(seq, events)
             return events
         # 4. mark and liquidate: what this record moved, nothing else
         self._trim_reduce_only(seq, events)
         moved = self._follow_marks(seq, events)
-        if self._touched:
-            self._report_levels(seq, events)
+        self.execution.report_levels(seq, events)
         if moved or self.ledger.dirty:  # type: ignore[union-attr]
             self.liquidator.detect(seq, moved, events)
         return events
@@ -153,8 +167,9 @@ class ExchangeCore(OrderEntry):
     def _trim_reduce_only(self, seq: int, events: list[Event]) -> None:
         """Fit resting reduce-only orders to the positions this record changed."""
         ledger = self.ledger
-        if ledger is not None and ledger.dirty and self.resting_reduce_only:
-            self.trim_reduce_only(seq, list(ledger.dirty), events)
+        execution = self.execution
+        if ledger is not None and ledger.dirty and execution.resting_reduce_only:
+            execution.trim_reduce_only(seq, list(ledger.dirty), events)
 
     def _follow_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Refresh the marks the record moved and fire the mark-price triggers.
@@ -164,13 +179,13 @@ class ExchangeCore(OrderEntry):
         symbol whose mark moved.
         """
         moved_all: list[str] = []
-        while self._marks_touched:
+        while self.execution.marks_touched:
             moved = self._refresh_marks(seq, events)
             moved_all += [s for s in moved if s not in moved_all]
             for symbol in moved:
                 state = self.markets[symbol]
                 if state.mark_triggers.parked:
-                    self._fire_triggers(seq, state, events, by_mark=True)
+                    self.execution.fire_triggers(seq, state, events, by_mark=True)
             self._trim_reduce_only(seq, events)
         return moved_all
 
@@ -181,7 +196,7 @@ class ExchangeCore(OrderEntry):
         snapshot restores; the reduce-only orders at rest and the
         liquidation index are derived from it here.
         """
-        self.restore_resting_reduce_only()
+        self.execution.restore_resting_reduce_only()
         if self.liquidator is not None:
             self.liquidator.reindex()
 
@@ -247,18 +262,19 @@ class ExchangeCore(OrderEntry):
                 case _:
                     assert_never(cmd)
         if refusal is not None:
-            self._reject(seq, cmd.account, refusal.code, refusal.reason, events)
+            reject(seq, cmd.account, refusal.code, refusal.reason, events)
 
     def _has_orders(self, account: str, symbol: str) -> bool:
         """Return True if the account has open orders in ``symbol``."""
         return any(
-            o.spec.symbol == symbol for o in self.by_account.get(account, {}).values()
+            o.spec.symbol == symbol
+            for o in self.execution.by_account.get(account, {}).values()
         )
 
     def _set_index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
         """Take an index price: the mark moves, and margin is checked against it."""
         if self.ledger is None:
-            self._reject(
+            reject(
                 seq,
                 "",
                 RejectCode.MARGIN_DISABLED,
@@ -267,7 +283,7 @@ class ExchangeCore(OrderEntry):
             )
             return
         if cmd.symbol not in self.markets:
-            self._reject(
+            reject(
                 seq,
                 "",
                 RejectCode.UNKNOWN_SYMBOL,
@@ -276,7 +292,7 @@ class ExchangeCore(OrderEntry):
             )
             return
         if cmd.price <= 0:
-            self._reject(
+            reject(
                 seq,
                 "",
                 RejectCode.INVALID_PRICE,
@@ -286,7 +302,7 @@ class ExchangeCore(OrderEntry):
             return
         market = self.markets[cmd.symbol].market
         if not market.min_price <= cmd.price <= market.max_price:
-            self._reject(
+            reject(
                 seq,
                 "",
                 RejectCode.PRICE_OUT_OF_RANGE,
@@ -297,7 +313,7 @@ class ExchangeCore(OrderEntry):
         self.ledger.markets[cmd.symbol].take_index(
             cmd.price, self.ts_ns, self.markets[cmd.symbol].book
         )
-        self._marks_touched[cmd.symbol] = None
+        self.execution.marks_touched[cmd.symbol] = None
 
     def _refresh_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Recompute the marks this record may have moved; return those that did."""
@@ -305,18 +321,18 @@ class ExchangeCore(OrderEntry):
         assert ledger is not None
         moved = [
             symbol
-            for symbol in self._marks_touched
+            for symbol in self.execution.marks_touched
             if ledger.markets[symbol].refresh_mark(
                 seq, self.markets[symbol].book, self.ts_ns, events
             )
         ]
-        self._marks_touched.clear()
+        self.execution.marks_touched.clear()
         return moved
 
     def _liquidate(self, seq: int, cmd: Liquidate, events: list[Event]) -> None:
         """Run a liquidation the core asked for (a system command)."""
         if self.liquidator is None:
-            self._reject(
+            reject(
                 seq,
                 cmd.account,
                 RejectCode.MARGIN_DISABLED,
@@ -346,9 +362,9 @@ class ExchangeCore(OrderEntry):
         return [
             STATE_SCHEMA,
             self.last_seq if include_seq else None,
-            self.next_order_id,
-            self.next_trade_id,
-            self.book_rows(),
+            self.execution.next_order_id,
+            self.execution.next_trade_id,
+            self.execution.book_rows(),
             ledger,
         ]
 

@@ -36,8 +36,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, assert_never
 
-from exchange.core import ExchangeCore, MarketBooks
+from exchange.core import ExchangeCore
 from exchange.engine.book import Order
+from exchange.engine.execution import MarketBooks
 from exchange.engine.triggers import is_rising
 from exchange.markets import Market
 from exchange.messages import (
@@ -291,13 +292,15 @@ class Rebuilder:
     def _accept(self, seq: int, event: OrderAccepted) -> None:
         """Create an accepted order: parked if it has a trigger, else in flight."""
         core = self.core
-        core.next_order_id = event.order_id + 1
+        core.execution.next_order_id = event.order_id + 1
         is_buy = event.side == "buy"
         order = Order(
             event.order_id, event.account, is_buy, event.price, event.qty, event
         )
         if event.client_order_id:
-            core.client_ids[event.account, event.client_order_id] = event.order_id
+            core.execution.client_ids[event.account, event.client_order_id] = (
+                event.order_id
+            )
         self._reserve(seq, order, event.margin)
         if event.trigger_price:
             state = self._state(event.symbol)
@@ -349,7 +352,7 @@ class Rebuilder:
             book.remove(maker)
         else:
             book.reduce(maker, maker.remaining - event.qty)
-        self.core.next_trade_id = event.trade_id + 1
+        self.core.execution.next_trade_id = event.trade_id + 1
         self._state(event.symbol).last_price = event.price
 
     def _close(self, seq: int, order_id: int, symbol: str) -> None:
@@ -366,7 +369,7 @@ class Rebuilder:
 
     def _open(self, seq: int, order_id: int) -> Order:
         """Return an open order or raise `Divergence`."""
-        order = self.core.index.get(order_id)
+        order = self.core.execution.index.get(order_id)
         if order is None:
             raise Divergence(seq, f"order {order_id} is not open")
         return order

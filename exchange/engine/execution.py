@@ -84,7 +84,7 @@ class Execution:
         # set order depends on string hashing, which differs between processes).
         self._touched: dict[tuple[MarketBooks, bool, int], None] = {}
         # Symbols whose mark may have moved during the current record.
-        self._marks_touched: dict[str, None] = {}
+        self.marks_touched: dict[str, None] = {}
         # Reduce-only orders resting in a book, by account (entries of orders
         # that closed are pruned when looked at): trimmed when positions shrink.
         self.resting_reduce_only: dict[str, dict[int, Order]] = {}
@@ -95,7 +95,7 @@ class Execution:
 
     # ------------------------------------------------------------ execution
 
-    def _execute(
+    def execute(
         self, seq: int, state: MarketBooks, order: Order, events: list[Event]
     ) -> None:
         """Match an accepted order, report its fills, then rest or expire the rest."""
@@ -214,9 +214,9 @@ class Execution:
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
         if ledger is not None:
-            self._marks_touched[symbol] = None
+            self.marks_touched[symbol] = None
 
-    def _fire_triggers(
+    def fire_triggers(
         self,
         seq: int,
         state: MarketBooks,
@@ -261,7 +261,7 @@ class Execution:
             if reason is not None:
                 self._expire(seq, order, order.remaining, reason, events)
                 continue
-            self._execute(seq, state, order, events)
+            self.execute(seq, state, order, events)
 
     def _trigger_check(
         self, state: MarketBooks, order: Order
@@ -298,19 +298,19 @@ class Execution:
             ), 0
         return None, needed
 
-    def _take_off(
+    def take_off(
         self, seq: int, order: Order, events: list[Event], reason: str
     ) -> None:
         """Remove an open order from its book or trigger book and report it."""
         spec = order.spec
         state = self.markets[spec.symbol]
         qty = order.remaining
-        self._release_all(order)
+        self.release_all(order)
         parked = state.parked_in(order.order_id)
         if parked is not None:
             parked.remove(order, spec.trigger_price, is_rising(spec.type, order.is_buy))
         else:
-            self._touch(state, order.is_buy, order.price)
+            self.touch(state, order.is_buy, order.price)
             state.book.remove(order)
         events.append(
             OrderCanceled(
@@ -347,7 +347,7 @@ class Execution:
                 size = position.size if position is not None else 0
                 if not size or (size > 0) == order.is_buy:
                     del resting[order.order_id]
-                    self._take_off(seq, order, events, "reduce_only")
+                    self.take_off(seq, order, events, "reduce_only")
                 elif order.remaining > abs(size):
                     state = self.markets[order.spec.symbol]
                     state.book.reduce(order, abs(size))
@@ -369,7 +369,7 @@ class Execution:
         self, seq: int, order: Order, qty: int, reason: str, events: list[Event]
     ) -> None:
         """End an order by rule (``qty`` lots unfilled): free its margin, report it."""
-        self._release_all(order)
+        self.release_all(order)
         events.append(
             OrderExpired(
                 seq=seq,
@@ -381,22 +381,22 @@ class Execution:
             )
         )
 
-    def _release_all(self, order: Order) -> None:
+    def release_all(self, order: Order) -> None:
         """Give back the margin an order that is leaving the book still holds."""
         if self.ledger is not None:
             self.ledger.release_all(order)
 
-    def _next_id(self) -> int:
+    def next_id(self) -> int:
         """Allocate the next order id (ids are only spent on accepted orders)."""
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
         return order_id
 
-    def _touch(self, state: MarketBooks, is_buy: bool, price: int) -> None:
+    def touch(self, state: MarketBooks, is_buy: bool, price: int) -> None:
         """Note that a level changed, to report it once at the end of the record."""
         self._touched[state, is_buy, price] = None
 
-    def _report_levels(self, seq: int, events: list[Event]) -> None:
+    def report_levels(self, seq: int, events: list[Event]) -> None:
         """Emit one `BookDelta` per level the record changed, then forget them."""
         for state, is_buy, price in self._touched:
             level = (state.book.bids if is_buy else state.book.asks).get(price)
@@ -437,7 +437,7 @@ class Execution:
             if o.spec.symbol in symbols
         ]
         for order in doomed:
-            self._take_off(seq, order, events, reason)
+            self.take_off(seq, order, events, reason)
         return len(doomed)
 
     def place_liquidation(
@@ -456,7 +456,7 @@ class Execution:
         made them), pays no taker fee (`_report_fills`), and goes through the
         book like any order. Returns its order id.
         """
-        order_id = self._next_id()
+        order_id = self.next_id()
         spec = OrderAccepted(
             seq=seq,
             order_id=order_id,
@@ -476,7 +476,7 @@ class Execution:
         )
         events.append(spec)
         order = Order(order_id, account, is_buy, price, lots, spec)
-        self._execute(seq, self.markets[symbol], order, events)
+        self.execute(seq, self.markets[symbol], order, events)
         return order_id
 
     # ------------------------------------------------------------ state

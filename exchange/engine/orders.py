@@ -1,14 +1,15 @@
 """Order entry: the order commands (place, amend, cancel, cancel-all) and their checks.
 
-`OrderEntry` is a complete matching venue on its own: it validates each
-command, refuses with a coded reject or accepts, and hands accepted orders to
-`Execution`. The margin ledger, when present, hooks in at three points: the
-pre-trade check before an order is accepted, settlement of every fill, and the
-release of the margin an order held when it leaves the book. `ExchangeCore`
-builds the rest of the exchange (accounts, marks, liquidation) on top.
+`OrderEntry` validates each command, refuses it with a coded reject or
+accepts it, and hands accepted orders to the `Execution` it is given (the
+books). With the margin ledger, the pre-trade risk check runs before an order
+is accepted; `Execution` settles its fills and releases its margin.
+`ExchangeCore` owns both and dispatches the commands here.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from exchange.codes import RejectCode
 from exchange.engine.book import Order
@@ -28,18 +29,28 @@ from exchange.messages import (
     PlaceOrder,
 )
 
-__all__ = ["MarketBooks", "OrderEntry"]
+if TYPE_CHECKING:
+    from exchange.margin.ledger import Ledger
+
+__all__ = ["OrderEntry", "reject"]
 
 
-class OrderEntry(Execution):
+class OrderEntry:
     """The order commands on top of the books: every check, then the change."""
 
-    def _place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- hot path kept in one frame
+    def __init__(self, execution: Execution, ledger: Ledger | None) -> None:
+        """Enter orders into ``execution``'s books, risk-checked by ``ledger``."""
+        self.execution = execution
+        self.markets = execution.markets
+        self.index = execution.index
+        self.ledger = ledger
+
+    def place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- hot path kept in one frame
         """Check, accept and execute (or park) a new order."""
         # 1. check
         state = self.markets.get(cmd.symbol)
         if state is None:
-            self._reject(
+            reject(
                 seq,
                 cmd.account,
                 RejectCode.UNKNOWN_SYMBOL,
@@ -57,7 +68,7 @@ class OrderEntry(Execution):
             cmd.client_order_id
             and self._open_by_client_id(cmd.account, cmd.client_order_id) is not None
         ):
-            self._reject(
+            reject(
                 seq,
                 cmd.account,
                 RejectCode.DUPLICATE_CLIENT_ORDER_ID,
@@ -97,7 +108,7 @@ class OrderEntry(Execution):
             self._refuse(seq, cmd, refusal, events)
             return
         # Accepted: from here on, state changes.
-        order_id = self._next_id()
+        order_id = self.execution.next_id()
         spec = OrderAccepted(
             seq,  # seq and id by position: see `exchange.messages._Message`
             order_id,
@@ -129,10 +140,10 @@ class OrderEntry(Execution):
             )
             return
         # 2.-3. match and settle
-        self._execute(seq, state, order, events)
+        self.execution.execute(seq, state, order, events)
         # 4. trigger
         if state.triggers.parked:
-            self._fire_triggers(seq, state, events)
+            self.execution.fire_triggers(seq, state, events)
 
     def _trigger_refusal(
         self, state: MarketBooks, source: str, rising: bool, trigger: int
@@ -160,17 +171,17 @@ class OrderEntry(Execution):
             )
         return None
 
-    def _cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
+    def cancel(self, seq: int, cmd: CancelOrder, events: list[Event]) -> None:
         """Cancel one open order of the sender's (resting or untriggered)."""
         order = self._find_or_refuse(seq, cmd, events)
         if order is None:
             return
-        self._take_off(seq, order, events, "user")
+        self.execution.take_off(seq, order, events, "user")
 
-    def _cancel_all(self, seq: int, cmd: CancelAll, events: list[Event]) -> None:
+    def cancel_all(self, seq: int, cmd: CancelAll, events: list[Event]) -> None:
         """Cancel every open order of the account (of one symbol, or all)."""
         if cmd.symbol and cmd.symbol not in self.markets:
-            self._reject(
+            reject(
                 seq,
                 cmd.account,
                 RejectCode.UNKNOWN_SYMBOL,
@@ -179,12 +190,14 @@ class OrderEntry(Execution):
             )
             return
         symbols = (cmd.symbol,) if cmd.symbol else tuple(self.markets)
-        count = self.cancel_orders(seq, cmd.account, symbols, "cancel_all", events)
+        count = self.execution.cancel_orders(
+            seq, cmd.account, symbols, "cancel_all", events
+        )
         events.append(
             AllCanceled(seq=seq, account=cmd.account, symbol=cmd.symbol, count=count)
         )
 
-    def _amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- every amend rule, checked before any change
+    def amend(self, seq: int, cmd: AmendOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- every amend rule, checked before any change
         """Change a resting order's price and/or open quantity."""
         order = self._find_or_refuse(seq, cmd, events)
         if order is None:
@@ -239,8 +252,8 @@ class OrderEntry(Execution):
             self._refuse(seq, cmd, refusal, events, with_order_id=True)
             return
         book = state.book
-        self._touch(state, order.is_buy, order.price)
-        self._release_all(order)
+        self.execution.touch(state, order.is_buy, order.price)
+        self.execution.release_all(order)
         in_place = price == order.price and qty < order.remaining
         events.append(
             OrderAmended(
@@ -263,9 +276,9 @@ class OrderEntry(Execution):
         requeued = Order(order.order_id, order.account, order.is_buy, price, qty, spec)
         if margin:
             self.ledger.reserve(requeued, margin)  # type: ignore[union-attr]
-        self._execute(seq, state, requeued, events)
+        self.execution.execute(seq, state, requeued, events)
         if state.triggers.parked:
-            self._fire_triggers(seq, state, events)
+            self.execution.fire_triggers(seq, state, events)
 
     def _find_or_refuse(
         self, seq: int, cmd: CancelOrder | AmendOrder, events: list[Event]
@@ -273,7 +286,7 @@ class OrderEntry(Execution):
         """Return the open order a cancel or amend names, or reject it as unknown."""
         order = self._find(cmd.account, cmd.order_id, cmd.client_order_id)
         if order is None:
-            self._reject(
+            reject(
                 seq,
                 cmd.account,
                 RejectCode.UNKNOWN_ORDER,
@@ -295,7 +308,7 @@ class OrderEntry(Execution):
 
     def _open_by_client_id(self, account: str, client_order_id: str) -> int | None:
         """Return the open order id using this client id, if there is one."""
-        order_id = self.client_ids.get((account, client_order_id))
+        order_id = self.execution.client_ids.get((account, client_order_id))
         if order_id is None or order_id not in self.index:
             return None
         return order_id
@@ -304,10 +317,12 @@ class OrderEntry(Execution):
         self, account: str, client_order_id: str, order_id: int
     ) -> None:
         """Map a client id to its order; prune closed orders' ids when many pile up."""
-        ids = self.client_ids
+        ids = self.execution.client_ids
         ids[account, client_order_id] = order_id
         if len(ids) > 2 * len(self.index) + 1024:
-            self.client_ids = {k: v for k, v in ids.items() if v in self.index}
+            self.execution.client_ids = {
+                k: v for k, v in ids.items() if v in self.index
+            }
 
     def _refuse(
         self,
@@ -319,7 +334,7 @@ class OrderEntry(Execution):
         with_order_id: bool = False,
     ) -> None:
         """Reject an order command for ``refusal``, echoing its client or order id."""
-        self._reject(
+        reject(
             seq,
             cmd.account,
             refusal.code,
@@ -329,24 +344,24 @@ class OrderEntry(Execution):
             cmd.order_id if with_order_id and isinstance(cmd, AmendOrder) else 0,
         )
 
-    def _reject(
-        self,
-        seq: int,
-        account: str,
-        code: RejectCode,
-        reason: str,
-        events: list[Event],
-        client_order_id: str = "",
-        order_id: int = 0,
-    ) -> None:
-        """Emit an `OrderRejected`; nothing else changes."""
-        events.append(
-            OrderRejected(
-                seq=seq,
-                account=account,
-                code=int(code),
-                reason=reason,
-                order_id=order_id,
-                client_order_id=client_order_id,
-            )
+
+def reject(
+    seq: int,
+    account: str,
+    code: RejectCode,
+    reason: str,
+    events: list[Event],
+    client_order_id: str = "",
+    order_id: int = 0,
+) -> None:
+    """Emit an `OrderRejected` for a refused command; nothing else changes."""
+    events.append(
+        OrderRejected(
+            seq=seq,
+            account=account,
+            code=int(code),
+            reason=reason,
+            order_id=order_id,
+            client_order_id=client_order_id,
         )
+    )

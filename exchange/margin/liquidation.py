@@ -44,7 +44,7 @@ from exchange.messages import (
 from exchange.units import SCALE
 
 if TYPE_CHECKING:
-    from exchange.engine.orders import OrderEntry
+    from exchange.engine.execution import Execution
     from exchange.margin.ledger import Ledger
     from exchange.margin.market_margin import MarketMargin
 
@@ -105,7 +105,7 @@ class LiquidationIndex:
 class Liquidator:
     """Runs detection after each record and the `Liquidate` system command."""
 
-    def __init__(self, ledger: Ledger, entry: OrderEntry) -> None:
+    def __init__(self, ledger: Ledger, entry: Execution) -> None:
         """Work on ``ledger``'s accounts and ``entry``'s books."""
         self.ledger = ledger
         self.entry = entry
