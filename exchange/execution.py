@@ -29,6 +29,7 @@ from exchange.messages import (
     Side,
 )
 from exchange.triggers import TriggerBook, is_rising
+from exchange.units import PPM, ceil_div
 from exchange.validation import Refusal
 
 if TYPE_CHECKING:
@@ -161,10 +162,10 @@ class Execution:
         mark = self.ledger.markets[state.market.symbol].mark
         if not mark:
             return None
-        band = mark * state.market.market_band_ppm // 1_000_000
+        band = mark * state.market.market_band_ppm // PPM
         tick = state.market.tick_size
         # the band's edge on the tick grid, rounded to stay inside the band
-        return (mark + band) // tick if is_buy else -(-(mark - band) // tick)
+        return (mark + band) // tick if is_buy else ceil_div(mark - band, tick)
 
     def _report_fills(
         self,

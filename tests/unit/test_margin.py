@@ -15,7 +15,6 @@ from exchange.margin import (
     BTC_TIERS,
     DEFAULT_TIERS,
     ETH_TIERS,
-    PPM,
     MaintenanceRate,
     MaintenanceSchedule,
     TierTable,
@@ -28,7 +27,7 @@ from exchange.margin import (
     position_maintenance_margin,
     unrealized_pnl,
 )
-from exchange.units import SCALE, from_e8, to_e8
+from exchange.units import PPM, SCALE, from_e8, to_e8
 
 E8 = SCALE
 LONG, SHORT = 1, -1
