@@ -123,7 +123,7 @@ class Execution:
             fills.clear()
         if expired:
             for maker, open_qty in expired:
-                self._touched[state, maker.is_buy, maker.price] = None
+                self._touch(state, maker.is_buy, maker.price)
                 self._expire(seq, maker, open_qty, "stp_maker", events)
             expired.clear()
         if not remaining:
@@ -138,7 +138,7 @@ class Execution:
             self.resting_reduce_only.setdefault(order.account, {})[order.order_id] = (
                 order
             )
-        self._touched[state, order.is_buy, order.price] = None
+        self._touch(state, order.is_buy, order.price)
         events.append(
             OrderRested(
                 seq=seq,
@@ -210,7 +210,7 @@ class Execution:
                 ledger.settle(seq, fill, events)
             trade_id += 1
             if price != last_level:
-                self._touched[state, maker.is_buy, price] = None
+                self._touch(state, maker.is_buy, price)
                 last_level = price
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
@@ -352,7 +352,7 @@ class Execution:
                 elif order.remaining > abs(size):
                     state = self.markets[order.spec.symbol]
                     state.book.reduce(order, abs(size))
-                    self._touched[state, order.is_buy, order.price] = None
+                    self._touch(state, order.is_buy, order.price)
                     events.append(
                         OrderAmended(
                             seq=seq,
