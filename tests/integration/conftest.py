@@ -22,7 +22,7 @@ HOW_TO_START = {
 
 @pytest.fixture
 def require_service() -> Callable[[str, str, int], None]:
-    """Return a checker: ``require_service(name, host, port)`` skips or fails if down."""
+    """Return ``require_service(name, host, port)``: it skips or fails if down."""
 
     def check(name: str, host: str, port: int) -> None:
         try:

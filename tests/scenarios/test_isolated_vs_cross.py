@@ -57,6 +57,8 @@ def _equity(ex: Exchange) -> Decimal:
 
 
 class TestOnePosition:
+    """The same long, held isolated or cross, as the price dips and keeps falling."""
+
     def test_isolated_liquidates_in_a_dip_that_cross_survives(self) -> None:
         """At 54,000 the isolated long (LP 54,216.87) is gone, the cross long lives."""
         isolated, cross = _venue("isolated"), _venue("cross")
@@ -105,6 +107,8 @@ class TestOnePosition:
 
 
 class TestHedgedPair:
+    """A long and a short in two markets: cross nets them, isolated does not."""
+
     def _hedged(self, mode: str) -> Exchange:
         """Long 0.5 BTC and short 10 ETH: a move down hurts one leg, helps the other."""
         ex = _venue(mode)

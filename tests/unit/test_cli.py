@@ -13,6 +13,8 @@ from exchange.cli import main
 
 
 class TestCli:
+    """The ``paperx`` command line: help, demo and replay verify."""
+
     def test_help_teaches_the_commands(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help lists every command with an example."""
         with pytest.raises(SystemExit) as info:
@@ -38,7 +40,7 @@ class TestCli:
     def test_replay_verify_reports_three_equal_hashes(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """replay verify exits 0 and prints the same hash three times."""
+        """``replay verify`` exits 0 and prints the same hash three times."""
         with Exchange(journal=tmp_path / "j", fsync="off") as ex:
             ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
             ex.place_order("b", "BTC-PERP", "buy", "market", "0.4")

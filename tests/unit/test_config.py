@@ -14,6 +14,8 @@ SHIPPED = Path(__file__).parents[2] / "exchange" / "markets.toml"
 
 
 class TestMarketFile:
+    """Markets read from a TOML file."""
+
     def test_shipped_file_equals_the_python_defaults(self) -> None:
         """The markets.toml shipped with paperx describes DEFAULT_MARKETS exactly."""
         assert load_markets(SHIPPED) == list(DEFAULT_MARKETS)

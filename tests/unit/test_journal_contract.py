@@ -50,8 +50,10 @@ def payload(seq: int) -> bytes:
 
 
 def collected(journal: Journal, seq: int) -> int:
-    """Call maybe_sync until ``seq`` is durable (a commit's fsync runs in a
-    thread and the next call collects it); return durable_seq, or fail."""
+    """Call maybe_sync until ``seq`` is durable; return durable_seq, or fail.
+
+    A commit's fsync runs in a thread, and the next call collects it.
+    """
     deadline = time.monotonic() + TIMEOUT
     while journal.durable_seq < seq and time.monotonic() < deadline:
         journal.maybe_sync()
@@ -94,8 +96,10 @@ class JournalContract:
     def test_has_the_protocol_member_with_its_kind_and_parameters(
         self, name: str
     ) -> None:
-        """Each Journal member is a property, method or coroutine as declared,
-        taking the same parameters with the same defaults."""
+        """Each Journal member is a property, method or coroutine as declared.
+
+        Methods take the protocol's parameters, with the same defaults.
+        """
         with self.open_journal() as journal:
             declared = inspect.getattr_static(Journal, name)
             actual = inspect.getattr_static(journal, name)
@@ -108,7 +112,7 @@ class JournalContract:
             assert parameters(actual) == parameters(declared)
 
     def test_reports_the_header_and_policy_it_was_opened_with(self) -> None:
-        """header and fsync are what the journal was opened with; it recovered clean."""
+        """The header and policy are those it was opened with; it recovered clean."""
         header = JournalHeader(
             schema_version=3, config_hash="h2", config={"k": [1]}, first_seq=5
         )

@@ -41,6 +41,8 @@ def _due(ex: Exchange) -> bool:
 
 
 class TestSafeBands:
+    """The liquidation index's safe bands never hide a due liquidation."""
+
     def test_indexed_edges_lie_between_the_mark_and_the_liquidation_price(self) -> None:
         """A two-market cross account is indexed at band edges, not at a price scan."""
         ex = _hedged()

@@ -29,6 +29,8 @@ def _venue(journal: Path | None = None) -> Exchange:
 
 
 class TestMarkTriggers:
+    """Stop and take-profit orders triggered by the mark price."""
+
     def test_sell_stop_fires_when_the_mark_falls_to_it_without_any_trade(self) -> None:
         """A mark move alone fires the stop; it then trades in the book."""
         ex = _venue()
@@ -62,7 +64,7 @@ class TestMarkTriggers:
         assert ex.positions("t")[0]["side"] == "long"
 
     def test_a_mark_stop_already_past_its_trigger_is_refused(self) -> None:
-        """Placing a mark stop the mark has already reached is WOULD_TRIGGER_IMMEDIATELY."""
+        """A mark stop the mark has already reached is WOULD_TRIGGER_IMMEDIATELY."""
         ex = _venue()
         with pytest.raises(Rejected) as info:
             ex.place_order("t", "BTC-PERP", "sell", "stop_market", "0.5",

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).parents[2] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+BLOCKS = re.findall(
+    r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL
+)
 PRINT = re.compile(r"^\s*print\(.*\)\s+# (?P<promise>.+)$")
 
 

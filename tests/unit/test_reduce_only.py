@@ -35,6 +35,8 @@ def ex() -> Exchange:
 
 
 class TestReduceOnlyFollowsThePosition:
+    """Resting reduce-only orders shrink or go as the position does."""
+
     def test_an_order_larger_than_the_shrunk_position_is_cut_down(self, ex: Exchange) -> None:
         """Closing 0.4 elsewhere cuts the reduce-only sell to 0.6, keeping its place."""
         ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.4", "60000")

@@ -32,6 +32,8 @@ def _order(account: str = "a", price: int = 100) -> PlaceOrder:
 
 
 class TestSequencer:
+    """The sequencer: one core, records in seq order, outcomes back to callers."""
+
     async def test_outcomes_come_back_in_seq_order_with_stamped_records(self) -> None:
         """Concurrent submits get consecutive seqs and their own events."""
         journal = MemoryJournal(HEADER)
@@ -96,6 +98,8 @@ class TestSequencer:
 
 
 class TestSystemCommands:
+    """Commands the core asks for itself (liquidations), sequenced like others."""
+
     async def test_a_liquidation_is_journaled_as_the_very_next_record(self) -> None:
         """The Liquidate a record asks for is applied and journaled right after it."""
         btc = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",

@@ -85,5 +85,7 @@ class TestMissing:
     ) -> None:
         """With ``PAPERX_REQUIRE_SERVICES`` set, a missing prerequisite fails."""
         monkeypatch.setenv(REQUIRE_ENV, value)
-        with pytest.raises(pytest.fail.Exception, match=f"{REQUIRE_ENV} is set and gone"):
+        with pytest.raises(
+            pytest.fail.Exception, match=f"{REQUIRE_ENV} is set and gone"
+        ):
             missing("gone")

@@ -121,5 +121,5 @@ class TestCeilDiv:
     def test_ceil_div_rounds_toward_plus_infinity(
         self, numerator, denominator, expected
     ):
-        """Inexact quotients move up to the next integer; exact ones stay as they are."""
+        """Inexact quotients go up to the next integer; exact ones stay as they are."""
         assert ceil_div(numerator, denominator) == expected

@@ -212,7 +212,7 @@ class TestRejectedOrders:
         )
 
     def test_every_reject_code_is_in_its_stage_range(self):
-        """Every code sits in a stage range of the code table (1, 2, 3, 4, 5 or 9 xxx)."""
+        """Every code sits in a stage range of the code table (1, 2, 3, 4, 5, 9 xxx)."""
         for code in RejectCode:
             assert code // 1000 in (1, 2, 3, 4, 5, 9), code
 
