@@ -13,12 +13,24 @@ import pytest
 from exchange import Exchange, Market
 from exchange.messages import MarginCall, PositionLiquidated
 
-BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                           max_price="4529764", maker_fee="0", taker_fee="0",
-                           mark_source="index")
-ETH = Market.from_decimals("ETH-PERP", tick_size="0.01", lot_size="0.001",
-                           max_price="306177", maker_fee="0", taker_fee="0",
-                           mark_source="index")
+BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    maker_fee="0",
+    taker_fee="0",
+    mark_source="index",
+)
+ETH = Market.from_decimals(
+    "ETH-PERP",
+    tick_size="0.01",
+    lot_size="0.001",
+    max_price="306177",
+    maker_fee="0",
+    taker_fee="0",
+    mark_source="index",
+)
 
 
 def _venue(mode: str) -> Exchange:
@@ -64,14 +76,18 @@ class TestOnePosition:
         isolated, cross = _venue("isolated"), _venue("cross")
         for ex in (isolated, cross):
             _liquidity_below(ex, "BTC-PERP", ["53900", "53500"], "1")
-        assert isolated.positions("t")[0]["liquidation_price"] == Decimal("54216.86746988")
+        assert isolated.positions("t")[0]["liquidation_price"] == Decimal(
+            "54216.86746988"
+        )
         assert _walk(isolated, "BTC-PERP", ["57000", "54000", "58000"])
         assert not _walk(cross, "BTC-PERP", ["57000", "54000", "58000"])
         assert isolated.positions("t") == []
         assert cross.positions("t")[0]["contracts"] == Decimal("0.5")
         assert _equity(cross) == Decimal(10000) - Decimal("0.5") * (60000 - 58000)
 
-    def test_isolated_loses_at_most_its_bucket_and_the_wallet_is_untouched(self) -> None:
+    def test_isolated_loses_at_most_its_bucket_and_the_wallet_is_untouched(
+        self,
+    ) -> None:
         """Liquidation takes the 3,000 bucket and nothing of the other 7,000."""
         ex = _venue("isolated")
         _liquidity_below(ex, "BTC-PERP", ["53000"], "1")  # a deep gap below

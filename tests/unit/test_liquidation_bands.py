@@ -10,10 +10,20 @@ from exchange import Exchange, Market
 from exchange.messages import Command, MarginCall, PositionLiquidated, SetIndexPrice
 from exchange.units import to_e8
 
-BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                           max_price="4529764", mark_source="index")
-ETH = Market.from_decimals("ETH-PERP", tick_size="0.01", lot_size="0.001",
-                           max_price="306177", mark_source="index")
+BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    mark_source="index",
+)
+ETH = Market.from_decimals(
+    "ETH-PERP",
+    tick_size="0.01",
+    lot_size="0.001",
+    max_price="306177",
+    mark_source="index",
+)
 
 
 def _hedged() -> Exchange:

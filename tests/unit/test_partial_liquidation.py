@@ -154,7 +154,10 @@ class TestConfig:
         """``partial_liquidation="false"`` (truthy) is refused, not taken as on."""
         with pytest.raises(ValueError, match="partial_liquidation"):
             Market.from_decimals(
-                "X", tick_size="1", lot_size="1", partial_liquidation="false"  # type: ignore[arg-type]
+                "X",
+                tick_size="1",
+                lot_size="1",
+                partial_liquidation="false",  # type: ignore[arg-type]
             )
 
     def test_a_non_boolean_is_refused(self) -> None:
