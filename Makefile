@@ -23,8 +23,8 @@ bench: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check exchange clients replay bench
-	$(BIN)/ruff format --check exchange clients replay bench
+	$(BIN)/ruff check exchange clients replay bench tests
+	$(BIN)/ruff format --check exchange clients replay bench tests
 	$(BIN)/mypy
 
 clean:

@@ -15,9 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from exchange.margin.tiers import BTC_TIERS, DEFAULT_TIERS, TierTable
-from exchange.units import SCALE, e8_str, from_e8, ppm_str, to_e8, to_ppm
-
-_PPM = 1_000_000
+from exchange.units import PPM, SCALE, e8_str, from_e8, ppm_str, to_e8, to_ppm
 
 __all__ = ["DEFAULT_MARKETS", "Market", "config_hash", "market_table"]
 
@@ -77,7 +75,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
                 "of 1e-8 units"
             )
             raise ValueError(msg)
-        if not 0 <= self.maker_fee_ppm <= _PPM or not 0 <= self.taker_fee_ppm <= _PPM:
+        if not 0 <= self.maker_fee_ppm <= PPM or not 0 <= self.taker_fee_ppm <= PPM:
             msg = f"{self.symbol}: fees must be between 0 and 100%"
             raise ValueError(msg)
         if type(self.partial_liquidation) is not bool:  # "false" would be truthy

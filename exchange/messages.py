@@ -18,8 +18,6 @@ from typing import Literal
 import msgspec
 
 __all__ = [
-    "BUY",
-    "SELL",
     "AdjustMargin",
     "AdvanceTime",
     "AllCanceled",
@@ -74,9 +72,6 @@ TimeInForce = Literal["GTC", "IOC", "FOK"]
 SelfTradePrevention = Literal["none", "expire_taker", "expire_maker", "expire_both"]
 MarginMode = Literal["isolated", "cross"]
 TriggerSource = Literal["last", "mark"]
-
-BUY: Side = "buy"
-SELL: Side = "sell"
 
 
 class _Message(

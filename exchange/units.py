@@ -11,10 +11,29 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["SCALE", "Precision", "e8_str", "from_e8", "ppm_str", "to_e8", "to_ppm"]
+__all__ = [
+    "PPM",
+    "SCALE",
+    "Precision",
+    "ceil_div",
+    "e8_str",
+    "from_e8",
+    "ppm_str",
+    "to_e8",
+    "to_ppm",
+]
 
 SCALE = 10**8
+PPM = 1_000_000  # parts per million: rates, fees and bands are ints of 1e-6
 _SCALE_DECIMAL = Decimal(SCALE)
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Return numerator / denominator rounded up (toward +infinity).
+
+    Exact for either sign of either argument; ``denominator`` is not zero.
+    """
+    return -(-numerator // denominator)
 
 
 class Precision(ValueError):

@@ -63,7 +63,7 @@ def exchange(markets: tuple[Market, ...] = FREE) -> Exchange:
     return Exchange(markets, margin=True, clock=lambda: next(ticks))
 
 
-def trade(  # noqa: PLR0917 -- who, what, how much and at what price
+def trade(
     ex: Exchange,
     buyer: str,
     seller: str,

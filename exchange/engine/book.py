@@ -184,8 +184,3 @@ class OrderBook:
             for order in side[price].orders:
                 if order.remaining:
                     yield order
-
-    def crossed(self) -> bool:
-        """Return True if the best bid meets or exceeds the best ask (a bug)."""
-        bid, ask = self.best_bid(), self.best_ask()
-        return bid is not None and ask is not None and bid >= ask

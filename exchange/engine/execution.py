@@ -30,6 +30,7 @@ from exchange.messages import (
     OrderTriggered,
     Side,
 )
+from exchange.units import PPM, ceil_div
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,7 +123,7 @@ class Execution:
             fills.clear()
         if expired:
             for maker, open_qty in expired:
-                self._touched[state, maker.is_buy, maker.price] = None
+                self.touch(state, maker.is_buy, maker.price)
                 self._expire(seq, maker, open_qty, "stp_maker", events)
             expired.clear()
         if not remaining:
@@ -137,7 +138,7 @@ class Execution:
             self.resting_reduce_only.setdefault(order.account, {})[order.order_id] = (
                 order
             )
-        self._touched[state, order.is_buy, order.price] = None
+        self.touch(state, order.is_buy, order.price)
         events.append(
             OrderRested(
                 seq=seq,
@@ -161,10 +162,10 @@ class Execution:
         mark = self.ledger.markets[state.market.symbol].mark
         if not mark:
             return None
-        band = mark * state.market.market_band_ppm // 1_000_000
+        band = mark * state.market.market_band_ppm // PPM
         tick = state.market.tick_size
         # the band's edge on the tick grid, rounded to stay inside the band
-        return (mark + band) // tick if is_buy else -(-(mark - band) // tick)
+        return (mark + band) // tick if is_buy else ceil_div(mark - band, tick)
 
     def _report_fills(
         self,
@@ -209,7 +210,7 @@ class Execution:
                 ledger.settle(seq, fill, events)
             trade_id += 1
             if price != last_level:
-                self._touched[state, maker.is_buy, price] = None
+                self.touch(state, maker.is_buy, price)
                 last_level = price
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
@@ -351,7 +352,7 @@ class Execution:
                 elif order.remaining > abs(size):
                     state = self.markets[order.spec.symbol]
                     state.book.reduce(order, abs(size))
-                    self._touched[state, order.is_buy, order.price] = None
+                    self.touch(state, order.is_buy, order.price)
                     events.append(
                         OrderAmended(
                             seq=seq,

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["Account", "FillEffect", "Position", "apply_fill", "ceil_div"]
+from exchange.units import ceil_div
+
+__all__ = ["Account", "FillEffect", "Position", "apply_fill"]
 
 MarginMode = Literal["isolated", "cross"]
 DEFAULT_LEVERAGE = 20  # Binance's default for a new symbol
 DEFAULT_MODE: MarginMode = "cross"  # Binance's default
-
-
-def ceil_div(numerator: int, denominator: int) -> int:
-    """Return numerator / denominator rounded up (toward +infinity); denominator > 0."""
-    return -(-numerator // denominator)
 
 
 class Position:

@@ -18,7 +18,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Generic, NamedTuple, TypeVar
 
 from exchange.errors import InvariantViolation
-from exchange.units import SCALE
+from exchange.units import SCALE, ceil_div
 
 __all__ = [
     "DEFAULT_CLAMP_E8",
@@ -112,7 +112,7 @@ def impact_price(
             # avg = total / (qty + remaining / price), cleared of the fraction.
             num, den = total * price, qty * price + remaining
             # Bid rounds down (floor), ask rounds up (ceil): the worse fill.
-            return num // den if bid_side else -(-num // den)
+            return num // den if bid_side else ceil_div(num, den)
         remaining -= level_notional
         qty += level_qty
     return None
@@ -160,7 +160,7 @@ def funding_payment(mark_e8: int, size_e8: int, rate_e8: int) -> int:
     up, a receiver gets the next 1e-8 down.
     """
     # Rounds up (ceil): exchange's favour for payer and receiver alike.
-    return -(-mark_e8 * size_e8 * rate_e8 // _PAYMENT_DIVISOR)
+    return ceil_div(mark_e8 * size_e8 * rate_e8, _PAYMENT_DIVISOR)
 
 
 class FundingSettlement(NamedTuple, Generic[K]):

@@ -26,7 +26,6 @@ from exchange.margin.accounts import (
     DEFAULT_LEVERAGE,
     Account,
     Position,
-    ceil_div,
 )
 from exchange.margin.funding import FundingTick, settle_funding
 from exchange.margin.market_margin import MarketMargin
@@ -41,7 +40,7 @@ from exchange.messages import (
     SetRiskLimits,
     Withdraw,
 )
-from exchange.units import SCALE, e8_str
+from exchange.units import PPM, SCALE, ceil_div, e8_str
 
 if TYPE_CHECKING:
     from exchange.engine.book import Order, OrderBook
@@ -50,7 +49,6 @@ from exchange.margin.settlement import Settlement
 
 __all__ = ["DAY_NS", "MAX_BALANCE", "Ledger"]
 
-_PPM = 1_000_000
 DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns: daily loss limits reset
 # The largest wallet (and loss limit), E8: ~46 billion USDT. Every amount the
 # journal stores must fit msgpack's 64-bit ints, with room for sums of them.
@@ -267,7 +265,7 @@ class Ledger(Settlement):
         self, seq: int, cmd: SetRiskLimits, events: list[Event]
     ) -> Refusal | None:
         """Set an account's own order-margin share and daily loss limit."""
-        if not 0 <= cmd.max_order_margin_ppm <= _PPM or not (
+        if not 0 <= cmd.max_order_margin_ppm <= PPM or not (
             0 <= cmd.daily_loss_limit <= MAX_BALANCE
         ):
             return Refusal(
@@ -306,7 +304,7 @@ class Ledger(Settlement):
                 + upnl
                 + sum(p.margin for p in account.positions.values())
             )
-            cap = max(equity, 0) * share // _PPM  # rounds down: the limit is strict
+            cap = max(equity, 0) * share // PPM  # rounds down: the limit is strict
             if required > cap:
                 return Refusal(
                     RejectCode.ORDER_MARGIN_LIMIT,
@@ -377,7 +375,7 @@ class Ledger(Settlement):
             )
         value = risk.value(lots, price)
         required = risk.tiers.initial_margin(risk.value(opening, price), leverage)
-        required += ceil_div(value * risk.taker_fee_ppm, _PPM)  # fee, rounded up
+        required += ceil_div(value * risk.taker_fee_ppm, PPM)  # fee, rounded up
         mark = risk.mark or price
         worse = (price - mark) * side
         if worse > 0:
@@ -421,8 +419,8 @@ class Ledger(Settlement):
         risk = self.markets[symbol]
         value = risk.fill_value(lots, ticks)
         return (
-            ceil_div(value * risk.taker_fee_ppm, _PPM),
-            ceil_div(value * risk.maker_fee_ppm, _PPM),
+            ceil_div(value * risk.taker_fee_ppm, PPM),
+            ceil_div(value * risk.maker_fee_ppm, PPM),
         )
 
     def canonical_state(self) -> list[object]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedList
 
-from exchange.margin.accounts import Account, Position, ceil_div
+from exchange.margin.accounts import Account, Position
 from exchange.margin.tiers import position_bankruptcy_price, position_liquidation_price
 from exchange.messages import (
     Event,
@@ -41,7 +41,7 @@ from exchange.messages import (
     PositionDeleveraged,
     PositionLiquidated,
 )
-from exchange.units import SCALE
+from exchange.units import PPM, SCALE, ceil_div
 
 if TYPE_CHECKING:
     from exchange.engine.execution import Execution
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     from exchange.margin.market_margin import MarketMargin
 
 __all__ = ["LiquidationIndex", "Liquidator"]
-
-_PPM = 1_000_000
 
 
 class LiquidationIndex:
@@ -347,7 +345,7 @@ class Liquidator:
         remainder = max(0, min(gained, account.wallet))
         fee_due = ceil_div(
             risk.value(lots, price * risk.tick_size) * risk.market.liquidation_fee_ppm,
-            _PPM,
+            PPM,
         )
         fee = min(fee_due, remainder)
         if remainder:
@@ -483,9 +481,9 @@ def _band_edge(risk: MarketMargin, size: int, budget: int) -> int:
     mark = risk.mark
     if budget <= 0 or not mark:
         return mark
-    slope = abs(size) * risk.lot_size * (_PPM + risk.tiers.tiers[-1].mmr_ppm)
+    slope = abs(size) * risk.lot_size * (PPM + risk.tiers.tiers[-1].mmr_ppm)
     # rounded down: the band is never wider than the headroom allows
-    room = budget * SCALE * _PPM // slope
+    room = budget * SCALE * PPM // slope
     return mark - room if size > 0 else mark + room
 
 

@@ -32,13 +32,12 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from exchange.units import SCALE, e8_str, to_e8
+from exchange.units import PPM, SCALE, ceil_div, e8_str, to_e8
 
 __all__ = [
     "BTC_TIERS",
     "DEFAULT_TIERS",
     "ETH_TIERS",
-    "PPM",
     "MaintenanceRate",
     "MaintenanceSchedule",
     "MarginTier",
@@ -53,27 +52,25 @@ __all__ = [
     "unrealized_pnl",
 ]
 
-PPM = 1_000_000
-
 
 def _line_mm(notional: Fraction | int, mmr_ppm: int, cum: int) -> int:
     """Return ``notional * MMR - cum`` in E8 money, rounded up, never negative."""
     # Rounds up (the exchange's favour: maintenance margin is never understated).
     # Integer arithmetic only (it runs for every position check): for a
-    # notional n/d, ceil((n*mmr - cum*PPM*d) / (PPM*d)) = -((-num) // den).
+    # notional n/d, ceil((n*mmr - cum*PPM*d) / (PPM*d)).
     if isinstance(notional, int):
         num, den = notional * mmr_ppm - cum * PPM, PPM
     else:
         d = notional.denominator
         num, den = notional.numerator * mmr_ppm - cum * PPM * d, PPM * d
-    return max(0, -(-num // den))
+    return max(0, ceil_div(num, den))
 
 
 def notional(price_e8: int, qty_e8: int) -> int:
     """Return ``price * qty`` (E8 price, signed E8 qty): E8 money, toward zero."""
     product = price_e8 * qty_e8
-    # Rounds toward zero: floor division of the absolute value, sign put back.
-    return product // SCALE if product >= 0 else -(-product // SCALE)
+    # Rounds toward zero: down for a long, up for a short.
+    return product // SCALE if product >= 0 else ceil_div(product, SCALE)
 
 
 class MarginTier(msgspec.Struct, frozen=True, kw_only=True):
@@ -204,7 +201,7 @@ class TierTable(msgspec.Struct, frozen=True):
             msg = f"leverage must be at least 1, got {leverage}"
             raise ValueError(msg)
         # Rounds up: initial margin is never understated (the exchange's favour).
-        return -(-notional // leverage)
+        return ceil_div(notional, leverage)
 
     def lines(self) -> tuple[tuple[int, int], ...]:
         """Return each tier's (mmr_ppm, cum): MM is their maximum (MM is convex)."""
@@ -374,7 +371,7 @@ def position_liquidation_price(
     # largest or smallest, so the max of the rounded is the rounded max: ints only.
     if size > 0:
         rounded = max(
-            -(-((num + cum * den) * SCALE * PPM) // (den * (qty * mmr - size * PPM)))
+            ceil_div((num + cum * den) * SCALE * PPM, den * (qty * mmr - size * PPM))
             for mmr, cum in schedule.lines()
         )
     else:

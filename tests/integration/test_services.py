@@ -13,7 +13,8 @@ _CLIENT_ID = b"paperx-smoke"
 _CONNECT = (
     bytes([0x10, 10 + 2 + len(_CLIENT_ID)])
     + b"\x00\x04MQTT\x04\x02\x00\x0a"
-    + len(_CLIENT_ID).to_bytes(2, "big") + _CLIENT_ID
+    + len(_CLIENT_ID).to_bytes(2, "big")
+    + _CLIENT_ID
 )
 
 
@@ -30,7 +31,9 @@ def test_mosquitto_accepts_an_mqtt_connection(
 
 
 @pytest.mark.nats
-def test_nats_announces_jetstream(require_service: Callable[[str, str, int], None]) -> None:
+def test_nats_announces_jetstream(
+    require_service: Callable[[str, str, int], None],
+) -> None:
     """The NATS server greets with INFO and has JetStream enabled."""
     require_service("nats", "127.0.0.1", 4222)
     with socket.create_connection(("127.0.0.1", 4222), timeout=5) as sock:

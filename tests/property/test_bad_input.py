@@ -94,6 +94,8 @@ COMMANDS: st.SearchStrategy[Command] = st.one_of(
 
 
 class TestBadInput:
+    """Malformed and hostile commands: coded rejects, never an exception."""
+
     @settings(
         max_examples=int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "300")),
         deadline=None,

@@ -22,8 +22,7 @@ import itertools
 import os
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 from hypothesis import given, settings
@@ -455,7 +454,7 @@ class TestLiquidationInvariants:
         drive(seeded_steps(seed), no_shortfall_with_surplus=True)
 
     def test_seeded_streams_liquidate_both_modes_and_deleverage(self):
-        """The seeded streams reach isolated, cross and partial liquidations, and ADL."""
+        """The seeded streams reach isolated, cross and partial liquidation, and ADL."""
         seen = dict.fromkeys(("isolated", "cross", "adl", "partial"), 0)
         for seed in range(12):
             driver = drive(seeded_steps(seed))

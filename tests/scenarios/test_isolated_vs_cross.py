@@ -13,12 +13,24 @@ import pytest
 from exchange import Exchange, Market
 from exchange.messages import MarginCall, PositionLiquidated
 
-BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                           max_price="4529764", maker_fee="0", taker_fee="0",
-                           mark_source="index")
-ETH = Market.from_decimals("ETH-PERP", tick_size="0.01", lot_size="0.001",
-                           max_price="306177", maker_fee="0", taker_fee="0",
-                           mark_source="index")
+BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    maker_fee="0",
+    taker_fee="0",
+    mark_source="index",
+)
+ETH = Market.from_decimals(
+    "ETH-PERP",
+    tick_size="0.01",
+    lot_size="0.001",
+    max_price="306177",
+    maker_fee="0",
+    taker_fee="0",
+    mark_source="index",
+)
 
 
 def _venue(mode: str) -> Exchange:
@@ -57,19 +69,25 @@ def _equity(ex: Exchange) -> Decimal:
 
 
 class TestOnePosition:
+    """The same long, held isolated or cross, as the price dips and keeps falling."""
+
     def test_isolated_liquidates_in_a_dip_that_cross_survives(self) -> None:
         """At 54,000 the isolated long (LP 54,216.87) is gone, the cross long lives."""
         isolated, cross = _venue("isolated"), _venue("cross")
         for ex in (isolated, cross):
             _liquidity_below(ex, "BTC-PERP", ["53900", "53500"], "1")
-        assert isolated.positions("t")[0]["liquidation_price"] == Decimal("54216.86746988")
+        assert isolated.positions("t")[0]["liquidation_price"] == Decimal(
+            "54216.86746988"
+        )
         assert _walk(isolated, "BTC-PERP", ["57000", "54000", "58000"])
         assert not _walk(cross, "BTC-PERP", ["57000", "54000", "58000"])
         assert isolated.positions("t") == []
         assert cross.positions("t")[0]["contracts"] == Decimal("0.5")
         assert _equity(cross) == Decimal(10000) - Decimal("0.5") * (60000 - 58000)
 
-    def test_isolated_loses_at_most_its_bucket_and_the_wallet_is_untouched(self) -> None:
+    def test_isolated_loses_at_most_its_bucket_and_the_wallet_is_untouched(
+        self,
+    ) -> None:
         """Liquidation takes the 3,000 bucket and nothing of the other 7,000."""
         ex = _venue("isolated")
         _liquidity_below(ex, "BTC-PERP", ["53000"], "1")  # a deep gap below
@@ -105,6 +123,8 @@ class TestOnePosition:
 
 
 class TestHedgedPair:
+    """A long and a short in two markets: cross nets them, isolated does not."""
+
     def _hedged(self, mode: str) -> Exchange:
         """Long 0.5 BTC and short 10 ETH: a move down hurts one leg, helps the other."""
         ex = _venue(mode)

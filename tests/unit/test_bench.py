@@ -1,4 +1,4 @@
-"""Smoke tests of bench.core's margin variant (d): it runs and reports; no timings."""
+"""bench.core's margin variant (d): what it reports is what it ran; no timings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bench._inputs import flow_workload
 from bench._margin import account_settings, build_margin, run_margin
 from bench.core import main
+from exchange.units import ceil_div
 
 if TYPE_CHECKING:
     import pytest
@@ -23,16 +24,49 @@ class TestMarginVariant:
             (lev, mode) for lev in (5, 10, 20, 50) for mode in ("isolated", "cross")
         }
 
-    def test_json_line_carries_the_margin_figures(
+    def test_json_line_reports_the_margin_build_it_ran(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """The run exits 0 and its JSON line has margin_ops_per_s and liquidations."""
-        code = main(["--n", "3000", "--only", "margin", "--quiet", "--json"])
+        """The JSON line's margin figures are those of the same build made here.
+
+        Counts, rejects and the fill hash agree with it, every stream command is
+        either sent or counted as not sent, and one record in 64 is sampled.
+        """
+        argv = ["--n", "3000", "--only", "margin", "--deposit", "1000"]
+        code = main([*argv, "--quiet", "--json"])
         figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        margin = figures["margin"]
+        mw = build_margin(
+            flow_workload(3000, 42, progress=False), deposit=1000, progress=False
+        )
+        stats = mw.stats
         assert code == 0
-        assert figures["margin_ops_per_s"] > 0
-        assert figures["liquidations"] == 0
-        assert figures["margin"]["index_updates"] == 2 * (3000 // 50)
+        assert figures["n"] == margin["commands"] + margin["not_sent"] == 3000
+        assert (margin["commands"], margin["not_sent"]) == (mw.commands, stats.dropped)
+        assert margin["index_updates"] == mw.index_updates == 2 * (3000 // 50)
+        assert (margin["fills"], margin["fill_hash"]) == (
+            stats.fills.count,
+            stats.fills.value,
+        )
+        assert margin["rejects"] == dict(stats.rejects)
+        assert sum(margin["rejects"].values()) > 0  # 1,000 USDT each is thin
+        assert (
+            figures["liquidations"],
+            margin["margin_calls"],
+            margin["adl"],
+            margin["liquidations_skipped"],
+            margin["system_records"],
+        ) == (
+            stats.liquidations,
+            stats.margin_calls,
+            stats.adl,
+            stats.skipped,
+            stats.system,
+        )
+        latency = margin["latency_ns"]
+        assert latency["samples"] == ceil_div(len(mw.records), 64)
+        assert latency["p50"] <= latency["p99"] <= latency["p99_9"]
+        assert isinstance(figures["margin_ops_per_s"], int)
 
     def test_thin_funding_refuses_and_the_timed_run_reproduces_the_build(
         self,

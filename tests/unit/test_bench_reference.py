@@ -84,10 +84,8 @@ def test_repeated_rounds_keep_each_variants_best_rate(
     stream = import_workload().generate(3_000)
     path = tmp_path / "orders_3000.msgpack"
     write_stream(path, stream)
-    code = main(
-        ["--commands", str(path), "--only", "reference,core", "--repeat", "2"]
-        + ["--quiet", "--json"]
-    )
+    argv = ["--commands", str(path), "--only", "reference,core", "--repeat", "2"]
+    code = main([*argv, "--quiet", "--json"])
     lines = capsys.readouterr().out.strip().splitlines()
     figures = json.loads(lines[-1])
     assert code == 0

@@ -10,6 +10,8 @@ from exchange.units import from_e8
 
 
 class TestBounds:
+    """Numbers past what a market or a balance can hold are refused, never stored."""
+
     def test_an_index_outside_the_market_limits_is_refused(self) -> None:
         """An index above the market's max price is PRICE_OUT_OF_RANGE."""
         ex = Exchange(margin=True)

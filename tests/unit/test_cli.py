@@ -13,7 +13,11 @@ from exchange.cli import main
 
 
 class TestCli:
-    def test_help_teaches_the_commands(self, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ``paperx`` command line: help, demo and replay verify."""
+
+    def test_help_teaches_the_commands(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """--help lists every command with an example."""
         with pytest.raises(SystemExit) as info:
             main(["--help"])
@@ -26,26 +30,37 @@ class TestCli:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The demo prints its summary and a verified replay, and exits 0."""
-        code = main(["demo", "--n", "3000", "--journal", str(tmp_path / "j"),
-                     "--fsync", "off"])
+        code = main(
+            ["demo", "--n", "3000", "--journal", str(tmp_path / "j"), "--fsync", "off"]
+        )
         out = capsys.readouterr().out
         assert code == 0
-        for fragment in ("commands/s", "fills", "best bid", "journal", "state",
-                         "OK: live == rebuild == rerun", "isolated vs cross",
-                         "LIQUIDATED"):
+        for fragment in (
+            "commands/s",
+            "fills",
+            "best bid",
+            "journal",
+            "state",
+            "OK: live == rebuild == rerun",
+            "isolated vs cross",
+            "LIQUIDATED",
+        ):
             assert fragment in out
 
     def test_replay_verify_reports_three_equal_hashes(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """replay verify exits 0 and prints the same hash three times."""
+        """``replay verify`` exits 0 and prints the same hash three times."""
         with Exchange(journal=tmp_path / "j", fsync="off") as ex:
             ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
             ex.place_order("b", "BTC-PERP", "buy", "market", "0.4")
         assert main(["replay", "verify", str(tmp_path / "j")]) == 0
         out = capsys.readouterr().out
-        hashes = [line.split()[2] for line in out.splitlines()
-                  if line.startswith(("live hash", "rebuild hash", "rerun hash"))]
+        hashes = [
+            line.split()[2]
+            for line in out.splitlines()
+            if line.startswith(("live hash", "rebuild hash", "rerun hash"))
+        ]
         assert len(hashes) == 3
         assert len(set(hashes)) == 1
         assert hashes[0] == ex.state_hash()
@@ -61,8 +76,18 @@ class TestCli:
 def test_a_reader_that_stops_early_ends_the_run_quietly() -> None:
     """``paperx ... | head -1``: no traceback when the pipe closes, exit code 1."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange.cli", "bench", "core", "--n", "20000",
-         "--only", "core", "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "exchange.cli",
+            "bench",
+            "core",
+            "--n",
+            "20000",
+            "--only",
+            "core",
+            "--quiet",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -14,6 +14,8 @@ SHIPPED = Path(__file__).parents[2] / "exchange" / "markets.toml"
 
 
 class TestMarketFile:
+    """Markets read from a TOML file."""
+
     def test_shipped_file_equals_the_python_defaults(self) -> None:
         """The markets.toml shipped with paperx describes DEFAULT_MARKETS exactly."""
         assert load_markets(SHIPPED) == list(DEFAULT_MARKETS)
@@ -32,15 +34,23 @@ class TestMarketFile:
             ("not toml [", "not valid TOML"),
             ("[other]\nx = 1\n", "at least one [markets.SYMBOL]"),
             ('[markets.X]\ntick_size = 0.1\nlot_size = "1"\n', "as strings"),
-            ('[markets.X]\ntick_size = "0.1"\nlot_size = "1"\ncolour = "red"\n',
-             "unknown keys"),
-            ('[markets.X]\ntick_size = "0.1"\nlot_size = "1"\nmin_price = "0.15"\n',
-             "multiple of its step"),
-            ('[markets.X]\ntick_size = "0.000000001"\nlot_size = "1"\n',
-             "more than 8 decimals"),
+            (
+                '[markets.X]\ntick_size = "0.1"\nlot_size = "1"\ncolour = "red"\n',
+                "unknown keys",
+            ),
+            (
+                '[markets.X]\ntick_size = "0.1"\nlot_size = "1"\nmin_price = "0.15"\n',
+                "multiple of its step",
+            ),
+            (
+                '[markets.X]\ntick_size = "0.000000001"\nlot_size = "1"\n',
+                "more than 8 decimals",
+            ),
         ],
     )
-    def test_bad_files_are_refused_with_a_reason(self, text: str, fragment: str) -> None:
+    def test_bad_files_are_refused_with_a_reason(
+        self, text: str, fragment: str
+    ) -> None:
         """Every kind of bad market table raises ConfigError saying what is wrong."""
         with pytest.raises(ConfigError) as info:
             markets_from_toml(text, "m.toml")

@@ -16,6 +16,7 @@ from exchange.messages import (
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
+    OrderExpired,
     OrderFilled,
     OrderRejected,
     OrderRested,
@@ -293,8 +294,11 @@ class TestClientOrderIds:
 
     def test_same_client_id_in_another_account_is_accepted(self, ex: Harness):
         """Client ids are unique per account, not exchange-wide."""
-        ex.rest("a", "sell", 1, 100, client_order_id="same")
-        ex.rest("b", "sell", 1, 100, client_order_id="same")
+        first = ex.rest("a", "sell", 1, 100, client_order_id="same")
+        second = ex.rest("b", "sell", 1, 100, client_order_id="same")
+        events = ex.cancel("b", client_order_id="same")
+        assert [c.order_id for c in of(events, OrderCanceled)] == [second]
+        assert ex.queue("sell") == [(first, 100, 1)]
 
     def test_client_id_is_reusable_after_the_order_is_canceled(self, ex: Harness):
         """A canceled order frees its client id, and the id then names the new order."""
@@ -305,15 +309,22 @@ class TestClientOrderIds:
         assert [c.order_id for c in of(events, OrderCanceled)] == [new]
 
     def test_client_id_is_reusable_after_the_order_is_filled(self, ex: Harness):
-        """A filled order frees its client id."""
-        ex.rest("a", "sell", 1, 100, client_order_id="c")
-        ex.place("b", "buy", 1, 100)
-        ex.rest("a", "sell", 1, 100, client_order_id="c")
+        """A filled order frees its client id, and the id then names the new order."""
+        old = ex.rest("a", "sell", 1, 100, client_order_id="c")
+        fills = of(ex.place("b", "buy", 1, 100), OrderFilled)
+        assert [f.maker_order_id for f in fills] == [old]
+        new = ex.rest("a", "sell", 1, 101, client_order_id="c")
+        events = ex.cancel("a", client_order_id="c")
+        assert [c.order_id for c in of(events, OrderCanceled)] == [new]
 
     def test_client_id_is_reusable_after_the_order_expired(self, ex: Harness):
         """An expired IOC order never holds its client id."""
-        ex.place("a", "sell", 1, 100, tif="IOC", client_order_id="c")
-        ex.rest("a", "sell", 1, 100, client_order_id="c")
+        events = ex.place("a", "sell", 1, 100, tif="IOC", client_order_id="c")
+        expired = of(events, OrderExpired)
+        assert [e.order_id for e in expired] == [of(events, OrderAccepted)[0].order_id]
+        new = ex.rest("a", "sell", 1, 100, client_order_id="c")
+        events = ex.cancel("a", client_order_id="c")
+        assert [c.order_id for c in of(events, OrderCanceled)] == [new]
 
     def test_client_id_survives_a_requeueing_amend(self, ex: Harness):
         """An order moved by an amend can still be canceled by its client id."""

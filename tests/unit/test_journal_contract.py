@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,14 +17,31 @@ from exchange.journal import (
     MemoryJournal,
     durability,
 )
+from exchange.journal.base import Recovery
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from exchange.journal.base import FsyncPolicy
 
 HEADER = JournalHeader(schema_version=1, config_hash="h1", config={"markets": []})
 TIMEOUT = 5.0
+# What the protocol declares (typing adds __init__ and __subclasshook__ itself).
+PROTOCOL_MEMBERS = sorted(
+    name
+    for name, value in vars(Journal).items()
+    if isinstance(value, property)
+    or (inspect.isfunction(value) and name not in {"__init__", "__subclasshook__"})
+)
+
+
+def parameters(function: Callable[..., object]) -> list[tuple[str, object, object]]:
+    """Return a function's parameters as (name, kind, default), annotations aside."""
+    return [
+        (p.name, p.kind, p.default)
+        for p in inspect.signature(function).parameters.values()
+    ]
 
 
 def payload(seq: int) -> bytes:
@@ -32,8 +50,10 @@ def payload(seq: int) -> bytes:
 
 
 def collected(journal: Journal, seq: int) -> int:
-    """Call maybe_sync until ``seq`` is durable (a commit's fsync runs in a
-    thread and the next call collects it); return durable_seq, or fail."""
+    """Call maybe_sync until ``seq`` is durable; return durable_seq, or fail.
+
+    A commit's fsync runs in a thread, and the next call collects it.
+    """
     deadline = time.monotonic() + TIMEOUT
     while journal.durable_seq < seq and time.monotonic() < deadline:
         journal.maybe_sync()
@@ -72,12 +92,44 @@ class JournalContract:
         for seq in range(journal.last_seq + 1, last + 1):
             journal.append(seq, payload(seq))
 
-    def test_is_a_journal(self) -> None:
-        """The backend satisfies the Journal protocol."""
+    @pytest.mark.parametrize("name", PROTOCOL_MEMBERS)
+    def test_has_the_protocol_member_with_its_kind_and_parameters(
+        self, name: str
+    ) -> None:
+        """Each Journal member is a property, method or coroutine as declared.
+
+        Methods take the protocol's parameters, with the same defaults.
+        """
         with self.open_journal() as journal:
-            assert isinstance(journal, Journal)
+            declared = inspect.getattr_static(Journal, name)
+            actual = inspect.getattr_static(journal, name)
+            if isinstance(declared, property):
+                assert isinstance(actual, property)
+                return
+            assert inspect.iscoroutinefunction(actual) == (
+                inspect.iscoroutinefunction(declared)
+            )
+            assert parameters(actual) == parameters(declared)
+
+    def test_reports_the_header_and_policy_it_was_opened_with(self) -> None:
+        """The header and policy are those it was opened with; it recovered clean."""
+        header = JournalHeader(
+            schema_version=3, config_hash="h2", config={"k": [1]}, first_seq=5
+        )
+        with self.open_journal(header) as journal:
+            assert journal.header == header
             assert journal.fsync == self.policy
-            assert journal.header.config_hash == "h1"
+            assert (journal.last_seq, journal.durable_seq) == (4, 4)
+            assert isinstance(journal.recovery, Recovery)
+
+    async def test_context_managers_yield_the_journal_itself(self) -> None:
+        """``with`` and ``async with`` both bind the journal itself."""
+        journal = self.open_journal()
+        with journal as entered:
+            assert entered is journal
+        journal = self.open_journal()
+        async with journal as entered_async:
+            assert entered_async is journal
 
     def test_read_returns_every_record_in_order(self) -> None:
         """Appended records read back with their seqs and exact bytes."""

@@ -246,7 +246,6 @@ class TestRealizedPnl:
         assert ex.balance("alice")["wallet"] == 21_000  # cross 8,800 + bucket 12,200
         assert ex.balance("alice")["free"] == 8_800
 
-
     def test_isolated_flip_pays_its_opening_fee_from_the_wallet(self, fx):
         """Long 0.001, then sell 2 at 60,000: the bucket of 0.001 answers for its fee.
 
@@ -262,7 +261,11 @@ class TestRealizedPnl:
         ledger = fx.core.ledger
         assert (ledger.insurance_fund, ledger.bad_debt) == (0, 0)
         p = position(fx, "alice", BTC)
-        assert (p["side"], p["contracts"], p["collateral"]) == ("short", D("1.999"), 11_994)
+        assert (p["side"], p["contracts"], p["collateral"]) == (
+            "short",
+            D("1.999"),
+            11_994,
+        )
         # 20,000 - 0.03 open fee - 0.03 close fee - 59.97 flip-open fee
         assert fx.balance("alice")["wallet"] == D("19939.97")
 
@@ -340,8 +343,15 @@ class TestIsolatedBuckets:
         assert (p["side"], p["collateral"]) == ("short", 3_050)
         assert ex.balance("alice")["free"] == 0
         assert_refused(
-            ex, RejectCode.INSUFFICIENT_MARGIN,
-            ex.place_order, "alice", ETH, "buy", "limit", "0.1", "3000",
+            ex,
+            RejectCode.INSUFFICIENT_MARGIN,
+            ex.place_order,
+            "alice",
+            ETH,
+            "buy",
+            "limit",
+            "0.1",
+            "3000",
         )
         assert_refused(ex, RejectCode.INSUFFICIENT_BALANCE, ex.withdraw, "alice", 1)
 

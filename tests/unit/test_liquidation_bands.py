@@ -10,10 +10,20 @@ from exchange import Exchange, Market
 from exchange.messages import Command, MarginCall, PositionLiquidated, SetIndexPrice
 from exchange.units import to_e8
 
-BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                           max_price="4529764", mark_source="index")
-ETH = Market.from_decimals("ETH-PERP", tick_size="0.01", lot_size="0.001",
-                           max_price="306177", mark_source="index")
+BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    mark_source="index",
+)
+ETH = Market.from_decimals(
+    "ETH-PERP",
+    tick_size="0.01",
+    lot_size="0.001",
+    max_price="306177",
+    mark_source="index",
+)
 
 
 def _hedged() -> Exchange:
@@ -41,6 +51,8 @@ def _due(ex: Exchange) -> bool:
 
 
 class TestSafeBands:
+    """The liquidation index's safe bands never hide a due liquidation."""
+
     def test_indexed_edges_lie_between_the_mark_and_the_liquidation_price(self) -> None:
         """A two-market cross account is indexed at band edges, not at a price scan."""
         ex = _hedged()

@@ -15,7 +15,6 @@ from exchange.margin.tiers import (
     BTC_TIERS,
     DEFAULT_TIERS,
     ETH_TIERS,
-    PPM,
     MaintenanceRate,
     MaintenanceSchedule,
     TierTable,
@@ -28,7 +27,7 @@ from exchange.margin.tiers import (
     position_maintenance_margin,
     unrealized_pnl,
 )
-from exchange.units import SCALE, from_e8, to_e8
+from exchange.units import PPM, SCALE, from_e8, to_e8
 
 E8 = SCALE
 LONG, SHORT = 1, -1
@@ -40,7 +39,7 @@ def rounded(value_e8: int | None, places: int = 2) -> Decimal:
     return from_e8(value_e8).quantize(Decimal(1).scaleb(-places))
 
 
-def gap(  # noqa: PLR0917 -- the liquidation formula's inputs
+def gap(
     size: int,
     cost: int | Fraction,
     wallet: int,
@@ -443,7 +442,7 @@ class TestProperties:
         other_upnl=st.integers(-(10**6) * E8, 10**6 * E8),
         cross=st.booleans(),
     )  # fmt: skip
-    def test_margin_balance_meets_mm_at_the_liquidation_price(  # noqa: PLR0917
+    def test_margin_balance_meets_mm_at_the_liquidation_price(
         self, size, entry, wallet, schedule, other_mm, other_upnl, cross
     ):
         """At LP margin balance equals total MM; one E8 step beyond, it is below."""

@@ -6,7 +6,11 @@ from exchange.cli.margin_demo import PATH, compare_margin_modes
 
 
 class TestMarginDemo:
-    def test_the_table_shows_isolated_liquidating_first_and_cross_losing_more(self) -> None:
+    """The isolated-versus-cross demo table."""
+
+    def test_the_table_shows_isolated_liquidating_first_and_cross_losing_more(
+        self,
+    ) -> None:
         """Isolated is liquidated at 54,000, cross at 40,000, and the losses say why."""
         table = compare_margin_modes().splitlines()
         assert len(table) == len(PATH) + 3

@@ -11,11 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from msgspec.structs import replace
 from margin_helpers import FREE, exchange, money_sides, position, trade
+from msgspec.structs import replace
 
 from exchange import Exchange, Market
-from exchange.shell.config import ConfigError, markets_from_toml
 from exchange.messages import (
     Event,
     InsuranceFundChanged,
@@ -24,6 +23,7 @@ from exchange.messages import (
     PositionLiquidated,
     SetIndexPrice,
 )
+from exchange.shell.config import ConfigError, markets_from_toml
 from exchange.units import to_e8
 
 D = Decimal
@@ -31,7 +31,7 @@ BTC = "BTC-PERP"
 
 
 def _venue(mode: str, wallet: str, markets: tuple[Market, ...] = FREE) -> Exchange:
-    """alice long 1 BTC at 60,000 at 20x in ``mode``; lp bids 1 BTC at 57,000."""
+    """Alice long 1 BTC at 60,000 at 20x in ``mode``; lp bids 1 BTC at 57,000."""
     ex = exchange(markets)
     ex.deposit("alice", wallet)
     for rich in ("bob", "lp"):
@@ -58,6 +58,8 @@ def _liquidations(events: list[Event]) -> list[PositionLiquidated]:
 
 
 class TestIsolated:
+    """Partial liquidation of an isolated position, one tier at a time."""
+
     def test_first_step_cuts_to_the_tier_below_and_the_rest_stays_open(self) -> None:
         """0.127 BTC is sold at the bankruptcy price; 0.873 stays, under 50,000."""
         ex = _venue("isolated", "10000")
@@ -100,6 +102,8 @@ class TestIsolated:
 
 
 class TestCross:
+    """Partial liquidation of a cross position."""
+
     def test_a_step_keeps_the_wallet_and_pays_the_fee_from_the_fills_surplus(
         self,
     ) -> None:
@@ -135,6 +139,8 @@ def test_step_keeps_the_most_lots_under_the_lower_cap() -> None:
 
 
 class TestConfig:
+    """The market's partial_liquidation setting, from TOML and from Python."""
+
     def test_toml_turns_partial_liquidation_off(self) -> None:
         """``partial_liquidation = false`` in a market's table is read as False."""
         (market,) = markets_from_toml(
@@ -148,7 +154,10 @@ class TestConfig:
         """``partial_liquidation="false"`` (truthy) is refused, not taken as on."""
         with pytest.raises(ValueError, match="partial_liquidation"):
             Market.from_decimals(
-                "X", tick_size="1", lot_size="1", partial_liquidation="false"  # type: ignore[arg-type]
+                "X",
+                tick_size="1",
+                lot_size="1",
+                partial_liquidation="false",  # type: ignore[arg-type]
             )
 
     def test_a_non_boolean_is_refused(self) -> None:

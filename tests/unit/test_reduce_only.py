@@ -17,8 +17,13 @@ from exchange.messages import (
 )
 from exchange.units import to_e8
 
-BTC = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                           max_price="4529764", mark_source="index")
+BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    mark_source="index",
+)
 
 
 @pytest.fixture
@@ -35,7 +40,11 @@ def ex() -> Exchange:
 
 
 class TestReduceOnlyFollowsThePosition:
-    def test_an_order_larger_than_the_shrunk_position_is_cut_down(self, ex: Exchange) -> None:
+    """Resting reduce-only orders shrink or go as the position does."""
+
+    def test_an_order_larger_than_the_shrunk_position_is_cut_down(
+        self, ex: Exchange
+    ) -> None:
         """Closing 0.4 elsewhere cuts the reduce-only sell to 0.6, keeping its place."""
         ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.4", "60000")
         result = ex.place_order("bob", "BTC-PERP", "sell", "market", "0.4")
@@ -52,28 +61,35 @@ class TestReduceOnlyFollowsThePosition:
         assert ex.positions("bob") == []
         entries = [e for _, p in ex.journal.read(seq) for e in _decode(p)]
         assert [e.reason for e in entries if isinstance(e, OrderCanceled)] == [
-            "reduce_only"]
+            "reduce_only"
+        ]
 
     def test_a_reduce_only_order_that_would_open_is_refused(self, ex: Exchange) -> None:
         """A reduce-only buy on a long position is refused at placement."""
         with pytest.raises(Rejected) as info:
-            ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.1", "59000",
-                           reduce_only=True)
+            ex.place_order(
+                "bob", "BTC-PERP", "buy", "limit", "0.1", "59000", reduce_only=True
+            )
         assert info.value.code == RejectCode.REDUCE_ONLY_REJECTED
 
     def test_the_cut_is_reported_as_an_in_place_amend(self, ex: Exchange) -> None:
         """The cut is an OrderAmended that keeps priority (requeued False)."""
         ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.25", "60000")
         seq, _ = ex.submit(_market_sell("0.25"))
-        amends = [e for _, p in ex.journal.read(seq) for e in _decode(p)
-                  if isinstance(e, OrderAmended)]
+        amends = [
+            e
+            for _, p in ex.journal.read(seq)
+            for e in _decode(p)
+            if isinstance(e, OrderAmended)
+        ]
         assert [(a.qty, a.requeued) for a in amends] == [(750, False)]
 
 
 def _market_sell(qty: str) -> Command:
     """Return bob's market sell command."""
-    return PlaceOrder(account="bob", symbol="BTC-PERP", side="sell", type="market",
-                      qty=to_e8(qty))
+    return PlaceOrder(
+        account="bob", symbol="BTC-PERP", side="sell", type="market", qty=to_e8(qty)
+    )
 
 
 def _decode(payload: bytes) -> list[Event]:

@@ -192,7 +192,7 @@ def _tamper(
 
 
 def _liquidation_story(ex: Exchange) -> None:
-    """a's 20x isolated long of 1 BTC is liquidated: partly in the book, then ADL."""
+    """Account a's 20x isolated long of 1 BTC is liquidated: in the book, then ADL."""
     for account in ("a", "b", "c"):
         ex.deposit(account, "100000")
     ex.set_margin_mode("a", BTC, "isolated")

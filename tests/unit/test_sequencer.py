@@ -27,18 +27,28 @@ HEADER = JournalHeader(schema_version=1, config_hash="test", config={}, first_se
 
 
 def _order(account: str = "a", price: int = 100) -> PlaceOrder:
-    return PlaceOrder(account=account, symbol="BTC-PERP", side="buy", type="limit",
-                      qty=E8, price=price * E8)
+    return PlaceOrder(
+        account=account,
+        symbol="BTC-PERP",
+        side="buy",
+        type="limit",
+        qty=E8,
+        price=price * E8,
+    )
 
 
 class TestSequencer:
+    """The sequencer: one core, records in seq order, outcomes back to callers."""
+
     async def test_outcomes_come_back_in_seq_order_with_stamped_records(self) -> None:
         """Concurrent submits get consecutive seqs and their own events."""
         journal = MemoryJournal(HEADER)
         seq = Sequencer(ExchangeCore(), journal, clock=iter(range(10, 10**6)).__next__)
         task = asyncio.create_task(seq.run())
         await asyncio.sleep(0)
-        outcomes = await asyncio.gather(*[seq.submit(_order(str(i))) for i in range(50)])
+        outcomes = await asyncio.gather(
+            *[seq.submit(_order(str(i))) for i in range(50)]
+        )
         assert [s for s, _ in outcomes] == list(range(1, 51))
         for s, events in outcomes:
             assert isinstance(events[0], OrderAccepted)
@@ -48,10 +58,13 @@ class TestSequencer:
         await seq.stop()
         await asyncio.wait_for(task, 5)
 
-    async def test_outcome_is_held_until_the_record_is_durable(self, tmp_path: Path) -> None:
+    async def test_outcome_is_held_until_the_record_is_durable(
+        self, tmp_path: Path
+    ) -> None:
         """Under group commit an outcome is released only after the fsync."""
-        journal = FileJournal.open(tmp_path, header=HEADER, fsync="batch",
-                                   batch_records=10**6, batch_ms=60_000)
+        journal = FileJournal.open(
+            tmp_path, header=HEADER, fsync="batch", batch_records=10**6, batch_ms=60_000
+        )
         seq = Sequencer(ExchangeCore(), journal)
         task = asyncio.create_task(seq.run())
         await asyncio.sleep(0)
@@ -78,7 +91,8 @@ class TestSequencer:
         task = asyncio.create_task(seq.run())
         await asyncio.sleep(0)
         outcomes = await asyncio.wait_for(
-            asyncio.gather(*[seq.submit(_order()) for _ in range(100)]), 10)
+            asyncio.gather(*[seq.submit(_order()) for _ in range(100)]), 10
+        )
         assert journal.durable_seq >= outcomes[-1][0]
         await seq.stop()
         await asyncio.wait_for(task, 5)
@@ -96,10 +110,17 @@ class TestSequencer:
 
 
 class TestSystemCommands:
+    """Commands the core asks for itself (liquidations), sequenced like others."""
+
     async def test_a_liquidation_is_journaled_as_the_very_next_record(self) -> None:
         """The Liquidate a record asks for is applied and journaled right after it."""
-        btc = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
-                                   max_price="4529764", mark_source="index")
+        btc = Market.from_decimals(
+            "BTC-PERP",
+            tick_size="0.1",
+            lot_size="0.001",
+            max_price="4529764",
+            mark_source="index",
+        )
         journal = MemoryJournal(HEADER)
         seq = Sequencer(ExchangeCore([btc], margin=True), journal)
         task = asyncio.create_task(seq.run())
@@ -109,16 +130,30 @@ class TestSystemCommands:
             Deposit(account="mm", amount=10**6 * E8),
             SetIndexPrice(symbol="BTC-PERP", price=60000 * E8),
             SetLeverage(account="t", symbol="BTC-PERP", leverage=20),
-            PlaceOrder(account="mm", symbol="BTC-PERP", side="sell", type="limit",
-                       qty=E8, price=60000 * E8),
-            PlaceOrder(account="t", symbol="BTC-PERP", side="buy", type="market",
-                       qty=E8),
-            PlaceOrder(account="mm", symbol="BTC-PERP", side="buy", type="limit",
-                       qty=E8, price=50000 * E8),
+            PlaceOrder(
+                account="mm",
+                symbol="BTC-PERP",
+                side="sell",
+                type="limit",
+                qty=E8,
+                price=60000 * E8,
+            ),
+            PlaceOrder(
+                account="t", symbol="BTC-PERP", side="buy", type="market", qty=E8
+            ),
+            PlaceOrder(
+                account="mm",
+                symbol="BTC-PERP",
+                side="buy",
+                type="limit",
+                qty=E8,
+                price=50000 * E8,
+            ),
         ):
             await seq.submit(command)
         call_seq, events = await seq.submit(
-            SetIndexPrice(symbol="BTC-PERP", price=56000 * E8))
+            SetIndexPrice(symbol="BTC-PERP", price=56000 * E8)
+        )
         assert any(isinstance(e, MarginCall) for e in events)
         # the next command queued after the call lands after the Liquidate
         # records (partial steps: one per tier, each asked for by the last)
@@ -127,5 +162,7 @@ class TestSystemCommands:
         await asyncio.wait_for(task, 5)
         records = {s: JOURNALED_DECODER.decode(p).record for s, p in journal.read()}
         assert after_seq > call_seq + 1
-        assert all(isinstance(records[s].command, Liquidate)
-                   for s in range(call_seq + 1, after_seq))
+        assert all(
+            isinstance(records[s].command, Liquidate)
+            for s in range(call_seq + 1, after_seq)
+        )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.units import SCALE, Precision, e8_str, from_e8, to_e8
+from exchange.units import SCALE, Precision, ceil_div, e8_str, from_e8, to_e8
 
 
 class TestToE8:
@@ -97,3 +99,27 @@ class TestFromE8:
     def test_to_e8_then_from_e8_keeps_the_value(self, value):
         """A decimal with at most 8 places comes back equal after conversion."""
         assert from_e8(to_e8(value)) == value
+
+
+class TestCeilDiv:
+    """Division rounded up, the core's rounding in the exchange's favour."""
+
+    @given(
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.integers(min_value=-(10**15), max_value=10**15).filter(bool),
+    )
+    def test_ceil_div_is_the_exact_quotient_rounded_up(self, numerator, denominator):
+        """For either sign of either argument, the result is ceil(a / b) exactly."""
+        assert ceil_div(numerator, denominator) == math.ceil(
+            Fraction(numerator, denominator)
+        )
+
+    @pytest.mark.parametrize(
+        ("numerator", "denominator", "expected"),
+        [(7, 2, 4), (-7, 2, -3), (7, -2, -3), (-7, -2, 4), (6, 3, 2), (0, 5, 0)],
+    )
+    def test_ceil_div_rounds_toward_plus_infinity(
+        self, numerator, denominator, expected
+    ):
+        """Inexact quotients go up to the next integer; exact ones stay as they are."""
+        assert ceil_div(numerator, denominator) == expected

@@ -8,9 +8,9 @@ import pytest
 from harness import Harness, of, rejected_code
 
 from exchange.codes import RejectCode
+from exchange.engine.validation import MAX_CLIENT_ORDER_ID
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import OrderAccepted, OrderRejected, PlaceOrder
-from exchange.engine.validation import MAX_CLIENT_ORDER_ID
 
 E8 = 10**8
 
@@ -212,7 +212,7 @@ class TestRejectedOrders:
         )
 
     def test_every_reject_code_is_in_its_stage_range(self):
-        """Every code sits in a stage range of the code table (1, 2, 3, 4, 5 or 9 xxx)."""
+        """Every code sits in a stage range of the code table (1, 2, 3, 4, 5, 9 xxx)."""
         for code in RejectCode:
             assert code // 1000 in (1, 2, 3, 4, 5, 9), code
 
