@@ -29,6 +29,8 @@ import hashlib
 from collections.abc import Iterable
 from typing import assert_never
 
+import msgspec
+
 from exchange.codes import RejectCode
 from exchange.engine.execution import Execution
 from exchange.engine.orders import OrderEntry, reject
@@ -165,11 +167,17 @@ class ExchangeCore:
         return events
 
     def _trim_reduce_only(self, seq: int, events: list[Event]) -> None:
-        """Fit resting reduce-only orders to the positions this record changed."""
+        """Fit resting orders to the positions and wallets this record changed.
+
+        Reduce-only orders are cut to their positions; the margin the others
+        hold is re-fitted to what their fills would open (`refit_order_margin`).
+        """
         ledger = self.ledger
         execution = self.execution
-        if ledger is not None and ledger.dirty and execution.resting_reduce_only:
-            execution.trim_reduce_only(seq, list(ledger.dirty), events)
+        if ledger is not None and ledger.dirty:
+            if execution.resting_reduce_only:
+                execution.trim_reduce_only(seq, list(ledger.dirty), events)
+            execution.refit_order_margin(seq, list(ledger.dirty), events)
 
     def _follow_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Refresh the marks the record moved and fire the mark-price triggers.
@@ -369,6 +377,43 @@ class ExchangeCore:
         ]
 
     def state_hash(self, *, include_seq: bool = True) -> str:
-        """Return the sha256 hex digest of the canonical state encoding."""
-        encoded = ENCODER.encode(self.canonical_state(include_seq=include_seq))
+        """Return the sha256 hex digest of the canonical state encoding.
+
+        Any int state hashes: msgpack holds ints in [-2**63, 2**64), and sums
+        such as total deposits can leave that range (past ~1.8e11 USDT), so
+        those ints are encoded as a tagged canonical form (`encode_state`).
+        """
+        encoded = encode_state(self.canonical_state(include_seq=include_seq))
         return hashlib.sha256(encoded).hexdigest()
+
+
+# msgpack extension type of an int outside msgpack's own range: its two's
+# complement, big-endian, in the fewest bytes that hold it.
+BIG_INT_EXT = 1
+_MSGPACK_INTS = range(-(2**63), 2**64)
+
+
+def encode_state(state: object) -> bytes:
+    """Return the canonical msgpack bytes of plain state data, whatever its ints.
+
+    State whose ints all fit msgpack encodes as plain msgpack (the common case,
+    and the same bytes as before big ints were handled); otherwise every int
+    outside msgpack's range becomes an extension value of type
+    ``BIG_INT_EXT``, so equal states always give equal bytes.
+    """
+    try:
+        return ENCODER.encode(state)
+    except OverflowError:
+        return ENCODER.encode(_tag_big_ints(state))
+
+
+def _tag_big_ints(value: object) -> object:
+    """Return ``value`` with every int msgpack cannot hold made an extension."""
+    if isinstance(value, list | tuple):
+        return [_tag_big_ints(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _tag_big_ints(item) for key, item in value.items()}
+    if type(value) is int and value not in _MSGPACK_INTS:
+        size = (value.bit_length() + 8) // 8  # room for the sign bit
+        return msgspec.msgpack.Ext(BIG_INT_EXT, value.to_bytes(size, signed=True))
+    return value

@@ -210,14 +210,27 @@ class Ledger(Settlement):
                 RejectCode.LEVERAGE_WITH_ORDERS,
                 "cancel the open orders before lowering the leverage",
             )
-        position = self.account(cmd.account).position(cmd.symbol)
-        if position.mode == "isolated" and position.size:
-            need = risk.tiers.initial_margin(risk.notional(position.size), cmd.leverage)
-            if position.margin + risk.upnl(position) < need:
-                return Refusal(
-                    RejectCode.MARGIN_BELOW_INITIAL,
-                    "add isolated margin before lowering the leverage",
-                )
+        account = self.account(cmd.account)
+        position = account.position(cmd.symbol)
+        if position.size:
+            notional = risk.notional(position.size)
+            need = risk.tiers.initial_margin(notional, cmd.leverage)
+            if position.mode == "isolated":
+                if position.margin + risk.upnl(position) < need:
+                    return Refusal(
+                        RejectCode.MARGIN_BELOW_INITIAL,
+                        "add isolated margin before lowering the leverage",
+                    )
+            elif cmd.leverage < current:
+                # cross (Binance -2028): the extra initial margin must be free
+                more = need - risk.tiers.initial_margin(notional, current)
+                free = self.available(account)
+                if more > free:
+                    return Refusal(
+                        RejectCode.MARGIN_BELOW_INITIAL,
+                        f"at {cmd.leverage}x the position needs {e8_str(more)} more "
+                        f"initial margin, the free balance is {e8_str(max(free, 0))}",
+                    )
         position.leverage = cmd.leverage
         self._report(seq, position, 0, 0, events)
         return None
@@ -392,6 +405,30 @@ class Ledger(Settlement):
                 f"balance is {e8_str(max(free, 0))}",
             )
         return required
+
+    def opening_margin(self, account: Account, order: Order) -> tuple[int, int]:
+        """Return what a resting order needs against the position as it is now.
+
+        Returns ``(initial margin of the lots that would open exposure, taker
+        fee of the open quantity)``, both valued at the order's limit price
+        and rounded up, as `check_order` values them. The initial margin is 0
+        for an order that only closes: its fill moves no margin into a bucket.
+        """
+        risk = self.markets[order.spec.symbol]
+        position = account.positions.get(order.spec.symbol)
+        size = position.size if position is not None else 0
+        lots = order.remaining
+        opening = (
+            lots if not size or (size > 0) == order.is_buy else max(0, lots - abs(size))
+        )
+        if not opening:
+            return 0, 0
+        price = order.price * risk.tick_size
+        leverage = position.leverage if position is not None else DEFAULT_LEVERAGE
+        return (
+            risk.tiers.initial_margin(risk.value(opening, price), leverage),
+            ceil_div(risk.value(lots, price) * risk.taker_fee_ppm, PPM),
+        )
 
     def reserve(self, order: Order, amount: int) -> None:
         """Hold ``amount`` of the account's free balance for an open order."""

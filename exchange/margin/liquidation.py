@@ -25,6 +25,7 @@ due, so a step down the tiers repeats only while the margin still falls short.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -177,6 +178,7 @@ class Liquidator:
                 price = position_liquidation_price(
                     size_e8, position.cost, position.margin, risk.tiers
                 )
+                price = _exact_edge(risk, position, position.margin, price)
                 index.put(account.name, position.size > 0, price)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
@@ -189,6 +191,7 @@ class Liquidator:
                 index.put(account.name, position.size > 0, edge)
             else:
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
+                other = upnl - risk.upnl(position) - (mm - own_mm)
                 price = position_liquidation_price(
                     size_e8,
                     position.cost,
@@ -197,6 +200,7 @@ class Liquidator:
                     other_mm=mm - own_mm,
                     other_upnl=upnl - risk.upnl(position),
                 )
+                price = _exact_edge(risk, position, account.wallet + other, price)
                 index.put(account.name, position.size > 0, price)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
@@ -467,6 +471,65 @@ class Liquidator:
     def canonical_state(self) -> list[object]:
         """Return the pending liquidations (the index is derived from positions)."""
         return [list(key) for key in self.pending]
+
+
+def _exact_edge(
+    risk: MarketMargin, position: Position, base: int, price: int | None
+) -> int:
+    """Return the index price of a position: where the exact margin check turns.
+
+    The exact check (`Liquidator._index_account`) says a position is due at
+    mark ``m`` when ``base + UPNL(m) <= MM(m)``, with UPNL and the notional
+    rounded as the ledger rounds them; ``base`` is the bucket (isolated) or
+    the cross wallet plus the other cross positions' UPNL less their MM. The
+    formula's price (``price``; None: none) ignores those roundings, so it can
+    sit a few E8 off. The result is exact: a long is due at every mark at or
+    below it (0: at none), a short at every mark at or above it (0: at every
+    mark), so index and check agree at the boundary, whatever the history.
+    Both sides of the check move monotonically with the mark (MM's slope is
+    below 1), so a search from the formula's price finds the edge in a few steps.
+    """
+    size, cost, lot = position.size, position.cost, risk.lot_size
+    tiers = risk.tiers
+
+    def due(mark: int) -> bool:
+        value = size * lot * mark // SCALE  # floored, as `MarketMargin.upnl`
+        return base + value - cost <= tiers.maintenance_margin(
+            abs(size) * lot * mark // SCALE  # as `MarketMargin.notional`
+        )
+
+    if size > 0:
+        return _last_true(due, price or 0)
+    if price is None:
+        return 0  # due at every price by the formula; the check decides
+    return _last_true(lambda mark: not due(mark), price - 1) + 1
+
+
+def _last_true(holds: Callable[[int], bool], start: int) -> int:
+    """Return the largest mark at which ``holds`` is true (0 if none).
+
+    ``holds`` is true up to some mark and false beyond (monotone); 0 counts
+    as true. The search gallops from ``start`` and then bisects.
+    """
+    if start <= 0 or holds(start):
+        lo, step = max(start, 0), 1
+        while holds(lo + step):
+            lo += step
+            step *= 2
+        hi = lo + step
+    else:
+        hi, step = start, 1
+        while hi - step > 0 and not holds(hi - step):
+            hi -= step
+            step *= 2
+        lo = max(hi - step, 0)
+    while hi - lo > 1:  # holds(lo) (or lo == 0), not holds(hi)
+        mid = (lo + hi) // 2
+        if holds(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _band_edge(risk: MarketMargin, size: int, budget: int) -> int:

@@ -243,20 +243,20 @@ class Settlement:
     ) -> None:
         """Move the initial margin of ``opened_value`` (E8) into an isolated bucket.
 
-        An order's margin was reserved against the position it met when placed;
-        if the position changed since (a resting close that now opens), its fill
-        may need more than is free. The fill comes first: it takes what the
-        other open orders hold too, so their reservations may exceed the free
-        balance for a while (new orders and withdrawals are refused until they
-        shrink), as on a venue that re-prices open-order margin against the
-        position. It never takes the wallet below what backs the cross
-        positions, nor below zero; only then does the bucket get less than
-        its initial margin (and the position is liquidated sooner).
+        The fill comes first: its initial margin (notional at the fill price /
+        leverage, MARGIN.md) leaves the cash wallet before anything else is
+        served. The order held that margin until this fill released it
+        (`exchange.margin.ledger.Ledger.release`), and what orders hold is kept in the
+        wallet's cash (`ExchangeCore` re-fits the reservations of every account a
+        record changes), so the margin is there even when the cross positions'
+        losses have used up the free balance: they, not the new position, are
+        then short of margin and answer for it by liquidation. Only a wallet
+        with no cash at all gives the bucket less (it never goes below zero).
         """
         im = self.markets[position.symbol].tiers.initial_margin(
             opened_value, position.leverage
         )
-        transfer = min(im, max(self.cross_backing(account), 0))
+        transfer = min(im, max(account.wallet, 0))
         self._move_wallet(seq, account, -transfer, "isolated_margin", events)
         position.margin += transfer
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from decimal import Decimal
 
+import msgspec
 import pytest
 from margin_helpers import (
     CENT,
@@ -26,6 +27,9 @@ from margin_helpers import (
 )
 
 from exchange import Exchange, RejectCode, Rejected
+from exchange.core import encode_state
+from exchange.messages import Event, OrderAmended, OrderCanceled, PlaceOrder
+from exchange.units import to_e8
 
 D = Decimal
 BTC, ETH = "BTC-PERP", "ETH-PERP"
@@ -324,36 +328,35 @@ class TestIsolatedBuckets:
         assert fx.core.ledger.accounts["alice"].positions[BTC].margin == 0
 
     def test_a_resting_close_that_now_opens_gets_its_full_initial_margin(self, ex):
-        """The fill comes before what other orders hold: the bucket gets all 3,050.
+        """A close that now opens holds its 3,050 from then on, and its fill gets it.
 
         alice's sell of 0.5 @ 61,000 rested as a close (no margin held); the
-        long closed, so it now opens a short. Her bid of 1.6 @ 55,000 holds
-        8,800 of her 10,000, leaving 1,200 free; the short is funded in full
-        all the same, and until the reservations shrink nothing new is allowed.
+        long closed, so it now opens a short: its initial margin is reserved at
+        once (free 10,000 -> 6,950), a bid needing 8,800 is refused, and the
+        short is funded in full when bob lifts the sell.
         """
         ex.deposit("alice", 10_000)
         isolated(ex, "alice", BTC, 10)
         trade(ex, "alice", "bob", BTC, "0.5", "60000")
         ex.place_order("alice", BTC, "sell", "limit", "0.5", "61000")
+        assert ex.balance("alice")["free"] == 7_000
         trade(ex, "carol", "alice", BTC, "0.5", "60000", taker="seller")
-        ex.place_order("alice", BTC, "buy", "limit", "1.6", "55000")
-        assert ex.balance("alice")["free"] == 1_200
-        ex.place_order("bob", BTC, "buy", "limit", "0.5", "61000", tif="IOC")
-        p = position(ex, "alice", BTC)
-        assert (p["side"], p["collateral"]) == ("short", 3_050)
-        assert ex.balance("alice")["free"] == 0
+        assert ex.balance("alice")["free"] == 6_950
         assert_refused(
             ex,
             RejectCode.INSUFFICIENT_MARGIN,
             ex.place_order,
             "alice",
-            ETH,
+            BTC,
             "buy",
             "limit",
-            "0.1",
-            "3000",
+            "1.6",
+            "55000",
         )
-        assert_refused(ex, RejectCode.INSUFFICIENT_BALANCE, ex.withdraw, "alice", 1)
+        ex.place_order("bob", BTC, "buy", "limit", "0.5", "61000", tif="IOC")
+        p = position(ex, "alice", BTC)
+        assert (p["side"], p["collateral"]) == ("short", 3_050)
+        assert ex.balance("alice")["free"] == 6_950
 
     def test_isolated_loss_leaves_the_free_balance_untouched(self, ex):
         """A losing isolated position does not lower the free balance of the wallet."""
@@ -953,6 +956,185 @@ class TestOrderMargin:
         assert (
             ex.balance("alice")["used"] == position(ex, "alice", BTC)["initial_margin"]
         )
+
+
+class TestOrderMarginFundsTheFill:
+    """What an order reserved is what funds its fill (issue 7, section 1b)."""
+
+    def test_isolated_bid_is_funded_by_its_reservation_after_a_cross_loss(self, ex):
+        """A bid holding 59 fills into a bucket of 59 although ETH's loss ate free.
+
+        alice's cross ETH long 3 @ 3,000 at 10x uses 900 of her 1,000; her
+        isolated BTC bid 0.01 @ 59,000 at 10x reserves 59 (used 900 -> 959).
+        ETH falls to 2,980: free is 0. When bob hits the bid, its 59 moves into
+        the bucket (it was 0, with a liquidation price of 59,296 above entry).
+        """
+        ex.deposit("alice", 1_000)
+        ex.set_leverage("alice", ETH, 10)
+        trade(ex, "alice", "bob", ETH, "3", "3000")
+        assert ex.balance("alice")["used"] == 900
+        isolated(ex, "alice", BTC, 10)
+        ex.place_order("alice", BTC, "buy", "limit", "0.01", "59000")
+        assert ex.balance("alice")["used"] == 959
+        ex.set_index_price(ETH, 2_980)
+        assert ex.balance("alice")["free"] == 0
+        ex.place_order("bob", BTC, "sell", "limit", "0.01", "59000", tif="IOC")
+        p = position(ex, "alice", BTC)
+        assert (p["side"], p["collateral"]) == ("long", 59)
+        assert p["liquidation_price"] < 59_000
+        assert ex.balance("alice")["wallet"] == 1_000
+
+    def _close_short_under_a_bid(
+        self, ex: Exchange, close_at: str, deposit: int = 1_000
+    ) -> tuple[int, list[Event]]:
+        """Open alice's isolated short 0.05, rest a bid that closes it, close it.
+
+        Returns the bid's order id and the events of the record that closes
+        the short at ``close_at`` (alice lifts carol's offer).
+        """
+        ex.deposit("alice", deposit)
+        isolated(ex, "alice", BTC, 10)
+        trade(ex, "bob", "alice", BTC, "0.05", "60000")
+        bid = ex.place_order("alice", BTC, "buy", "limit", "0.05", "59000")
+        assert ex.balance("alice")["used"] == 300  # the short's bucket only
+        ex.place_order("carol", BTC, "sell", "limit", "0.05", close_at)
+        _, events = ex.submit(
+            PlaceOrder(
+                account="alice",
+                symbol=BTC,
+                side="buy",
+                type="limit",
+                qty=to_e8("0.05"),
+                price=to_e8(close_at),
+                tif="IOC",
+            )
+        )
+        assert position(ex, "bob", BTC)["side"] == "long"
+        return bid.order_id, events
+
+    def test_a_bid_that_closed_a_short_holds_its_margin_once_the_short_is_gone(
+        self, ex
+    ):
+        """The bid held nothing as a close; once flat it holds 0.05 x 59,000 / 10."""
+        bid, events = self._close_short_under_a_bid(ex, "60000")
+        (amended,) = [e for e in events if isinstance(e, OrderAmended)]
+        assert (amended.order_id, amended.margin) == (bid, 295 * 10**8)
+        assert [o["order_id"] for o in ex.open_orders("alice")] == [bid]
+        assert ex.core.index[bid].reserved == 295 * 10**8
+        assert ex.balance("alice")["free"] == 705
+
+    def test_withdrawal_leaves_the_margin_of_a_bid_that_now_opens(self, ex):
+        """Under the bid 1,000 cannot be withdrawn, 705 can; the bid fills in full."""
+        self._close_short_under_a_bid(ex, "60000")
+        assert_refused(ex, RejectCode.INSUFFICIENT_BALANCE, ex.withdraw, "alice", 1_000)
+        ex.withdraw("alice", 705)
+        ex.place_order("bob", BTC, "sell", "limit", "0.05", "59000", tif="IOC")
+        p = position(ex, "alice", BTC)
+        assert (p["side"], p["contracts"], p["collateral"]) == ("long", D("0.05"), 295)
+        assert ex.balance("alice")["free"] == 0
+
+    def test_a_bid_that_now_opens_without_the_margin_for_it_is_canceled(self, ex):
+        """Of 500, the short's bucket (300) is lost at 66,000; 200 cannot hold 295."""
+        bid, events = self._close_short_under_a_bid(ex, "66000", deposit=500)
+        assert ex.balance("alice")["wallet"] == 200
+        assert ex.open_orders("alice") == []
+        canceled = [e for e in events if isinstance(e, OrderCanceled)]
+        assert [(c.order_id, c.reason) for c in canceled] == [(bid, "margin")]
+        assert ex.core.ledger.accounts["alice"].order_margin == 0
+
+    def test_orders_the_wallet_no_longer_holds_are_canceled_newest_first(self, ex):
+        """A realized cross loss leaves 300 of cash under 590 + 59 of bids: both go.
+
+        alice's isolated BTC bids of 0.01 @ 59,000 (59) and 0.1 @ 59,000 (590)
+        sit beside a cross ETH long 1 @ 3,000; she closes ETH at 2,300, a loss
+        of 700. Her wallet of 300 cannot hold 649: the newer bid (590) goes,
+        and the older (59) stays.
+        """
+        ex.deposit("alice", 1_000)
+        trade(ex, "alice", "bob", ETH, "1", "3000")
+        isolated(ex, "alice", BTC, 10)
+        small = ex.place_order("alice", BTC, "buy", "limit", "0.01", "59000")
+        big = ex.place_order("alice", BTC, "buy", "limit", "0.1", "59000")
+        ex.set_index_price(ETH, 2_300)
+        ex.place_order("bob", ETH, "buy", "limit", "1", "2300")
+        _, events = ex.submit(
+            PlaceOrder(
+                account="alice",
+                symbol=ETH,
+                side="sell",
+                type="limit",
+                qty=to_e8("1"),
+                price=to_e8("2300"),
+                tif="IOC",
+            )
+        )
+        assert ex.balance("alice")["wallet"] == 300
+        assert [o["order_id"] for o in ex.open_orders("alice")] == [small.order_id]
+        canceled = [e for e in events if isinstance(e, OrderCanceled)]
+        assert [(c.order_id, c.reason) for c in canceled] == [(big.order_id, "margin")]
+        assert ex.core.ledger.accounts["alice"].order_margin == 59 * 10**8
+
+
+class TestCrossLeverageCut:
+    """Lowering cross leverage needs the extra initial margin free (Binance -2028)."""
+
+    @pytest.fixture
+    def long_eth(self, ex):
+        """Alice (10,650) holds a cross ETH long 5 @ 3,289.6 at 10x: IM 1,644.8."""
+        ex.deposit("alice", 10_650)
+        ex.set_index_price(ETH, "3289.6")
+        ex.set_leverage("alice", ETH, 10)
+        trade(ex, "alice", "bob", ETH, "5", "3289.6")
+        return ex
+
+    def test_a_cut_whose_initial_margin_exceeds_the_balance_is_refused(self, long_eth):
+        """10x -> 1x needs an IM of 16,448 against a balance of 10,650: 3005."""
+        assert_refused(
+            long_eth,
+            RejectCode.MARGIN_BELOW_INITIAL,
+            long_eth.set_leverage,
+            "alice",
+            ETH,
+            1,
+        )
+        assert position(long_eth, "alice", ETH)["leverage"] == 10
+
+    def test_a_cut_that_fits_the_free_balance_is_accepted(self, long_eth):
+        """10x -> 2x needs 8,224 (6,579.2 more, 9,005.2 free): accepted."""
+        long_eth.set_leverage("alice", ETH, 2)
+        p = position(long_eth, "alice", ETH)
+        assert (p["leverage"], p["initial_margin"]) == (2, 8_224)
+        assert long_eth.balance("alice")["free"] == D("2426")
+
+
+class TestStateHash:
+    """The state hash holds any int state (msgpack stops at 64 bits)."""
+
+    def test_two_hundred_accounts_of_a_billion_hash_deterministically(self):
+        """Deposits of 2e11 USDT in total hash, equally for equal states."""
+        first, second = exchange(FREE), exchange(FREE)
+        for n in range(200):
+            first.deposit(f"a{n}", 1_000_000_000)
+            second.deposit(f"a{n}", 1_000_000_000)
+        assert first.core.ledger.deposits > 2**64
+        assert first.core.state_hash() == second.core.state_hash()
+        second.deposit("a0", 1)
+        assert first.core.state_hash() != second.core.state_hash()
+
+    @pytest.mark.parametrize("big", [2**64, -(2**63) - 1, 2**200, -(2**200)])
+    def test_ints_beyond_msgpack_get_their_own_canonical_form(self, big):
+        """An int beyond msgpack encodes apart from its neighbours, every time alike."""
+        encoded = encode_state([1, [big]])
+        assert encoded == encode_state([1, [big]])
+        assert encoded not in {
+            encode_state([1, [big + 1]]),
+            encode_state([1, [big - 1]]),
+        }
+
+    def test_state_within_msgpack_encodes_as_plain_msgpack(self):
+        """Ints msgpack holds (up to 2**64 - 1) keep the plain msgpack encoding."""
+        state = [2**64 - 1, -(2**63), "x"]
+        assert encode_state(state) == msgspec.msgpack.encode(state)
 
 
 class TestViews:

@@ -99,11 +99,25 @@ def _balanced(ex: Exchange) -> bool:
 class TestTrigger:
     """When a margin call comes, and when the liquidation follows."""
 
-    def test_mark_one_unit_above_the_liquidation_price_calls_no_margin(self):
-        """A mark 1e-8 above the liquidation price leaves the position alone."""
+    def test_mark_one_unit_above_the_shown_price_calls_margin_at_once(self):
+        """At 54,216.86746989 the margin balance equals MM: the call comes at once.
+
+        The price shown rounds the formula; the ledger's rounding makes the
+        next E8 mark due as well, and the index now knows it (before, only a
+        later unrelated record to alice found the call due).
+        """
         ex = _venue()
         assert position(ex, "alice", BTC)["liquidation_price"] == D("54216.86746988")
         _, events = ex.submit(SetIndexPrice(symbol=BTC, price=LP_E8 + 1))
+        (call,) = _of(MarginCall, events)
+        assert call.margin_balance == call.maintenance_margin
+
+    def test_mark_two_units_above_the_shown_price_calls_no_margin(self):
+        """At 54,216.86746990 the position is safe, and a deposit keeps it so."""
+        ex = _venue()
+        _, events = ex.submit(SetIndexPrice(symbol=BTC, price=LP_E8 + 2))
+        assert _of(MarginCall, events) == []
+        _, events = ex.submit(Deposit(account="alice", amount=1))
         assert _of(MarginCall, events) == []
         assert ex.system_events == []
         assert position(ex, "alice", BTC)["contracts"] == D("0.5")
@@ -281,16 +295,79 @@ class TestOrdersCanceledFirst:
         assert ex.open_orders("alice") == []
         assert ex.core.ledger.accounts["alice"].order_margin == 0
 
-    def test_cross_liquidation_leaves_isolated_orders_of_the_account_alone(self):
-        """An isolated ETH order of a cross-liquidated account is not canceled."""
+    def test_cross_liquidation_takes_the_cash_under_isolated_orders(self):
+        """An isolated ETH bid outlives the cross liquidation, not the wallet it took.
+
+        The liquidation itself cancels only cross orders; it then takes the
+        cross wallet, which held the bid's margin, so the bid is canceled for
+        margin (it would otherwise open a position with an empty bucket).
+        """
         ex = _venue(mode="cross", wallet="3500")
         ex.set_margin_mode("alice", ETH, "isolated")
         ex.place_order("lp", BTC, "buy", "limit", "1", "53000")
         eth = ex.place_order("alice", ETH, "buy", "limit", "0.1", "2000")
         _index(ex, BTC, "53200")
         assert _of(PositionLiquidated, ex.system_events)
-        assert _of(OrderCanceled, ex.system_events) == []
-        assert [o["order_id"] for o in ex.open_orders("alice")] == [eth.order_id]
+        canceled = [
+            (c.order_id, c.reason) for c in _of(OrderCanceled, ex.system_events)
+        ]
+        assert canceled == [(eth.order_id, "margin")]
+        account = ex.core.ledger.accounts["alice"]
+        assert account.order_margin == 0
+        assert ex.open_orders("alice") == []
+
+
+def _sided_venue(mode: str, side: str) -> Exchange:
+    """Return an exchange where alice holds 0.5 BTC at 60,000 at 10x, as given."""
+    ex = exchange(FREE)
+    ex.deposit("alice", "10000")
+    ex.deposit("bob", 1_000_000)
+    ex.set_index_price(BTC, 60_000)
+    ex.set_margin_mode("alice", BTC, mode)
+    ex.set_leverage("alice", BTC, 10)
+    buyer, seller = ("alice", "bob") if side == "long" else ("bob", "alice")
+    trade(ex, buyer, seller, BTC, "0.5", "60000")
+    return ex
+
+
+def _exactly_due(ex: Exchange, mark: int) -> bool:
+    """Return the margin rule for alice's BTC at ``mark``: balance <= MM, as rounded."""
+    ledger = ex.core.ledger
+    account = ledger.accounts["alice"]
+    p = account.positions[BTC]
+    lot = ledger.markets[BTC].lot_size
+    wallet = p.margin if p.mode == "isolated" else account.wallet
+    balance = wallet + p.size * lot * mark // SCALE - p.cost
+    mm = ledger.markets[BTC].tiers.maintenance_margin(abs(p.size) * lot * mark // SCALE)
+    return balance <= mm
+
+
+class TestBoundary:
+    """Index and exact rule agree at the liquidation price, whatever came before."""
+
+    @pytest.mark.parametrize("mode", ["isolated", "cross"])
+    @pytest.mark.parametrize("side", ["long", "short"])
+    def test_the_call_comes_exactly_where_the_rule_says_it_is_due(self, mode, side):
+        """Around the edge, a mark calls margin at once iff balance <= MM there.
+
+        At each mark from 3e-8 inside to 3e-8 outside the edge, on a fresh
+        exchange: the index record calls margin exactly when the rule is due,
+        and where it is not, a later 1e-8 deposit (which only adds margin) calls
+        none either, so the outcome never hangs on what record comes next.
+        """
+        probe = _sided_venue(mode, side)
+        edge = probe.core.liquidator.indexes[BTC].at["alice"][1]
+        assert _exactly_due(probe, edge)
+        beyond = edge + 1 if side == "long" else edge - 1
+        assert not _exactly_due(probe, beyond)
+        for mark in range(edge - 3, edge + 4):
+            ex = _sided_venue(mode, side)
+            due = _exactly_due(ex, mark)
+            _, events = ex.submit(SetIndexPrice(symbol=BTC, price=mark))
+            assert bool(_of(MarginCall, events)) == due, mark
+            if not due:
+                _, events = ex.submit(Deposit(account="alice", amount=1))
+                assert _of(MarginCall, events) == [], mark
 
 
 class TestInsuranceFund:
