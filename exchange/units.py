@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from exchange.errors import Precision
+
 __all__ = ["SCALE", "Precision", "e8_str", "from_e8", "ppm_str", "to_e8", "to_ppm"]
 
 SCALE = 10**8
 _SCALE_DECIMAL = Decimal(SCALE)
-
-
-class Precision(ValueError):
-    """Raised when a value is not a finite decimal with at most 8 decimals."""
 
 
 def to_e8(value: Decimal | str | int) -> int:
