@@ -19,11 +19,14 @@ ms; `close` and `sync` force it), under "off" whenever the OS writes it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar, cast
+
+import msgspec
 
 from exchange.account_views import balance_view, position_views
 from exchange.codes import RejectCode
@@ -290,7 +293,7 @@ class Exchange:
         Returns:
             The canceled orders' final states, oldest first (empty if none).
         """
-        seq, events = self.submit(CancelAll(account=account, symbol=symbol or ""))
+        seq, events = self._call(CancelAll(account=account, symbol=symbol or ""))
         _outcome(seq, events, AllCanceled)
         everything = events + self.system_events
         return [
@@ -307,7 +310,7 @@ class Exchange:
         kind: type[OrderAccepted | OrderCanceled | OrderAmended],
     ) -> OrderResult:
         """Submit an order command; return its order after the call, or raise."""
-        seq, events = self.submit(command)
+        seq, events = self._call(command)
         order_id = _outcome(seq, events, kind).order_id
         return self._orders.result(seq, order_id, events + self.system_events)
 
@@ -401,9 +404,22 @@ class Exchange:
 
     def _checked(self, command: Command) -> list[Event]:
         """Submit a command and raise `Rejected` if it was refused."""
-        seq, events = self.submit(command)
+        seq, events = self._call(command)
         _raise_if_rejected(seq, events)
         return events
+
+    def _call(self, command: Command) -> tuple[int, list[Event]]:
+        """Submit a command a public method built from its caller's values.
+
+        A struct built in Python is not type-checked (only decoding checks),
+        so a value of the wrong type (an order id "7", a timestamp 1.5) is
+        refused here as MALFORMED, before it can reach the core or the journal.
+        """
+        try:
+            msgspec.convert(msgspec.to_builtins(command), type(command))
+        except msgspec.ValidationError as exc:
+            raise Rejected(RejectCode.MALFORMED, _field_error(command, exc)) from exc
+        return self.submit(command)
 
     # ------------------------------------------------------------ queries
 
@@ -412,7 +428,11 @@ class Exchange:
 
         Each side is a list of (price, qty) Decimal pairs, best first.
         """
-        state = self.core.markets.get(symbol)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            raise Rejected(
+                RejectCode.MALFORMED, f"depth must be an int >= 0: {depth!r}"
+            )
+        state = self.core.markets.get(symbol) if isinstance(symbol, str) else None
         if state is None:
             raise Rejected(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
         m = state.market
@@ -476,6 +496,17 @@ def _raise_if_rejected(seq: int, events: list[Event]) -> None:
     for event in events:
         if isinstance(event, OrderRejected):
             raise Rejected(RejectCode(event.code), event.reason, seq)
+
+
+def _field_error(command: Command, exc: msgspec.ValidationError) -> str:
+    """Name the field a validation error is about (commands encode as arrays)."""
+    text = str(exc)
+    match = re.search(r"\$\[(\d+)\]", text)
+    if match is None:
+        return text
+    # position 0 is the tag, then the fields in order
+    field = type(command).__struct_fields__[int(match.group(1)) - 1]
+    return f"{field}: {text.split(' - at ', maxsplit=1)[0]}"
 
 
 def _check_literal(name: str, value: str, allowed: tuple[str, ...]) -> None:

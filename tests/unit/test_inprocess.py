@@ -234,6 +234,39 @@ class TestRejects:
         assert info.value.code is RejectCode.MALFORMED
         assert journaled(ex) == []
 
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda ex: ex.cancel_order("alice", "1"), "order_id"),
+            (lambda ex: ex.advance_time(D("1.5")), "ts_ns"),
+            (lambda ex: ex.place_order(7, "BTC-PERP", "buy", "limit", 1, 1), "account"),
+            (
+                lambda ex: ex.place_order(
+                    "alice", "BTC-PERP", "buy", "limit", 1, 1, post_only=1
+                ),
+                "post_only",
+            ),
+            (lambda ex: ex.cancel_all("alice", 5), "symbol"),
+        ],
+        ids=["order_id", "ts_ns", "account", "post_only", "symbol"],
+    )
+    def test_value_of_the_wrong_type_is_malformed_and_not_journaled(
+        self, ex: Exchange, call, field
+    ):
+        """A value of the wrong type is refused before it reaches the journal."""
+        with pytest.raises(paperx.BadRequest) as info:
+            call(ex)
+        assert info.value.code is RejectCode.MALFORMED
+        assert info.value.reason.startswith(f"{field}: Expected")
+        assert journaled(ex) == []
+
+    @pytest.mark.parametrize("depth", [-1, "3", True])
+    def test_order_book_depth_must_be_a_natural_int(self, ex: Exchange, depth):
+        """A book depth that is not an int >= 0 is malformed."""
+        with pytest.raises(Rejected) as info:
+            ex.order_book("BTC-PERP", depth=depth)
+        assert info.value.code is RejectCode.MALFORMED
+
     def test_duplicate_client_order_id_raises(self, ex: Exchange):
         """A second open order with the same client id is refused."""
         ex.place_order(
