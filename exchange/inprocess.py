@@ -112,6 +112,9 @@ class Exchange:
             clock: nanosecond wall clock used to stamp records.
             margin: run the margin ledger: accounts deposit collateral, orders
                 are risk-checked and fills become positions (see `ExchangeCore`).
+
+        Raises:
+            JournalNotEmpty: the journal already holds records (replay it).
         """
         if isinstance(markets, str | Path):
             markets = load_markets(markets)
@@ -123,15 +126,15 @@ class Exchange:
             config={"markets": market_table(self.markets.values()), "margin": margin},
             first_seq=1,
         )
+        opened_here = journal is None or isinstance(journal, str | Path)
         if journal is None:
             journal = MemoryJournal(header)
         elif isinstance(journal, str | Path):
-            opened = FileJournal.open(Path(journal), header=header, fsync=fsync)
-            if opened.last_seq:
-                opened.close()  # ours to close: the caller never sees it
-            journal = opened
+            journal = FileJournal.open(Path(journal), header=header, fsync=fsync)
         self.journal: Journal = journal
         if self.journal.last_seq:
+            if opened_here:  # the caller never gets to close it
+                self.journal.close()
             msg = "the journal already holds records: open it with replay, not here"
             raise JournalNotEmpty(msg)
         self._clock = clock
@@ -222,7 +225,8 @@ class Exchange:
         the order (see `OrderResult`).
 
         Raises:
-            Rejected: with the reject's code and reason (the reject is journaled,
+            Rejected: of the code's family (e.g. `InvalidOrder`), with the
+                reject's code and reason (the reject is journaled,
                 except for values that cannot even be expressed as a command:
                 unknown literals and more than 8 decimals).
         """
