@@ -2,20 +2,59 @@
 
 Bad input becomes a reject *value* (`exchange.messages.OrderRejected`); the only
 exception a caller sees for it is :class:`Rejected`, raised by the synchronous
-`exchange.Exchange` facade to mirror how ccxt raises typed errors.
+`exchange.Exchange` facade to mirror how ccxt raises typed errors. Each reject
+code belongs to one family, named as ccxt names it (``REJECT_CLASSES``):
+``Rejected(code, ...)`` builds the family's class, so ``except InsufficientFunds``
+catches exactly the margin and balance refusals and ``except Rejected`` all.
+
+    PaperxError
+    ├── Rejected                 (ccxt ExchangeError)
+    │   ├── BadRequest
+    │   │   └── BadSymbol
+    │   ├── InvalidOrder
+    │   │   ├── OrderNotFound
+    │   │   ├── DuplicateOrderId
+    │   │   ├── OrderImmediatelyFillable
+    │   │   └── OrderNotFillable
+    │   ├── InsufficientFunds
+    │   ├── OperationRejected
+    │   │   └── NoChange
+    │   └── NotSupported
+    ├── ConfigError, Precision   (also ValueError)
+    ├── InvariantViolation
+    └── JournalError
+        ├── JournalCorrupt, JournalSeqError, JournalMismatch
+        └── JournalNotEmpty      (also ValueError)
 """
 
 from __future__ import annotations
 
+from typing import Self, cast
+
 from exchange.codes import RejectCode
 
 __all__ = [
+    "REJECT_CLASSES",
+    "BadRequest",
+    "BadSymbol",
+    "ConfigError",
+    "DuplicateOrderId",
+    "InsufficientFunds",
+    "InvalidOrder",
     "InvariantViolation",
     "JournalCorrupt",
     "JournalError",
     "JournalMismatch",
+    "JournalNotEmpty",
     "JournalSeqError",
+    "NoChange",
+    "NotSupported",
+    "OperationRejected",
+    "OrderImmediatelyFillable",
+    "OrderNotFillable",
+    "OrderNotFound",
     "PaperxError",
+    "Precision",
     "Rejected",
 ]
 
@@ -25,7 +64,16 @@ class PaperxError(Exception):
 
 
 class Rejected(PaperxError):
-    """Raised by the in-process facade when the exchange rejects a command."""
+    """Raised by the in-process facade when the exchange rejects a command.
+
+    ``Rejected(code, reason, seq)`` returns an instance of the code's family
+    (see ``REJECT_CLASSES``); naming a family class builds that class as named.
+    """
+
+    def __new__(cls, code: RejectCode, reason: str, seq: int = 0) -> Self:
+        """Build the family class of ``code`` when called as plain `Rejected`."""
+        target = REJECT_CLASSES[RejectCode(code)] if cls is Rejected else cls
+        return cast("Self", super().__new__(target, code, reason, seq))
 
     def __init__(self, code: RejectCode, reason: str, seq: int = 0) -> None:
         """Keep the stable code, the human reason and the journal seq of the reject."""
@@ -37,6 +85,100 @@ class Rejected(PaperxError):
     def __str__(self) -> str:
         """Render as ``[1008 OFF_TICK] price 100.05 is not a multiple of ...``."""
         return f"[{int(self.code)} {self.code.name}] {self.reason}"
+
+
+class BadRequest(Rejected):
+    """The command is malformed or names nothing usable (ccxt ``BadRequest``)."""
+
+
+class BadSymbol(BadRequest):
+    """The command names a market that does not exist (ccxt ``BadSymbol``)."""
+
+
+class InvalidOrder(Rejected):
+    """The order breaks a market or order rule (ccxt ``InvalidOrder``)."""
+
+
+class OrderNotFound(InvalidOrder):
+    """No such open order for this account (ccxt ``OrderNotFound``)."""
+
+
+class DuplicateOrderId(InvalidOrder):
+    """The client order id is in use by an open order (ccxt ``DuplicateOrderId``)."""
+
+
+class OrderImmediatelyFillable(InvalidOrder):
+    """A post-only order would take, or a stop would fire at once (ccxt name)."""
+
+
+class OrderNotFillable(InvalidOrder):
+    """A fill-or-kill order cannot fill whole (ccxt ``OrderNotFillable``)."""
+
+
+class InsufficientFunds(Rejected):
+    """Not enough margin or free balance for it (ccxt ``InsufficientFunds``)."""
+
+
+class OperationRejected(Rejected):
+    """A well-formed request the account's state or limits refuse (ccxt name)."""
+
+
+class NoChange(OperationRejected):
+    """The request would change nothing (ccxt ``NoChange``)."""
+
+
+class NotSupported(Rejected):
+    """This exchange does not run the feature asked for (ccxt ``NotSupported``)."""
+
+
+REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
+    RejectCode.MALFORMED: BadRequest,
+    RejectCode.UNKNOWN_SYMBOL: BadSymbol,
+    RejectCode.INVALID_QUANTITY: InvalidOrder,
+    RejectCode.QTY_OUT_OF_RANGE: InvalidOrder,
+    RejectCode.OFF_LOT: InvalidOrder,
+    RejectCode.INVALID_PRICE: InvalidOrder,
+    RejectCode.PRICE_OUT_OF_RANGE: InvalidOrder,
+    RejectCode.OFF_TICK: InvalidOrder,
+    RejectCode.PRICE_REQUIRED: InvalidOrder,
+    RejectCode.PRICE_NOT_ALLOWED: InvalidOrder,
+    RejectCode.TRIGGER_REQUIRED: InvalidOrder,
+    RejectCode.TRIGGER_NOT_ALLOWED: InvalidOrder,
+    RejectCode.INVALID_FLAGS: InvalidOrder,
+    RejectCode.INVALID_CLIENT_ORDER_ID: InvalidOrder,
+    RejectCode.TOO_PRECISE: BadRequest,  # any value, not an order's only (-1111)
+    RejectCode.INVALID_ACCOUNT: BadRequest,
+    RejectCode.INSUFFICIENT_MARGIN: InsufficientFunds,
+    RejectCode.REDUCE_ONLY_REJECTED: InvalidOrder,
+    RejectCode.POSITION_LIMIT: OperationRejected,
+    RejectCode.INSUFFICIENT_BALANCE: InsufficientFunds,
+    RejectCode.MARGIN_BELOW_INITIAL: InsufficientFunds,
+    RejectCode.ORDER_MARGIN_LIMIT: OperationRejected,
+    RejectCode.DAILY_LOSS_LIMIT: OperationRejected,
+    RejectCode.UNKNOWN_ORDER: OrderNotFound,
+    RejectCode.FOK_NOT_FILLED: OrderNotFillable,
+    RejectCode.POST_ONLY_WOULD_TAKE: OrderImmediatelyFillable,
+    RejectCode.WOULD_TRIGGER_IMMEDIATELY: OrderImmediatelyFillable,
+    RejectCode.DUPLICATE_CLIENT_ORDER_ID: DuplicateOrderId,
+    RejectCode.AMEND_NO_CHANGE: NoChange,
+    RejectCode.NOT_AMENDABLE: InvalidOrder,
+    RejectCode.MODE_CHANGE_WITH_POSITION: OperationRejected,
+    RejectCode.MODE_CHANGE_WITH_ORDERS: OperationRejected,
+    RejectCode.INVALID_LEVERAGE: BadRequest,
+    RejectCode.NO_ISOLATED_POSITION: OperationRejected,
+    RejectCode.INVALID_AMOUNT: BadRequest,
+    RejectCode.MARGIN_DISABLED: NotSupported,
+    RejectCode.LEVERAGE_WITH_ORDERS: OperationRejected,
+}
+"""The family class of every reject code: what the facade raises for it."""
+
+
+class ConfigError(PaperxError, ValueError):
+    """Raised when a configuration file cannot be used; the message says why."""
+
+
+class Precision(PaperxError, ValueError):
+    """Raised when a value is not a finite decimal with at most 8 decimals."""
 
 
 class InvariantViolation(PaperxError):
@@ -74,6 +216,10 @@ class JournalSeqError(JournalError):
     def __str__(self) -> str:
         """Render both seqs, e.g. ``expected seq 42, got 44``."""
         return f"expected seq {self.expected}, got {self.got}"
+
+
+class JournalNotEmpty(JournalError, ValueError):
+    """Raised when a new `Exchange` is given a journal that already holds records."""
 
 
 class JournalMismatch(JournalError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from exchange.errors import Precision
+
 __all__ = [
     "PPM",
     "SCALE",
@@ -34,10 +36,6 @@ def ceil_div(numerator: int, denominator: int) -> int:
     Exact for either sign of either argument; ``denominator`` is not zero.
     """
     return -(-numerator // denominator)
-
-
-class Precision(ValueError):
-    """Raised when a value is not a finite decimal with at most 8 decimals."""
 
 
 def to_e8(value: Decimal | str | int) -> int:

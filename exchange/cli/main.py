@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from exchange.shell.logs import configure_logging
+from exchange.logs import configure_logging
 
 __all__ = ["main"]
 

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 import msgspec
-import structlog
 
 from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
@@ -51,13 +50,14 @@ from exchange.journal.segment import (
     list_segments,
     read_header,
 )
+from exchange.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 __all__ = ["FileJournal"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 _WRITE_BUFFER: Final = 1 << 20
 _fdatasync: Final[Callable[[int], None]] = getattr(os, "fdatasync", os.fsync)

@@ -31,13 +31,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from exchange.errors import ConfigError
 from exchange.markets import Market
 
 __all__ = ["ConfigError", "load_markets", "markets_from_toml"]
-
-
-class ConfigError(ValueError):
-    """Raised when a configuration file cannot be used; the message says why."""
 
 
 def markets_from_toml(text: str, source: str = "<string>") -> list[Market]:

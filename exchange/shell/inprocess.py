@@ -3,9 +3,14 @@
 It owns an `ExchangeCore` and a journal, stamps each command with the next
 ``seq`` and a timestamp (the facade is the shell: it may read a clock, the core
 never does), journals the record with its events, and returns the outcome in
-decimals. A reject raises `Rejected` with its stable code, after it has been
-journaled like any outcome. Values in and out are `Decimal` (decimal strings
-and ints are accepted in).
+decimals. A reject raises `Rejected` (the subclass of its code's family, e.g.
+`InsufficientFunds`) with its stable code, after it has been journaled like
+any outcome; it is the only exception bad input ever raises. Values in and
+out are `Decimal` (decimal strings and ints are accepted in).
+
+A call's outcome is found by its kind, never by position: a record that
+crosses a funding time starts with the funding it settled, and the
+liquidations a record causes follow it as records of their own.
 
 Durability: every call appends its record before it returns; under ``fsync``
 "always" it is on disk by then, under "batch" at the next group commit (a few
@@ -14,15 +19,18 @@ ms; `close` and `sync` force it), under "off" whenever the OS writes it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, TypeVar, cast
+
+import msgspec
 
 from exchange.codes import RejectCode
 from exchange.core import ExchangeCore
-from exchange.errors import Rejected
+from exchange.errors import InvariantViolation, JournalNotEmpty, Precision, Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.margin.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
@@ -60,7 +68,7 @@ from exchange.messages import (
 from exchange.shell.account_views import balance_view, position_views
 from exchange.shell.config import load_markets
 from exchange.shell.order_views import OrderResult, OrderTracker
-from exchange.units import Precision, from_e8, to_e8, to_ppm
+from exchange.units import from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
 
@@ -78,6 +86,7 @@ _TIFS = ("GTC", "IOC", "FOK")
 _STPS = ("none", "expire_taker", "expire_maker", "expire_both")
 
 Number = Decimal | str | int
+_Outcome = TypeVar("_Outcome", bound=Event)
 
 
 class Exchange:
@@ -103,6 +112,9 @@ class Exchange:
             clock: nanosecond wall clock used to stamp records.
             margin: run the margin ledger: accounts deposit collateral, orders
                 are risk-checked and fills become positions (see `ExchangeCore`).
+
+        Raises:
+            JournalNotEmpty: the journal already holds records (replay it).
         """
         if isinstance(markets, str | Path):
             markets = load_markets(markets)
@@ -114,17 +126,21 @@ class Exchange:
             config={"markets": market_table(self.markets.values()), "margin": margin},
             first_seq=1,
         )
+        opened_here = journal is None or isinstance(journal, str | Path)
         if journal is None:
             journal = MemoryJournal(header)
         elif isinstance(journal, str | Path):
             journal = FileJournal.open(Path(journal), header=header, fsync=fsync)
         self.journal: Journal = journal
         if self.journal.last_seq:
+            if opened_here:  # the caller never gets to close it
+                self.journal.close()
             msg = "the journal already holds records: open it with replay, not here"
-            raise ValueError(msg)
+            raise JournalNotEmpty(msg)
         self._clock = clock
         self._last_ts = 0
         self._orders = OrderTracker(self.markets)  # what results report
+        self.system_events: list[Event] = []  # of the last call's liquidations
 
     # ------------------------------------------------------------ raw access
 
@@ -135,8 +151,9 @@ class Exchange:
         journaled right after it, before this returns; their events are in
         the journal (and in `system_events` until the next call).
         """
+        self._orders.start_call()
         seq, events = self._apply(command)
-        self.system_events: list[Event] = []
+        self.system_events = []
         pending = self.core.take_system_commands()
         while pending:
             for system_command in pending:
@@ -165,10 +182,8 @@ class Exchange:
 
     def checkpoint(self) -> str:
         """Journal the current state hash (a `Checkpoint` record) and return it."""
-        _, events = self.submit(Checkpoint())
-        taken = events[0]
-        assert isinstance(taken, CheckpointTaken)
-        return taken.state_hash
+        seq, events = self.submit(Checkpoint())
+        return _outcome(seq, events, CheckpointTaken).state_hash
 
     def close(self) -> None:
         """Journal a checkpoint, then sync and close the journal."""
@@ -204,8 +219,14 @@ class Exchange:
     ) -> OrderResult:
         """Place an order and return its outcome after matching.
 
+        The result is the order after the whole call: a fill that made an
+        account liquidatable (this one's or another's) is followed by its
+        liquidation before this returns, and the result shows what that did to
+        the order (see `OrderResult`).
+
         Raises:
-            Rejected: with the reject's code and reason (the reject is journaled,
+            Rejected: of the code's family (e.g. `InvalidOrder`), with the
+                reject's code and reason (the reject is journaled,
                 except for values that cannot even be expressed as a command:
                 unknown literals and more than 8 decimals).
         """
@@ -234,11 +255,7 @@ class Exchange:
             client_order_id=client_order_id or "",
             trigger_by=cast("TriggerSource", trigger_by),
         )
-        seq, events = self.submit(command)
-        _raise_if_rejected(seq, events)
-        accepted = events[0]
-        assert isinstance(accepted, OrderAccepted)
-        return self._orders.result(seq, accepted.order_id, events)
+        return self._order_call(command, OrderAccepted)
 
     def cancel_order(
         self,
@@ -248,17 +265,12 @@ class Exchange:
         client_order_id: str | None = None,
     ) -> OrderResult:
         """Cancel one open order by id or client id; return its final state."""
-        seq, events = self.submit(
-            CancelOrder(
-                account=account,
-                order_id=order_id or 0,
-                client_order_id=client_order_id or "",
-            )
+        command = CancelOrder(
+            account=account,
+            order_id=order_id or 0,
+            client_order_id=client_order_id or "",
         )
-        _raise_if_rejected(seq, events)
-        canceled = events[0]
-        assert isinstance(canceled, OrderCanceled)
-        return self._orders.result(seq, canceled.order_id, events)
+        return self._order_call(command, OrderCanceled)
 
     def amend_order(
         self,
@@ -270,25 +282,41 @@ class Exchange:
         client_order_id: str | None = None,
     ) -> OrderResult:
         """Change a resting order's price and/or open quantity (see `AmendOrder`)."""
-        seq, events = self.submit(
-            AmendOrder(
-                account=account,
-                order_id=order_id or 0,
-                client_order_id=client_order_id or "",
-                qty=_e8("qty", qty),
-                price=_e8("price", price),
-            )
+        command = AmendOrder(
+            account=account,
+            order_id=order_id or 0,
+            client_order_id=client_order_id or "",
+            qty=_e8("qty", qty),
+            price=_e8("price", price),
         )
-        _raise_if_rejected(seq, events)
-        amended = events[0]
-        assert isinstance(amended, OrderAmended)
-        return self._orders.result(seq, amended.order_id, events)
+        return self._order_call(command, OrderAmended)
 
-    def cancel_all(self, account: str, symbol: str | None = None) -> int:
-        """Cancel every open order of the account (one symbol or all); return count."""
-        seq, events = self.submit(CancelAll(account=account, symbol=symbol or ""))
-        _raise_if_rejected(seq, events)
-        return next(e.count for e in events if isinstance(e, AllCanceled))
+    def cancel_all(self, account: str, symbol: str | None = None) -> list[OrderResult]:
+        """Cancel every open order of the account (one symbol or all).
+
+        Returns:
+            The canceled orders' final states, oldest first (empty if none).
+        """
+        seq, events = self._call(CancelAll(account=account, symbol=symbol or ""))
+        _outcome(seq, events, AllCanceled)
+        everything = events + self.system_events
+        return [
+            self._orders.result(seq, e.order_id, everything)
+            for e in events
+            if isinstance(e, OrderCanceled)
+            and e.account == account
+            and e.reason == "cancel_all"
+        ]
+
+    def _order_call(
+        self,
+        command: PlaceOrder | CancelOrder | AmendOrder,
+        kind: type[OrderAccepted | OrderCanceled | OrderAmended],
+    ) -> OrderResult:
+        """Submit an order command; return its order after the call, or raise."""
+        seq, events = self._call(command)
+        order_id = _outcome(seq, events, kind).order_id
+        return self._orders.result(seq, order_id, events + self.system_events)
 
     # ------------------------------------------------------------ accounts
 
@@ -380,9 +408,22 @@ class Exchange:
 
     def _checked(self, command: Command) -> list[Event]:
         """Submit a command and raise `Rejected` if it was refused."""
-        seq, events = self.submit(command)
+        seq, events = self._call(command)
         _raise_if_rejected(seq, events)
         return events
+
+    def _call(self, command: Command) -> tuple[int, list[Event]]:
+        """Submit a command a public method built from its caller's values.
+
+        A struct built in Python is not type-checked (only decoding checks),
+        so a value of the wrong type (an order id "7", a timestamp 1.5) is
+        refused here as MALFORMED, before it can reach the core or the journal.
+        """
+        try:
+            msgspec.convert(msgspec.to_builtins(command), type(command))
+        except msgspec.ValidationError as exc:
+            raise Rejected(RejectCode.MALFORMED, _field_error(command, exc)) from exc
+        return self.submit(command)
 
     # ------------------------------------------------------------ queries
 
@@ -391,7 +432,11 @@ class Exchange:
 
         Each side is a list of (price, qty) Decimal pairs, best first.
         """
-        state = self.core.markets.get(symbol)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            raise Rejected(
+                RejectCode.MALFORMED, f"depth must be an int >= 0: {depth!r}"
+            )
+        state = self.core.markets.get(symbol) if isinstance(symbol, str) else None
         if state is None:
             raise Rejected(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
         m = state.market
@@ -411,45 +456,61 @@ class Exchange:
     def open_orders(
         self, account: str, symbol: str | None = None
     ) -> list[dict[str, Any]]:
-        """Return the account's open orders (resting and untriggered), oldest first."""
-        out = []
-        for order in sorted(
-            self.core.by_account.get(account, {}).values(), key=lambda o: o.order_id
-        ):
-            spec = order.spec
-            if symbol and spec.symbol != symbol:
-                continue
-            m = self.markets[spec.symbol]
-            state = self.core.markets[spec.symbol]
-            out.append(
-                {
-                    "order_id": order.order_id,
-                    "client_order_id": spec.client_order_id,
-                    "symbol": spec.symbol,
-                    "side": spec.side,
-                    "type": spec.type,
-                    "price": m.price_decimal(order.price) if order.price else None,
-                    "qty": m.qty_decimal(self._orders.views[order.order_id].qty),
-                    "remaining": m.qty_decimal(order.remaining),
-                    "trigger_price": (
-                        m.price_decimal(spec.trigger_price)
-                        if spec.trigger_price
-                        else None
-                    ),
-                    "triggered": order.order_id not in state.triggers,
-                    "tif": spec.tif,
-                    "post_only": spec.post_only,
-                    "reduce_only": spec.reduce_only,
-                }
+        """Return the account's open orders (resting and untriggered), oldest first.
+
+        Each row gives the order's id and client id, symbol, side, type,
+        status ("new" or "partially_filled"), price, qty (total), filled and
+        remaining quantity, flags (tif, post_only, reduce_only) and trigger
+        (trigger_price, trigger_by "last" or "mark", triggered: whether it
+        has fired); the three trigger fields are None for a plain order.
+        """
+        open_orders = self.core.by_account.get(account, {})
+        return [
+            self._orders.row(
+                order_id,
+                parked=self.core.markets[order.spec.symbol].parked_in(order_id)
+                is not None,
             )
-        return out
+            for order_id, order in sorted(open_orders.items())
+            if not symbol or order.spec.symbol == symbol
+        ]
+
+
+def _outcome(seq: int, events: list[Event], kind: type[_Outcome]) -> _Outcome:
+    """Return a command's own outcome event, the first of ``kind``, or raise.
+
+    Only the command itself ever rejects, so an `OrderRejected` anywhere in
+    its record is its outcome.
+
+    Raises:
+        Rejected: the command was refused.
+        InvariantViolation: the record holds neither (a bug).
+    """
+    for event in events:
+        if isinstance(event, OrderRejected):
+            raise Rejected(RejectCode(event.code), event.reason, seq)
+        if isinstance(event, kind):
+            return event
+    msg = f"record {seq} holds no {kind.__name__} and no reject"
+    raise InvariantViolation(msg)
 
 
 def _raise_if_rejected(seq: int, events: list[Event]) -> None:
-    """Raise `Rejected` if the command was refused."""
-    first = events[0] if events else None
-    if isinstance(first, OrderRejected):
-        raise Rejected(RejectCode(first.code), first.reason, seq)
+    """Raise `Rejected` if the command was refused (anywhere in its record)."""
+    for event in events:
+        if isinstance(event, OrderRejected):
+            raise Rejected(RejectCode(event.code), event.reason, seq)
+
+
+def _field_error(command: Command, exc: msgspec.ValidationError) -> str:
+    """Name the field a validation error is about (commands encode as arrays)."""
+    text = str(exc)
+    match = re.search(r"\$\[(\d+)\]", text)
+    if match is None:
+        return text
+    # position 0 is the tag, then the fields in order
+    field = type(command).__struct_fields__[int(match.group(1)) - 1]
+    return f"{field}: {text.split(' - at ', maxsplit=1)[0]}"
 
 
 def _check_literal(name: str, value: str, allowed: tuple[str, ...]) -> None:

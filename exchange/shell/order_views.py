@@ -2,14 +2,16 @@
 
 `OrderTracker` folds the core's events into one `OrderView` per open order
 (as a client would from its order updates) and turns a view into the
-`OrderResult` the in-process `Exchange` returns: Decimal quantities and
-prices, a Binance-style status, and the order's own fills of the last call.
+`OrderResult` the in-process `Exchange` returns (Decimal quantities and
+prices, a Binance-style status, and the order's own fills of the last call)
+or into a row of its open orders.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -41,10 +43,14 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OrderResult(msgspec.Struct, kw_only=True):
-    """What became of an order after a command (Binance-style status).
+    """What became of an order after a call (Binance-style status).
 
     ``status``: "new" (resting or waiting for its trigger, nothing filled),
     "partially_filled" (resting, some filled), "filled", "canceled", "expired".
+    ``fills`` are the order's trades during the call (its own record and the
+    liquidations that record caused); ``average_price`` is their
+    quantity-weighted mean, rounded half-even to 1e-8 (the unit every price
+    the exchange shows is in, as for a position's entry price).
     """
 
     order_id: int
@@ -63,25 +69,43 @@ class OrderResult(msgspec.Struct, kw_only=True):
 
 
 class OrderTracker:
-    """Views of the open orders, kept one call longer once they close."""
+    """Views of the open orders, kept until the next call once they close.
+
+    A call is one command and the system commands (liquidations) it caused:
+    an order that closes anywhere in it is still reported by that call.
+    """
 
     def __init__(self, markets: dict[str, Market]) -> None:
         """Track orders on ``markets`` (symbol -> market)."""
         self.markets = markets
         self.views: dict[int, OrderView] = {}  # open orders, as results see them
-        self._closed: list[int] = []  # views closed by the last command
+        self._closed: list[int] = []  # views closed during the last call
+
+    def start_call(self) -> None:
+        """Forget the orders that closed during the previous call."""
+        for order_id in self._closed:
+            del self.views[order_id]
+        self._closed = []
 
     def result(self, seq: int, order_id: int, events: list[Event]) -> OrderResult:
         """Summarise one order after ``events`` (already folded into the views)."""
         view = self.views[order_id]
         m = self.markets[view.spec.symbol]
-        fills = [
-            _trade(m, e, order_id)
+        own = [
+            e
             for e in events
             if isinstance(e, OrderFilled)
             and order_id in (e.taker_order_id, e.maker_order_id)
         ]
-        fill_qty = sum(t.qty for t in fills)
+        lots = sum(e.qty for e in own)
+        # sum(ticks x lots) x E8 per tick / lots, in exact ints until the rounding
+        average = (
+            from_e8(
+                round(Fraction(sum(e.price * e.qty for e in own) * m.tick_size, lots))
+            )
+            if lots
+            else None
+        )
         return OrderResult(
             order_id=order_id,
             client_order_id=view.spec.client_order_id,
@@ -93,23 +117,46 @@ class OrderTracker:
             qty=m.qty_decimal(view.qty),
             filled=m.qty_decimal(view.filled),
             remaining=m.qty_decimal(view.remaining),
-            average_price=(sum(t.price * t.qty for t in fills) / fill_qty)
-            if fill_qty
-            else None,
-            fills=fills,
+            average_price=average,
+            fills=[_trade(m, e, order_id) for e in own],
             seq=seq,
         )
 
-    def follow(self, events: list[Event]) -> None:
-        """Fold a command's events into the views of open orders.
+    def row(self, order_id: int, *, parked: bool) -> dict[str, Any]:
+        """Return an open order as `Exchange.open_orders` lists it.
 
-        Views of orders that closed in the previous command are dropped first:
-        they lived one call longer so that call could report them.
+        ``parked``: the order still waits for its trigger. ``triggered`` is
+        None for an order without a trigger, else whether it has fired.
         """
+        view = self.views[order_id]
+        spec = view.spec
+        m = self.markets[spec.symbol]
+        conditional = spec.trigger_price != 0
+        return {
+            "order_id": order_id,
+            "client_order_id": spec.client_order_id,
+            "symbol": spec.symbol,
+            "side": spec.side,
+            "type": spec.type,
+            "status": view.status,
+            "price": m.price_decimal(view.price) if view.price else None,
+            "qty": m.qty_decimal(view.qty),
+            "filled": m.qty_decimal(view.filled),
+            "remaining": m.qty_decimal(view.remaining),
+            "tif": spec.tif,
+            "post_only": spec.post_only,
+            "reduce_only": spec.reduce_only,
+            "trigger_price": m.price_decimal(spec.trigger_price)
+            if conditional
+            else None,
+            "trigger_by": spec.trigger_by if conditional else None,
+            "triggered": (not parked) if conditional else None,
+        }
+
+    def follow(self, events: list[Event]) -> None:
+        """Fold one record's events into the views of open orders."""
         views = self.views
-        for order_id in self._closed:
-            del views[order_id]
-        closed = self._closed = []
+        closed = self._closed
         for e in events:
             if isinstance(e, OrderAccepted):
                 views[e.order_id] = OrderView(e)

@@ -19,11 +19,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import structlog
-
 from exchange.core import ExchangeCore
 from exchange.errors import PaperxError
 from exchange.journal import Journal
+from exchange.logs import get_logger
 from exchange.messages import ENCODER, Command, Event, Journaled, Record
 
 __all__ = ["Sequencer", "SequencerStopped"]
@@ -31,7 +30,7 @@ __all__ = ["Sequencer", "SequencerStopped"]
 _Outcome = tuple[int, list[Event]]
 _Item = tuple[Command, "asyncio.Future[_Outcome]"]
 
-_log = structlog.get_logger("paperx.sequencer")
+_log = get_logger(__name__)
 
 
 class SequencerStopped(PaperxError):

@@ -7,10 +7,20 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from clock import HOUR_NS, ManualClock
+from margin_helpers import FREE, trade
 
-from exchange import Exchange, RejectCode, Rejected
+import exchange as paperx
+from exchange import Exchange, OrderResult, RejectCode, Rejected
 from exchange.core import ExchangeCore
-from exchange.messages import CheckpointTaken, Journaled, OrderRejected
+from exchange.errors import REJECT_CLASSES, JournalNotEmpty, PaperxError
+from exchange.messages import (
+    CheckpointTaken,
+    FundingPaid,
+    Journaled,
+    OrderRejected,
+    PositionLiquidated,
+)
 
 D = Decimal
 
@@ -224,6 +234,39 @@ class TestRejects:
         assert info.value.code is RejectCode.MALFORMED
         assert journaled(ex) == []
 
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda ex: ex.cancel_order("alice", "1"), "order_id"),
+            (lambda ex: ex.advance_time(D("1.5")), "ts_ns"),
+            (lambda ex: ex.place_order(7, "BTC-PERP", "buy", "limit", 1, 1), "account"),
+            (
+                lambda ex: ex.place_order(
+                    "alice", "BTC-PERP", "buy", "limit", 1, 1, post_only=1
+                ),
+                "post_only",
+            ),
+            (lambda ex: ex.cancel_all("alice", 5), "symbol"),
+        ],
+        ids=["order_id", "ts_ns", "account", "post_only", "symbol"],
+    )
+    def test_value_of_the_wrong_type_is_malformed_and_not_journaled(
+        self, ex: Exchange, call, field
+    ):
+        """A value of the wrong type is refused before it reaches the journal."""
+        with pytest.raises(paperx.BadRequest) as info:
+            call(ex)
+        assert info.value.code is RejectCode.MALFORMED
+        assert info.value.reason.startswith(f"{field}: Expected")
+        assert journaled(ex) == []
+
+    @pytest.mark.parametrize("depth", [-1, "3", True])
+    def test_order_book_depth_must_be_a_natural_int(self, ex: Exchange, depth):
+        """A book depth that is not an int >= 0 is malformed."""
+        with pytest.raises(Rejected) as info:
+            ex.order_book("BTC-PERP", depth=depth)
+        assert info.value.code is RejectCode.MALFORMED
+
     def test_duplicate_client_order_id_raises(self, ex: Exchange):
         """A second open order with the same client id is refused."""
         ex.place_order(
@@ -299,15 +342,32 @@ class TestCancelAndAmend:
             ex.amend_order("alice", placed.order_id, price="100")
         assert info.value.code is RejectCode.AMEND_NO_CHANGE
 
-    def test_cancel_all_returns_the_count_and_spares_others(self, ex: Exchange):
-        """Cancel-all per account and symbol returns how many orders it canceled."""
-        ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
-        ex.place_order("alice", "ETH-PERP", "buy", "limit", "1", "100")
+    def test_cancel_all_returns_the_canceled_orders_and_spares_others(
+        self, ex: Exchange
+    ):
+        """Cancel-all per account and symbol returns the orders it canceled."""
+        btc = ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        eth = ex.place_order("alice", "ETH-PERP", "buy", "limit", "1", "100")
         ex.place_order("bob", "BTC-PERP", "buy", "limit", "1", "100")
-        assert ex.cancel_all("alice", "BTC-PERP") == 1
-        assert ex.cancel_all("alice") == 1
-        assert ex.cancel_all("alice") == 0
+        (first,) = ex.cancel_all("alice", "BTC-PERP")
+        assert (first.order_id, first.status) == (btc.order_id, "canceled")
+        assert [r.order_id for r in ex.cancel_all("alice")] == [eth.order_id]
+        assert ex.cancel_all("alice") == []
         assert len(ex.open_orders("bob")) == 1
+
+    def test_cancel_all_reports_what_each_order_had_filled(self, ex: Exchange):
+        """Each canceled order comes back with its final quantities, oldest first."""
+        ask = ex.place_order("alice", "BTC-PERP", "sell", "limit", "1", "100")
+        stop = ex.place_order(
+            "alice", "BTC-PERP", "sell", "stop_market", "2", trigger_price="90"
+        )
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.4", "100")
+        results = ex.cancel_all("alice")
+        assert [(r.order_id, r.status, r.filled, r.qty) for r in results] == [
+            (ask.order_id, "canceled", D("0.4"), D(1)),
+            (stop.order_id, "canceled", D(0), D(2)),
+        ]
+        assert all(isinstance(r, OrderResult) and r.remaining == 0 for r in results)
 
 
 class TestQueries:
@@ -400,3 +460,349 @@ class TestJournal:
         (taken,) = last.events
         assert isinstance(taken, CheckpointTaken)
         assert taken.state_hash == ex.state_hash()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock at 07:00 UTC that moves only when the test advances it."""
+    return ManualClock()
+
+
+@pytest.fixture
+def funded(clock: ManualClock) -> Exchange:
+    """A margin exchange with alice long and bob short 0.1 BTC, 9 hours on."""
+    ex = Exchange(FREE, margin=True, clock=clock)
+    for account in ("alice", "bob"):
+        ex.deposit(account, "10000")
+    ex.set_index_price("BTC-PERP", "60000")
+    ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.01", "59000")  # order 1
+    trade(ex, "alice", "bob", "BTC-PERP", "0.1", "60000")
+    clock.advance(9 * HOUR_NS)  # past 08:00 UTC: the next record settles funding
+    return ex
+
+
+def _starts_with_funding(ex: Exchange) -> bool:
+    """Return True if the last record's first event is a funding payment."""
+    return isinstance(journaled(ex)[-1].events[0], FundingPaid)
+
+
+class TestOverRealTime:
+    """Calls whose records first settle the funding of a funding time passed."""
+
+    def test_order_placed_after_a_funding_time_returns_its_result(
+        self, funded: Exchange
+    ):
+        """A valid order in a record that starts with funding returns its result."""
+        result = funded.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "0.01", "58000"
+        )
+        assert (result.status, result.price, result.seq) == ("new", D(58000), 7)
+        assert _starts_with_funding(funded)
+
+    def test_bad_order_after_a_funding_time_raises_its_reject(self, funded: Exchange):
+        """A refused order in a record that starts with funding raises `Rejected`."""
+        with pytest.raises(Rejected) as info:
+            funded.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100.05")
+        assert info.value.code is RejectCode.OFF_TICK
+        assert _starts_with_funding(funded)
+
+    def test_refused_account_call_after_a_funding_time_raises(self, funded: Exchange):
+        """A withdrawal beyond the balance, refused after the funding, raises."""
+        with pytest.raises(paperx.InsufficientFunds):
+            funded.withdraw("alice", "1000000")
+        assert _starts_with_funding(funded)
+
+    @pytest.mark.parametrize(
+        ("call", "expected"),
+        [
+            (lambda ex: ex.amend_order("alice", 1, price="58000").price, D(58000)),
+            (lambda ex: ex.cancel_order("alice", 1).status, "canceled"),
+            (lambda ex: [r.order_id for r in ex.cancel_all("alice")], [1]),
+            (lambda ex: ex.withdraw("alice", "1"), None),
+            (lambda ex: len(ex.checkpoint()), 64),
+        ],
+        ids=["amend", "cancel", "cancel_all", "withdraw", "checkpoint"],
+    )
+    def test_every_call_after_a_funding_time_returns_its_outcome(
+        self, funded: Exchange, call, expected
+    ):
+        """Amend, cancel, cancel-all, account calls and checkpoints skip the funding."""
+        assert call(funded) == expected
+        assert _starts_with_funding(funded)
+
+    def test_close_after_a_funding_time_journals_the_final_hash(self, funded: Exchange):
+        """Closing after a funding time journals its checkpoint after the funding."""
+        funded.close()
+        last = journaled(funded)[-1]
+        assert isinstance(last.events[0], FundingPaid)
+        assert last.events[-1] == CheckpointTaken(
+            seq=last.record.seq, state_hash=funded.state_hash()
+        )
+
+
+@pytest.fixture
+def stale_bid() -> Exchange:
+    """Issue 7 (C): alice's isolated 10x bid 0.05 @ 60,000 rests; index 54,200."""
+    ex = Exchange(FREE, margin=True, clock=ManualClock())
+    for account in ("alice", "bob"):
+        ex.deposit(account, "10000")
+    ex.set_index_price("BTC-PERP", "60000")
+    ex.set_margin_mode("alice", "BTC-PERP", "isolated")
+    ex.set_leverage("alice", "BTC-PERP", 10)
+    ex.place_order("alice", "BTC-PERP", "buy", "limit", "0.05", "60000")
+    ex.set_index_price("BTC-PERP", "54200")  # below the long's liquidation price
+    return ex
+
+
+class TestLiquidationInsideACall:
+    """Calls whose record makes an account liquidatable report their own order."""
+
+    def test_taker_that_fills_a_stale_bid_gets_its_result(self, stale_bid: Exchange):
+        """Bob's sell opens alice's long, which is liquidated at once; bob's filled."""
+        result = stale_bid.place_order("bob", "BTC-PERP", "sell", "market", "0.05")
+        assert (result.status, result.filled, result.average_price) == (
+            "filled",
+            D("0.05"),
+            D(60000),
+        )
+        (liquidated,) = (
+            e for e in stale_bid.system_events if isinstance(e, PositionLiquidated)
+        )
+        assert (liquidated.account, liquidated.seq) == ("alice", result.seq + 1)
+        assert stale_bid.positions("alice") == []
+
+    def test_order_whose_own_fill_liquidates_its_account_gets_its_result(
+        self, stale_bid: Exchange
+    ):
+        """An order filled whole into a position due at once still reports its fill."""
+        stale_bid.cancel_all("alice")
+        stale_bid.place_order("bob", "BTC-PERP", "sell", "limit", "0.05", "60000")
+        result = stale_bid.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "0.05", "60000"
+        )
+        assert (result.status, result.filled) == ("filled", D("0.05"))
+        assert any(isinstance(e, PositionLiquidated) for e in stale_bid.system_events)
+        assert stale_bid.positions("alice") == []
+
+    def test_order_resting_when_its_account_is_liquidated_reports_the_cancel(
+        self, stale_bid: Exchange
+    ):
+        """A partly filled order is canceled by its own liquidation in the call."""
+        stale_bid.cancel_all("alice")
+        stale_bid.place_order("bob", "BTC-PERP", "sell", "limit", "0.05", "60000")
+        result = stale_bid.place_order(
+            "alice", "BTC-PERP", "buy", "limit", "0.08", "60000"
+        )
+        assert (result.status, result.filled, result.remaining) == (
+            "canceled",
+            D("0.05"),
+            D(0),
+        )
+        assert [t.qty for t in result.fills] == [D("0.05")]
+        assert stale_bid.positions("alice") == []
+        assert stale_bid.open_orders("alice") == []
+
+    def test_the_next_call_no_longer_knows_the_closed_orders(self, stale_bid: Exchange):
+        """Views of orders closed in a call are gone one call later."""
+        result = stale_bid.place_order("bob", "BTC-PERP", "sell", "market", "0.05")
+        stale_bid.deposit("bob", "1")
+        with pytest.raises(Rejected) as info:
+            stale_bid.cancel_order("bob", result.order_id)
+        assert info.value.code is RejectCode.UNKNOWN_ORDER
+
+
+class TestFacadeState:
+    """What the facade holds between calls."""
+
+    def test_system_events_are_empty_before_the_first_command(self):
+        """A new exchange has no system events rather than no attribute."""
+        assert Exchange(margin=True).system_events == []
+
+    def test_average_price_is_rounded_half_even_to_1e_8(self, ex: Exchange):
+        """A repeating average comes back rounded to the exchange's 1e-8 unit."""
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.1", "60000")
+        ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.05", "60000.2")
+        result = ex.place_order("bob", "BTC-PERP", "buy", "market", "0.15")
+        assert str(result.average_price) == "60000.06666667"
+
+    def test_existing_journal_is_refused_under_the_exception_root(self, tmp_path):
+        """A journal holding records raises a `PaperxError` that is a ValueError."""
+        with Exchange(journal=tmp_path / "j", fsync="off") as first:
+            first.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100")
+        with pytest.raises(JournalNotEmpty) as info:
+            Exchange(journal=tmp_path / "j", fsync="off")
+        assert isinstance(info.value, PaperxError)
+        assert isinstance(info.value, ValueError)
+
+
+class TestOpenOrderRows:
+    """What `open_orders` shows of each order."""
+
+    def test_row_shows_status_quantities_flags_and_no_trigger(self, ex: Exchange):
+        """A partly filled plain limit shows its status, fill, flags, no trigger."""
+        placed = ex.place_order(
+            "alice", "BTC-PERP", "sell", "limit", "1", "100", post_only=True
+        )
+        ex.place_order("bob", "BTC-PERP", "buy", "limit", "0.4", "100")
+        (row,) = ex.open_orders("alice")
+        assert row == {
+            "order_id": placed.order_id,
+            "client_order_id": "",
+            "symbol": "BTC-PERP",
+            "side": "sell",
+            "type": "limit",
+            "status": "partially_filled",
+            "price": D(100),
+            "qty": D(1),
+            "filled": D("0.4"),
+            "remaining": D("0.6"),
+            "tif": "GTC",
+            "post_only": True,
+            "reduce_only": False,
+            "trigger_price": None,
+            "trigger_by": None,
+            "triggered": None,
+        }
+
+    def test_fired_stop_limit_resting_is_triggered(self, ex: Exchange):
+        """A stop-limit that fired and rests is listed as triggered."""
+        ex.place_order("bob", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("carol", "BTC-PERP", "buy", "limit", "1", "100")  # last 100
+        stop = ex.place_order(
+            "alice",
+            "BTC-PERP",
+            "sell",
+            "stop_limit",
+            "1",
+            "150",
+            trigger_price="99",
+        )
+        ex.place_order("bob", "BTC-PERP", "sell", "limit", "1", "99")
+        ex.place_order("carol", "BTC-PERP", "buy", "limit", "1", "99")  # last 99
+        (row,) = ex.open_orders("alice")
+        assert (row["order_id"], row["triggered"], row["trigger_by"]) == (
+            stop.order_id,
+            True,
+            "last",
+        )
+
+    def test_untriggered_mark_price_stop_is_not_triggered(self):
+        """A stop on the mark price waiting for its trigger is not triggered."""
+        ex = Exchange(FREE, margin=True, clock=ManualClock())
+        ex.deposit("bob", "10000")
+        ex.set_index_price("BTC-PERP", "60000")
+        ex.place_order(
+            "bob",
+            "BTC-PERP",
+            "buy",
+            "stop_market",
+            "0.01",
+            trigger_price="70000",
+            trigger_by="mark",
+        )
+        (row,) = ex.open_orders("bob")
+        assert (row["trigger_price"], row["trigger_by"], row["triggered"]) == (
+            D(70000),
+            "mark",
+            False,
+        )
+
+
+class TestTypedRejects:
+    """Rejects raise the ccxt-named family of their code."""
+
+    @pytest.mark.parametrize("code", list(RejectCode), ids=lambda c: c.name)
+    def test_every_code_builds_its_family_class(self, code: RejectCode):
+        """`Rejected(code, ...)` is an instance of the code's family and of Rejected."""
+        error = Rejected(code, "why", 7)
+        assert type(error) is REJECT_CLASSES[code]
+        assert isinstance(error, Rejected)
+        assert (error.code, error.reason, error.seq) == (code, "why", 7)
+
+    def test_table_covers_every_code_with_an_exported_class(self):
+        """Every reject code has a family, and every family is exported by name."""
+        assert set(REJECT_CLASSES) == set(RejectCode)
+        for family in set(REJECT_CLASSES.values()):
+            assert getattr(paperx, family.__name__) is family
+
+    @pytest.mark.parametrize(
+        ("call", "family"),
+        [
+            (
+                lambda ex: ex.place_order(
+                    "alice", "BTC-PERP", "buy", "limit", "100", "60000"
+                ),
+                paperx.InsufficientFunds,
+            ),
+            (lambda ex: ex.withdraw("alice", "20000"), paperx.InsufficientFunds),
+            (lambda ex: ex.cancel_order("alice", 99), paperx.OrderNotFound),
+            (lambda ex: ex.set_index_price("DOGE-PERP", "1"), paperx.BadSymbol),
+            (
+                lambda ex: ex.place_order(
+                    "alice", "BTC-PERP", "buy", "limit", "1", "1.05"
+                ),
+                paperx.InvalidOrder,
+            ),
+            (
+                lambda ex: ex.place_order(
+                    "alice", "BTC-PERP", "buy", "limit", "0.1", "100", tif="FOK"
+                ),
+                paperx.OrderNotFillable,
+            ),
+            (
+                lambda ex: ex.place_order(
+                    "alice",
+                    "BTC-PERP",
+                    "buy",
+                    "limit",
+                    "0.001",
+                    "70000",
+                    post_only=True,
+                ),
+                paperx.OrderImmediatelyFillable,
+            ),
+            (lambda ex: ex.set_leverage("alice", "BTC-PERP", 1000), paperx.BadRequest),
+            (
+                lambda ex: ex.place_order("alice", "BTC", "buy", "market", 1),
+                paperx.BadSymbol,
+            ),
+        ],
+        ids=[
+            "margin",
+            "withdraw",
+            "unknown-order",
+            "symbol",
+            "off-tick",
+            "fok",
+            "post-only",
+            "leverage",
+            "order-symbol",
+        ],
+    )
+    def test_facade_raises_the_family_of_the_code(self, call, family):
+        """A refused call raises its family, caught by that name and by Rejected."""
+        ex = Exchange(FREE, margin=True, clock=ManualClock())
+        ex.deposit("alice", "10000")
+        ex.deposit("bob", "10000")
+        ex.set_index_price("BTC-PERP", "60000")
+        ex.place_order("bob", "BTC-PERP", "sell", "limit", "0.01", "60000")
+        with pytest.raises(family) as info:
+            call(ex)
+        assert type(info.value) is REJECT_CLASSES[info.value.code]
+
+    def test_duplicate_client_order_id_is_caught_as_duplicate_order_id(
+        self, ex: Exchange
+    ):
+        """A second open order with the same client id raises DuplicateOrderId."""
+        ex.place_order("a", "BTC-PERP", "buy", "limit", "1", "100", client_order_id="c")
+        with pytest.raises(paperx.DuplicateOrderId):
+            ex.place_order(
+                "a", "BTC-PERP", "buy", "limit", "1", "99", client_order_id="c"
+            )
+
+    @pytest.mark.parametrize("name", ["ConfigError", "Precision"])
+    def test_value_errors_sit_under_the_exception_root(self, name: str):
+        """ConfigError and Precision are `PaperxError`s and still `ValueError`s."""
+        cls = getattr(paperx, name)
+        assert issubclass(cls, PaperxError)
+        assert issubclass(cls, ValueError)

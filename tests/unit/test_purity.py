@@ -25,7 +25,7 @@ FORBIDDEN_TOP = frozenset({
     "clients", "replay", "bench", "tests",
 })  # fmt: skip
 # Parts of this repository that are shell, not core.
-FORBIDDEN_OWN = ("exchange.journal", "exchange.shell", "exchange.cli")
+FORBIDDEN_OWN = ("exchange.journal", "exchange.shell", "exchange.cli", "exchange.logs")
 # Calls that read a clock or draw randomness even through an allowed import.
 FORBIDDEN_CALLS = frozenset({"now", "utcnow", "today", "time_ns", "perf_counter"})
 
