@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["RejectCode"]
+__all__ = ["Refusal", "RejectCode"]
 
 
 class RejectCode(IntEnum):
@@ -60,3 +60,18 @@ class RejectCode(IntEnum):
     INVALID_AMOUNT = 5005  # zero or negative amount where a positive one is needed
     MARGIN_DISABLED = 5006  # this exchange runs without the margin ledger
     LEVERAGE_WITH_ORDERS = 5007  # lowering leverage while orders hold margin
+
+
+class Refusal:
+    """Why a command is refused: a stable code and a reason a human can act on.
+
+    Checks return one instead of raising, so that a refusal is a value the
+    core turns into a reject event, having changed nothing.
+    """
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: RejectCode, reason: str) -> None:
+        """Keep the code and the reason."""
+        self.code = code
+        self.reason = reason

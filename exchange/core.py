@@ -31,10 +31,9 @@ from typing import assert_never
 
 import msgspec
 
-from exchange.codes import RejectCode
+from exchange.codes import Refusal, RejectCode
 from exchange.engine.execution import Execution
 from exchange.engine.orders import OrderEntry, reject
-from exchange.engine.validation import Refusal
 from exchange.errors import InvariantViolation
 from exchange.margin.ledger import Ledger
 from exchange.margin.liquidation import Liquidator
@@ -59,6 +58,7 @@ from exchange.messages import (
     SetRiskLimits,
     Withdraw,
 )
+from exchange.resting import fit_resting_orders
 
 __all__ = ["STATE_SCHEMA", "ExchangeCore"]
 
@@ -159,25 +159,18 @@ class ExchangeCore:
             self.execution.report_levels(seq, events)
             return events
         # 4. mark and liquidate: what this record moved, nothing else
-        self._trim_reduce_only(seq, events)
+        self._fit_resting_orders(seq, events)
         moved = self._follow_marks(seq, events)
         self.execution.report_levels(seq, events)
         if moved or self.ledger.dirty:  # type: ignore[union-attr]
             self.liquidator.detect(seq, moved, events)
         return events
 
-    def _trim_reduce_only(self, seq: int, events: list[Event]) -> None:
-        """Fit resting orders to the positions and wallets this record changed.
-
-        Reduce-only orders are cut to their positions; the margin the others
-        hold is re-fitted to what their fills would open (`refit_order_margin`).
-        """
+    def _fit_resting_orders(self, seq: int, events: list[Event]) -> None:
+        """Fit resting orders to the positions and wallets this record changed."""
         ledger = self.ledger
-        execution = self.execution
         if ledger is not None and ledger.dirty:
-            if execution.resting_reduce_only:
-                execution.trim_reduce_only(seq, list(ledger.dirty), events)
-            execution.refit_order_margin(seq, list(ledger.dirty), events)
+            fit_resting_orders(seq, self.execution, ledger, list(ledger.dirty), events)
 
     def _follow_marks(self, seq: int, events: list[Event]) -> list[str]:
         """Refresh the marks the record moved and fire the mark-price triggers.
@@ -194,7 +187,7 @@ class ExchangeCore:
                 state = self.markets[symbol]
                 if state.mark_triggers.parked:
                     self.execution.fire_triggers(seq, state, events, by_mark=True)
-            self._trim_reduce_only(seq, events)
+            self._fit_resting_orders(seq, events)
         return moved_all
 
     def restore_indexes(self) -> None:

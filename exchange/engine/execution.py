@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.codes import RejectCode
+from exchange.codes import Refusal, RejectCode
 from exchange.engine.book import Order, OrderBook
 from exchange.engine.matching import STP_MODES, can_fill, match, would_take
 from exchange.engine.triggers import TriggerBook, is_rising
-from exchange.engine.validation import Refusal
 from exchange.messages import (
     BookDelta,
     Event,
     OrderAccepted,
-    OrderAmended,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
@@ -323,101 +321,6 @@ class Execution:
                 reason=reason,
             )
         )
-
-    def trim_reduce_only(
-        self, seq: int, accounts: list[str], events: list[Event]
-    ) -> None:
-        """Keep resting reduce-only orders from ever growing a position.
-
-        After ``accounts``' positions changed: an order on the position's side
-        (or with the position flat) is canceled (reason "reduce_only"); one
-        larger than the position is cut down to it in place (`OrderAmended`).
-        """
-        ledger = self.ledger
-        assert ledger is not None
-        for name in accounts:
-            resting = self.resting_reduce_only.get(name)
-            if not resting:
-                continue
-            for order_id in [i for i in resting if i not in self.index]:
-                del resting[order_id]
-            account = ledger.accounts[name]
-            # by id, not by when they came to rest: a restored core agrees
-            for order in sorted(resting.values(), key=_order_id):
-                position = account.positions.get(order.spec.symbol)
-                size = position.size if position is not None else 0
-                if not size or (size > 0) == order.is_buy:
-                    del resting[order.order_id]
-                    self.take_off(seq, order, events, "reduce_only")
-                elif order.remaining > abs(size):
-                    state = self.markets[order.spec.symbol]
-                    state.book.reduce(order, abs(size))
-                    self.touch(state, order.is_buy, order.price)
-                    events.append(
-                        OrderAmended(
-                            seq=seq,
-                            order_id=order.order_id,
-                            account=name,
-                            symbol=order.spec.symbol,
-                            price=order.price,
-                            qty=abs(size),
-                            requeued=False,
-                            margin=order.reserved,
-                        )
-                    )
-
-    def refit_order_margin(
-        self, seq: int, accounts: list[str], events: list[Event]
-    ) -> None:
-        """Keep what resting orders hold enough to fund the positions they open.
-
-        After ``accounts``' positions or wallets changed, for each of their
-        orders in a book, oldest first: one that would now open exposure
-        holding less than the initial margin of that part (a close whose
-        position shrank or closed) is re-reserved at that margin plus its taker
-        fee from the free balance (`OrderAmended`, same price and quantity),
-        or canceled (reason "margin") if the free balance cannot cover it.
-        Then, while the cash wallet is below what orders hold (a realized loss,
-        fee or funding took it), the newest orders that open exposure are
-        canceled (reason "margin"). Orders that only close are never canceled
-        here, and reservations never shrink here (fills, cancels and amends
-        release them).
-        """
-        ledger = self.ledger
-        assert ledger is not None
-        for name in accounts:
-            orders = self.by_account.get(name)
-            if not orders:
-                continue
-            account = ledger.accounts[name]
-            opening: list[Order] = []
-            for order in sorted(orders.values(), key=_order_id):
-                if self.markets[order.spec.symbol].parked_in(order.order_id):
-                    continue  # untriggered: checked and reserved when it fires
-                im, fee = ledger.opening_margin(account, order)
-                if not im:
-                    continue
-                if order.reserved < im:
-                    if im + fee - order.reserved > ledger.available(account):
-                        self.take_off(seq, order, events, "margin")
-                        continue
-                    ledger.release_all(order)
-                    ledger.reserve(order, im + fee)
-                    events.append(
-                        OrderAmended(
-                            seq=seq,
-                            order_id=order.order_id,
-                            account=name,
-                            symbol=order.spec.symbol,
-                            price=order.price,
-                            qty=order.remaining,
-                            requeued=False,
-                            margin=order.reserved,
-                        )
-                    )
-                opening.append(order)
-            while opening and account.wallet < account.order_margin:
-                self.take_off(seq, opening.pop(), events, "margin")
 
     def _expire(
         self, seq: int, order: Order, qty: int, reason: str, events: list[Event]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.codes import RejectCode
+from exchange.codes import Refusal, RejectCode
 from exchange.engine.book import Order
 from exchange.engine.execution import Execution, MarketBooks
 from exchange.engine.matching import STP_MODES, can_fill, would_take
 from exchange.engine.triggers import is_rising
-from exchange.engine.validation import Refusal, check_order, to_lots, to_ticks
+from exchange.engine.validation import check_order, to_lots, to_ticks
 from exchange.messages import (
     AllCanceled,
     AmendOrder,

@@ -9,31 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.codes import RejectCode
+from exchange.codes import Refusal, RejectCode
 from exchange.units import e8_str
 
 if TYPE_CHECKING:
     from exchange.markets import Market
     from exchange.messages import PlaceOrder
 
-__all__ = ["MAX_CLIENT_ORDER_ID", "Refusal", "check_order", "to_lots", "to_ticks"]
+__all__ = ["MAX_CLIENT_ORDER_ID", "check_order", "to_lots", "to_ticks"]
 
 MAX_CLIENT_ORDER_ID = 36  # Binance's limit for newClientOrderId
 _PRICED_TYPES = frozenset({"limit", "stop_limit", "take_profit_limit"})
 _TRIGGERED_TYPES = frozenset(
     {"stop_market", "stop_limit", "take_profit_market", "take_profit_limit"}
 )
-
-
-class Refusal:
-    """Why a command is refused: a stable code and a reason a human can act on."""
-
-    __slots__ = ("code", "reason")
-
-    def __init__(self, code: RejectCode, reason: str) -> None:
-        """Keep the code and the reason."""
-        self.code = code
-        self.reason = reason
 
 
 # A new order's (price ticks, quantity lots, trigger ticks); 0 = none. A plain

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange.codes import RejectCode
-from exchange.engine.validation import Refusal
+from exchange.codes import Refusal, RejectCode
 from exchange.margin.accounts import (
     DEFAULT_LEVERAGE,
     Account,
