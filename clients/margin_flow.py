@@ -110,6 +110,7 @@ START_NS = 1_704_070_800 * 10**9  # 2024-01-01 01:00 UTC
 _PPM = 1_000_000
 _FIRST_TIER_NOTIONAL = 45_000  # USDT: under the first tier's 50,000 cap
 _MMR = 0.004  # the first tier's maintenance rate, for the liquidation estimate
+_COSTS = 0.0014  # of the notional per round trip: two taker fees and some spread
 
 
 class MarginShape(msgspec.Struct, frozen=True, kw_only=True):
@@ -262,9 +263,7 @@ class _Generator:
         self.n = n
         self.shape = shape
         self.rng = random.Random(seed)  # noqa: S311 -- a reproducible simulation
-        self.markets = [
-            _Market(m, _start_ticks(m), shape.makers) for m in markets
-        ]
+        self.markets = [_Market(m, _start_ticks(m), shape.makers) for m in markets]
         self.makers = [f"mm-{i}" for i in range(1, shape.makers + 1)]
         self.thresholds = [
             self.rng.randint(*shape.requote_ppm) for _ in range(shape.makers)
@@ -462,7 +461,7 @@ class _Generator:
         elif new < old:
             while m.down and m.down[-1][0] >= new:
                 fired.append(m.down.pop())
-        for _, _, kind, pos in fired:
+        for price, _, kind, pos in fired:
             if not pos.open:
                 continue
             del pos.keys[kind]
@@ -474,6 +473,7 @@ class _Generator:
             else:
                 pos.take_profit = ""
             if not gap:  # it fills; in a jump the book is empty and it expires
+                self._book(pos, abs(pos.lots), price)
                 self._forget(pos, cancel=("stop", "tp"))
 
     # ------------------------------------------------------------ takers
@@ -484,17 +484,19 @@ class _Generator:
         m = self.markets[0 if rng.random() < shape.btc_share else -1]
         if rng.random() < shape.p_leverage:
             taker.leverage = rng.randint(math.ceil(taker.target * 1.25), 25)
-            for market in self.markets:
+            for each in self.markets:
                 self.pending.append(
                     SetLeverage(
                         account=taker.name,
-                        symbol=market.market.symbol,
+                        symbol=each.market.symbol,
                         leverage=taker.leverage,
                     )
                 )
             return
         if taker.equity < 0.3 * taker.deposit:  # topped up before trading on
-            self.pending.append(Deposit(account=taker.name, amount=taker.deposit * SCALE))
+            self.pending.append(
+                Deposit(account=taker.name, amount=taker.deposit * SCALE)
+            )
             taker.equity += taker.deposit
         market = m.market
         # 10 % of the equity stays free for fees, the IOC price and drift
@@ -526,11 +528,13 @@ class _Generator:
         """Act on an open position: close half, trail the stop, add margin, or exit."""
         shape, rng = self.shape, self.rng
         r = rng.random()
-        if r < shape.p_partial and abs(pos.lots) >= 2:  # noqa: PLR2004 -- halves
+        if r < shape.p_partial and abs(pos.lots) >= 2:
             self._close(pos, whole=False)
         elif r < shape.p_partial + shape.p_trail:
             if pos.stop:
-                self.pending.append(CancelOrder(account=pos.taker.name, client_order_id=pos.stop))
+                self.pending.append(
+                    CancelOrder(account=pos.taker.name, client_order_id=pos.stop)
+                )
                 pos.stop = ""
             self._place_stop(pos)
         elif (
@@ -565,18 +569,16 @@ class _Generator:
         lots = abs(pos.lots) if whole else abs(pos.lots) // 2
         is_long = pos.lots > 0
         self.pending.append(self._taker_order(taker, m, not is_long, lots, reduce=True))
-        realized = (m.index - pos.entry) * lots * (1 if is_long else -1)
-        fee = m.index * lots * 0.0005
-        taker.equity += (realized - fee) * m.market.tick_size * m.market.lot_size / (
-            SCALE * SCALE
-        )
+        self._book(pos, lots, m.index)
         if whole:
             self._forget(pos, cancel=("stop", "tp"))
             return
         pos.lots += -lots if is_long else lots
         m.net += -lots if is_long else lots
         if pos.stop:  # the stop now exceeds the position: replace it
-            self.pending.append(CancelOrder(account=taker.name, client_order_id=pos.stop))
+            self.pending.append(
+                CancelOrder(account=taker.name, client_order_id=pos.stop)
+            )
             pos.stop = ""
             self._place_stop(pos)
         if pos.take_profit:
@@ -584,6 +586,14 @@ class _Generator:
                 CancelOrder(account=taker.name, client_order_id=pos.take_profit)
             )
             pos.take_profit = ""
+
+    def _book(self, pos: _Position, lots: int, price: int) -> None:
+        """Book the estimated PnL of closing ``lots`` at ``price`` ticks, less costs."""
+        m = pos.market.market
+        pnl = (price - pos.entry) * lots * (1 if pos.lots > 0 else -1)
+        pos.taker.equity += (pnl - price * lots * _COSTS) * (
+            m.tick_size * m.lot_size / (SCALE * SCALE)
+        )
 
     def _forget(
         self,
@@ -602,7 +612,11 @@ class _Generator:
             m.down.discard(key)
         pos.keys.clear()
         if liquidated:  # the exchange cancels the orders; the margin is gone
-            leverage = taker.leverage if taker.modes[m.market.symbol] == "isolated" else taker.target
+            leverage = (
+                taker.leverage
+                if taker.modes[m.market.symbol] == "isolated"
+                else taker.target
+            )
             taker.equity -= (
                 abs(pos.lots) * pos.entry * m.market.tick_size * m.market.lot_size
             ) / (SCALE * SCALE * leverage)
@@ -610,7 +624,9 @@ class _Generator:
         for kind in cancel:
             cid = pos.stop if kind == "stop" else pos.take_profit
             if cid:
-                self.pending.append(CancelOrder(account=taker.name, client_order_id=cid))
+                self.pending.append(
+                    CancelOrder(account=taker.name, client_order_id=cid)
+                )
 
     def _schedule(self, pos: _Position) -> None:
         """Plan the position's close after an exponential holding time."""
@@ -756,14 +772,16 @@ def read_margin_stream(path: str | Path) -> MarginStream:
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    decode = {".msgpack": msgspec.msgpack.decode, ".json": msgspec.json.decode}.get(
-        suffix
-    )
-    if decode is None:
+    if suffix not in {".msgpack", ".json"}:
         msg = f"{p}: unknown margin stream format {suffix!r}; use .msgpack or .json"
         raise ValueError(msg)
+    data = p.read_bytes()
     try:
-        stream: MarginStream = decode(p.read_bytes(), type=MarginStream)
+        stream = (
+            msgspec.msgpack.decode(data, type=MarginStream)
+            if suffix == ".msgpack"
+            else msgspec.json.decode(data, type=MarginStream)
+        )
     except msgspec.DecodeError as exc:
         msg = f"{p}: not a margin stream: {exc}"
         raise ValueError(msg) from exc
@@ -789,11 +807,11 @@ def main(argv: list[str] | None = None) -> int:
         stream = generate(args.n, args.seed, MarginShape(accounts=args.accounts))
         write_margin_stream(args.out, stream)
     except (OSError, ValueError) as exc:
-        print(f"margin_flow: {exc}", file=sys.stderr)
+        print(f"margin_flow: {exc}", file=sys.stderr)  # noqa: T201 -- a command line
         return 2
-    print(
-        f"{args.out}: {len(stream.setup):,} setup + {len(stream.flow):,} flow commands, "
-        f"{args.accounts:,} accounts, seed {args.seed}"
+    print(  # noqa: T201 -- a command line
+        f"{args.out}: {len(stream.setup):,} setup + {len(stream.flow):,} flow "
+        f"commands, {args.accounts:,} accounts, seed {args.seed}"
     )
     return 0
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from bench._inputs import flow_workload
-from bench._margin import account_settings, build_margin, run_margin
+from bench._margin import margin_workload, run_margin
 from bench.core import main
 
 if TYPE_CHECKING:
@@ -14,39 +13,39 @@ if TYPE_CHECKING:
 
 
 class TestMarginVariant:
-    """``paperx bench core --only margin`` on a few thousand commands."""
-
-    def test_accounts_cover_every_leverage_in_both_modes(self) -> None:
-        """Eight accounts get the four leverages once isolated and once cross."""
-        settings = {account_settings(i) for i in range(8)}
-        assert settings == {
-            (lev, mode) for lev in (5, 10, 20, 50) for mode in ("isolated", "cross")
-        }
+    """``paperx bench core --only margin`` on the margin workload of 10,000 commands."""
 
     def test_json_line_carries_the_margin_figures(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """The run exits 0 and its JSON line has margin_ops_per_s and liquidations."""
-        code = main(["--n", "3000", "--only", "margin", "--quiet", "--json"])
+        """JSON has (d)'s rate, latency, liquidations, ADL, funding, rejects."""
+        code = main(
+            [
+                "--n",
+                "10000",
+                "--accounts",
+                "1000",
+                "--only",
+                "margin",
+                "--quiet",
+                "--json",
+            ]
+        )
         figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert code == 0
         assert figures["margin_ops_per_s"] > 0
-        assert figures["liquidations"] == 0
-        assert figures["margin"]["index_updates"] == 2 * (3000 // 50)
+        latency = figures["margin_latency_ns"]
+        assert 0 < latency["p50"] <= latency["p99"]
+        assert figures["liquidations"] > 0
+        assert figures["adl"] > 0
+        assert figures["funding_payments"] > 0
+        assert figures["reject_share"] < 0.02
+        assert figures["margin"]["commands"] == 10_000
 
-    def test_thin_funding_refuses_and_the_timed_run_reproduces_the_build(
-        self,
-    ) -> None:
-        """With little collateral, orders are refused and the replay still matches.
-
-        Refused orders take no id, so later cancels are translated or not sent;
-        the timed run must end in the build pass's state all the same.
-        """
-        mw = build_margin(
-            flow_workload(4000, 42, progress=False), deposit=500, progress=False
-        )
-        assert mw.stats.rejects
-        assert mw.stats.dropped > 0
+    def test_the_timed_run_reproduces_the_build_with_liquidations(self) -> None:
+        """Liquidation records fall on the seqs the build left free, same end state."""
+        mw = margin_workload(10_000, 42, accounts=1_000, progress=False)
+        assert mw.stats.system > 0
         _, samples, state_hash = run_margin(mw)
         assert samples
         assert state_hash == mw.state_hash
