@@ -277,7 +277,6 @@ class _Generator:
         self.leg_len = max(n // shape.legs, 1)
         self.span_ns = shape.hours * HOUR_NS
         self.next_funding = (START_NS // FUNDING_NS + 1) * FUNDING_NS
-        self.updates = 0
 
     # ------------------------------------------------------------ setup
 
@@ -366,7 +365,9 @@ class _Generator:
         else:
             self._position_action(taker.position)
         if not self.pending:  # nothing to do this time: the makers refresh
-            self._requote(self.markets[0], self.step % len(self.makers))
+            self.pending.extend(
+                self._ladder(self.markets[0], self.step % len(self.makers))
+            )
 
     # ------------------------------------------------------------ index and makers
 
@@ -413,10 +414,6 @@ class _Generator:
             ):
                 out.extend(self._ladder(m, i))
         return out
-
-    def _requote(self, m: _Market, i: int) -> None:
-        """Queue maker ``i``'s fresh ladder on ``m``."""
-        self.pending.extend(self._ladder(m, i))
 
     def _ladder(self, m: _Market, i: int) -> list[Command]:
         """Return maker ``i``'s cancel-all and fresh ladder around the index."""
