@@ -86,12 +86,16 @@ def _run(stream: Sequence[StreamTuple], out: FillHash) -> None:  # noqa: C901 --
             orders[oid] = [price, qty]
 
 
+# (b)'s target: issue #7 set 0.3x (core and encoding, lean journal) and (d)'s
+# 0.1x (margin workload), in place of #2/#3's 0.5x, which no pure-Python
+# route reached.
+CORE_TARGET = 0.3
 # (figure, what it is divided by, target ratio, label): the issues' targets.
 _TARGETS = (
     ("matching_ops_per_s", "reference_ops_per_s", 1.0, "(a) matching / reference"),
-    ("core_ops_per_s", "reference_ops_per_s", 0.5, "(b) core / reference"),
+    ("core_ops_per_s", "reference_ops_per_s", CORE_TARGET, "(b) core / reference"),
     ("journaled_ops_per_s", "core_ops_per_s", 0.6, "(c) journaled / core"),
-    ("margin_ops_per_s", "reference_ops_per_s", 0.5, "(d) margin / reference"),
+    ("margin_ops_per_s", "reference_ops_per_s", 0.1, "(d) margin / reference"),
 )
 
 
@@ -123,8 +127,8 @@ def compare_with_targets(out: dict[str, Any]) -> list[str]:
     matching = out.get("matching_ops_per_s")
     if reference and encoding and matching:
         # (b) does (a)'s work and the encoding, and more (checks, events, ids);
-        # at its target it may spend 1 / (0.5 * reference) seconds per command.
-        budget = 0.5 * reference
+        # at its target it may spend 1 / (target * reference) seconds per command.
+        budget = CORE_TARGET * reference
         lines.append(
             f"  (b)'s floor: (a) and encoding alone take "
             f"{budget / matching:.0%} + {budget / encoding:.0%} of the time (b) "

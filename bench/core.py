@@ -10,10 +10,12 @@ Four variants run the same command stream, each on fresh state:
 (c) journaled - (b) plus `FileJournal.append` and ``maybe_sync`` under fsync
                 "batch", in a temporary directory, closed (synced) inside the
                 timing;
-(d) margin    - the margin core (``ExchangeCore(markets, margin=True)``): funded
-                accounts at mixed leverage in both modes, index prices every
-                50 commands so the mark moves, liquidations fed back as the
-                next records; events encoded as in (b) (see `bench._margin`).
+(d) margin    - the margin core (``ExchangeCore(markets, margin=True)``) on its
+                own workload of as many commands, `clients.margin_flow`:
+                thousands of accounts, makers and takers in both modes, an
+                index that moves 2-5 % and jumps, liquidations fed back as the
+                next records, three funding times; events encoded as in (b)
+                (see `bench._margin`).
 
 Inputs are built before any timing and frozen out of the garbage collector's
 sight (``gc.freeze``); the collector itself stays on, as in the server. The
@@ -43,10 +45,9 @@ import structlog
 from bench._inputs import Workload, flow_workload, standard_workload
 from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
 from bench._margin import (
-    DEFAULT_DEPOSIT,
-    DEFAULT_EVERY,
+    DEFAULT_ACCOUNTS,
     MarginWorkload,
-    build_margin,
+    margin_workload,
     report_margin,
     run_margin,
 )
@@ -83,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
             "  (a) the matching layer alone (OrderBook + matching.match),\n"
             "  (b) the full core, every record's events msgpack-encoded,\n"
             "  (c) (b) plus the file journal under fsync 'batch',\n"
-            "  (d) the core with margin: funded accounts, mixed leverage, isolated\n"
-            "      and cross, a moving mark, liquidations as system records,\n"
+            "  (d) the core with margin on a venue-like workload of as many commands\n"
+            "      (clients.margin_flow): makers and takers, isolated and cross,\n"
+            "      stops, liquidations, ADL and funding,\n"
             "and print the fill count and hash, peak memory, p50/p99/p99.9 latency\n"
             "of (b) and (d), the machine, and each variant as a multiple of (r)\n"
             "beside its target. Default stream: 1,000,000 commands of paperx's\n"
@@ -136,20 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         "print its top functions",
     )
     p.add_argument(
-        "--deposit",
+        "--accounts",
         type=int,
-        default=DEFAULT_DEPOSIT,
-        metavar="USDT",
-        help=f"(d): whole USDT each account deposits (default {DEFAULT_DEPOSIT:,}; "
-        "smaller values bring liquidations)",
-    )
-    p.add_argument(
-        "--index-every",
-        type=int,
-        default=DEFAULT_EVERY,
-        metavar="K",
-        help=f"(d): one index price per market after every K stream commands "
-        f"(default {DEFAULT_EVERY})",
+        default=DEFAULT_ACCOUNTS,
+        metavar="A",
+        help=f"(d): accounts of the margin workload, makers included "
+        f"(default {DEFAULT_ACCOUNTS:,})",
     )
     p.add_argument(
         "--repeat",
@@ -272,11 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         workload = _load(args)
         if "margin" in args.only or args.profile == "margin":
-            margin = build_margin(
-                workload,
-                deposit=args.deposit,
-                every=args.index_every,
-                seed=args.seed,
+            margin = margin_workload(
+                len(workload.records),
+                args.seed,
+                accounts=args.accounts,
                 progress=not args.quiet,
             )
     except (OSError, ValueError, StreamError) as exc:
@@ -363,8 +356,8 @@ def _load(args: argparse.Namespace) -> Workload:
     if args.n is not None and args.n <= 0:
         msg = "--n must be positive"
         raise ValueError(msg)
-    if args.deposit <= 0 or args.index_every <= 0 or args.repeat <= 0:
-        msg = "--deposit, --index-every and --repeat must be positive"
+    if args.accounts <= 0 or args.repeat <= 0:
+        msg = "--accounts and --repeat must be positive"
         raise ValueError(msg)
     if args.commands:
         return standard_workload(args.commands, args.n)
@@ -560,7 +553,11 @@ def _fills(workload: Workload, out: dict[str, Any]) -> bool:
 
 
 def _profile(workload: Workload, variant: str, margin: MarginWorkload | None) -> None:
-    """Run one variant under cProfile and print the top 25 functions by own time."""
+    """Run one variant under cProfile; print its top 25 functions by own time.
+
+    For (d) also the top 25 by cumulative time, which shows the pipeline's
+    steps where the own times are flat.
+    """
     profiler = cProfile.Profile()
     if variant == "matching":
         ops = compile_ops(workload.commands, workload.markets)
@@ -572,11 +569,14 @@ def _profile(workload: Workload, variant: str, margin: MarginWorkload | None) ->
         profiler.runcall(run_margin, margin)
     else:
         profiler.runcall(run_core, workload)
-    buf = io.StringIO()
-    pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)
     letter = {"matching": "a", "core": "b", "margin": "d"}[variant]
-    print(f"--- cProfile of ({letter}) {variant}, top 25 by own time ---")
-    print(buf.getvalue().strip())
+    orders = ("tottime", "cumulative") if variant == "margin" else ("tottime",)
+    for order in orders:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats(order).print_stats(25)
+        what = "own" if order == "tottime" else "cumulative"
+        print(f"--- cProfile of ({letter}) {variant}, top 25 by {what} time ---")
+        print(buf.getvalue().strip())
 
 
 if __name__ == "__main__":
