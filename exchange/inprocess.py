@@ -29,7 +29,7 @@ from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
-    ENCODER,
+    JOURNAL_SCHEMA,
     AdjustMargin,
     AdvanceTime,
     AllCanceled,
@@ -41,7 +41,6 @@ from exchange.messages import (
     Command,
     Deposit,
     Event,
-    Journaled,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -58,13 +57,13 @@ from exchange.messages import (
     TimeInForce,
     TriggerSource,
     Withdraw,
+    journal_payload,
 )
 from exchange.order_views import OrderResult, OrderTracker
 from exchange.units import Precision, from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
 
-JOURNAL_SCHEMA = 1
 _SIDES = ("buy", "sell")
 _TYPES = (
     "limit",
@@ -150,7 +149,7 @@ class Exchange:
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
         events = self.core.handle(record)
-        self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
+        self.journal.append(seq, journal_payload(record, events))
         self.journal.maybe_sync()
         self._orders.follow(events)
         return seq, events
