@@ -8,8 +8,22 @@ import msgspec
 import pytest
 
 from clients.orderflow import generate
-from exchange import DEFAULT_MARKETS, Exchange, RejectCode
-from exchange.messages import JOURNALED_DECODER, Journaled, OrderFilled, OrderRejected
+from exchange import DEFAULT_MARKETS, Exchange, RejectCode, Rejected
+from exchange.cli import main
+from exchange.core import ExchangeCore
+from exchange.journal import FileJournal, JournalHeader, JournalSchemaError
+from exchange.markets import config_hash, market_table
+from exchange.messages import (
+    ENCODER,
+    JOURNAL_SCHEMA,
+    JOURNALED_DECODER,
+    Checkpoint,
+    Journaled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    Record,
+)
 from replay.errors import Divergence
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
@@ -33,8 +47,10 @@ def _entries(ex: Exchange) -> list[Journaled]:
 
 
 class TestVerify:
+    """verify() on file journals: the three hashes, and what stops them."""
+
     def test_a_journal_replays_to_the_live_hash_both_ways(self, tmp_path: Path) -> None:
-        """live hash == rebuild hash == rerun hash for a file journal after close."""
+        """Live hash == rebuild hash == rerun hash for a file journal after close."""
         ex = Exchange(journal=tmp_path / "j", fsync="off")
         _trade_some(ex)
         ex.close()
@@ -44,7 +60,9 @@ class TestVerify:
         assert report.live_hash == live == report.rebuild_hash == report.rerun_hash
         assert report.records == ex.core.last_seq
 
-    def test_a_journal_without_checkpoint_has_no_live_hash(self, tmp_path: Path) -> None:
+    def test_a_journal_without_checkpoint_has_no_live_hash(
+        self, tmp_path: Path
+    ) -> None:
         """A log cut before any checkpoint cannot be verified against a live hash."""
         ex = Exchange(journal=tmp_path / "j", fsync="always")
         ex.place_order("a", "BTC-PERP", "buy", "limit", "1", "100")
@@ -53,7 +71,9 @@ class TestVerify:
         assert report.live_hash is None
         assert not report.ok
 
-    def test_a_torn_tail_is_reported_and_the_rest_verifies(self, tmp_path: Path) -> None:
+    def test_a_torn_tail_is_reported_and_the_rest_verifies(
+        self, tmp_path: Path
+    ) -> None:
         """Bytes torn off the end are reported; records up to the checkpoint verify."""
         ex = Exchange(journal=tmp_path / "j", fsync="off")
         _trade_some(ex, 500)
@@ -67,7 +87,45 @@ class TestVerify:
         assert report.ok
 
 
+class TestSchema:
+    """Which journal payload schemas replay reads."""
+
+    def test_a_schema_1_journal_with_every_event_still_verifies(
+        self, tmp_path: Path
+    ) -> None:
+        """A journal of schema 1 (derived events included) verifies as before."""
+        core = ExchangeCore(DEFAULT_MARKETS)
+        header = JournalHeader(schema_version=1,
+                               config_hash=config_hash(DEFAULT_MARKETS),
+                               config={"markets": market_table(DEFAULT_MARKETS)})
+        commands = [*generate(500, 5, list(DEFAULT_MARKETS)), Checkpoint()]
+        with FileJournal.open(tmp_path / "j", header=header, fsync="off") as journal:
+            for seq, command in enumerate(commands, start=1):
+                record = Record(seq, seq, command)
+                events = core.handle(record)
+                journal.append(seq, ENCODER.encode(Journaled(record, events)))
+        report = verify(ExchangeLog(tmp_path / "j"))
+        assert report.ok, report
+        assert report.live_hash == core.state_hash()
+
+    def test_a_schema_this_version_does_not_read_is_refused_with_what_to_do(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A journal of an unknown schema is refused, naming the versions read."""
+        header = JournalHeader(schema_version=JOURNAL_SCHEMA + 1, config_hash="h",
+                               config={"markets": market_table(DEFAULT_MARKETS)})
+        FileJournal.open(tmp_path / "j", header=header, fsync="off").close()
+        with pytest.raises(JournalSchemaError) as info:
+            ExchangeLog(tmp_path / "j")
+        assert info.value.version == JOURNAL_SCHEMA + 1
+        assert "upgrade paperx" in str(info.value)
+        assert main(["replay", "verify", str(tmp_path / "j")]) == 2
+        assert "is not one this paperx reads (1, 2)" in capsys.readouterr().err
+
+
 class TestRebuild:
+    """Rebuild from journaled events, and the divergences it detects."""
+
     def test_rebuild_matches_live_state_after_every_record(self) -> None:
         """Folding events reproduces the live hash record by record."""
         ex = Exchange()
@@ -89,13 +147,50 @@ class TestRebuild:
                   if isinstance(v, OrderFilled) else v for v in entries[target].events]
         entries[target] = Journaled(entries[target].record, events)
         rebuilder = Rebuilder(DEFAULT_MARKETS)
+        for entry in entries[:target]:
+            rebuilder.apply(entry)
         with pytest.raises(Divergence) as info:
-            for entry in entries:
-                rebuilder.apply(entry)
+            rebuilder.apply(entries[target])
         assert info.value.seq == entries[target].record.seq
 
 
+    def test_a_dropped_reject_is_detected(self) -> None:
+        """An order the core refuses, logged without its reject, is a divergence."""
+        ex = Exchange()
+        with pytest.raises(Rejected, match="tick"):
+            ex.place_order("a", "BTC-PERP", "buy", "limit", "1", "100.05")
+        (entry,) = _entries(ex)
+        with pytest.raises(Divergence, match="not rejected"):
+            Rebuilder(DEFAULT_MARKETS).apply(Journaled(entry.record, []))
+
+    def test_a_dropped_expiry_is_detected(self) -> None:
+        """An IOC remainder that neither expires nor may rest is a divergence."""
+        ex = Exchange()
+        ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("b", "BTC-PERP", "buy", "limit", "3", "100", tif="IOC")
+        first, last = _entries(ex)
+        assert isinstance(last.events[-1], OrderExpired)
+        rebuilder = Rebuilder(DEFAULT_MARKETS)
+        rebuilder.apply(first)
+        with pytest.raises(Divergence, match="neither rests nor expires"):
+            rebuilder.apply(Journaled(last.record, last.events[:-1]))
+
+    def test_a_dropped_fill_is_detected_as_a_rest_across_the_book(self) -> None:
+        """A crossing order logged without its fill would rest crossing the book."""
+        ex = Exchange()
+        ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("b", "BTC-PERP", "buy", "limit", "2", "100")
+        first, last = _entries(ex)
+        assert [type(e) for e in last.events] == [OrderFilled]
+        rebuilder = Rebuilder(DEFAULT_MARKETS)
+        rebuilder.apply(first)
+        with pytest.raises(Divergence, match="across the book"):
+            rebuilder.apply(Journaled(last.record, []))
+
+
 class TestRerun:
+    """Rerun of the logged commands, and what-if settings."""
+
     def test_rerun_reproduces_every_event(self) -> None:
         """Feeding the logged commands to a fresh core gives identical events."""
         ex = Exchange()
@@ -111,8 +206,9 @@ class TestRerun:
         ex = Exchange()
         _trade_some(ex, 400)
         entries = _entries(ex)
-        victim = entries[10]
-        entries[10] = Journaled(victim.record, victim.events[:-1])
+        at = next(i for i in range(10, len(entries)) if entries[i].events)
+        victim = entries[at]
+        entries[at] = Journaled(victim.record, victim.events[:-1])
         rerunner = Rerunner(DEFAULT_MARKETS)
         for entry in entries:
             rerunner.apply(entry)
@@ -133,7 +229,8 @@ class TestRerun:
         off_grid = 0
         for entry in _entries(ex):
             events = rerunner.apply(entry)
-            off_grid += sum(isinstance(e, OrderRejected) and e.code == RejectCode.OFF_TICK
+            off_grid += sum(isinstance(e, OrderRejected)
+                            and e.code == RejectCode.OFF_TICK
                             for e in events)
         assert rerunner.first_difference is not None
         assert off_grid > 0

@@ -12,13 +12,17 @@ from exchange.journal import FileJournal, JournalHeader, MemoryJournal
 from exchange.markets import Market
 from exchange.messages import (
     JOURNALED_DECODER,
+    BookDelta,
     Deposit,
     Liquidate,
     MarginCall,
     OrderAccepted,
+    OrderFilled,
+    OrderRested,
     PlaceOrder,
     SetIndexPrice,
     SetLeverage,
+    journaled_events,
 )
 from exchange.sequencer import Sequencer, SequencerStopped
 
@@ -32,13 +36,16 @@ def _order(account: str = "a", price: int = 100) -> PlaceOrder:
 
 
 class TestSequencer:
+    """Seqs, stamps, durability before release, and what is journaled."""
+
     async def test_outcomes_come_back_in_seq_order_with_stamped_records(self) -> None:
         """Concurrent submits get consecutive seqs and their own events."""
         journal = MemoryJournal(HEADER)
         seq = Sequencer(ExchangeCore(), journal, clock=iter(range(10, 10**6)).__next__)
         task = asyncio.create_task(seq.run())
         await asyncio.sleep(0)
-        outcomes = await asyncio.gather(*[seq.submit(_order(str(i))) for i in range(50)])
+        outcomes = await asyncio.gather(
+            *[seq.submit(_order(str(i))) for i in range(50)])
         assert [s for s, _ in outcomes] == list(range(1, 51))
         for s, events in outcomes:
             assert isinstance(events[0], OrderAccepted)
@@ -48,7 +55,9 @@ class TestSequencer:
         await seq.stop()
         await asyncio.wait_for(task, 5)
 
-    async def test_outcome_is_held_until_the_record_is_durable(self, tmp_path: Path) -> None:
+    async def test_outcome_is_held_until_the_record_is_durable(
+        self, tmp_path: Path
+    ) -> None:
         """Under group commit an outcome is released only after the fsync."""
         journal = FileJournal.open(tmp_path, header=HEADER, fsync="batch",
                                    batch_records=10**6, batch_ms=60_000)
@@ -84,6 +93,26 @@ class TestSequencer:
         await asyncio.wait_for(task, 5)
         journal.close()
 
+    async def test_the_caller_gets_every_event_and_the_journal_only_the_facts(
+        self,
+    ) -> None:
+        """A caller sees acceptance, rest and level; the journal keeps the fill only."""
+        journal = MemoryJournal(HEADER)
+        seq = Sequencer(ExchangeCore(), journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        _, resting = await seq.submit(_order("a"))
+        _, crossing = await seq.submit(
+            PlaceOrder(account="b", symbol="BTC-PERP", side="sell", type="limit",
+                       qty=2 * E8, price=100 * E8))
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        assert [type(e) for e in resting] == [OrderAccepted, OrderRested, BookDelta]
+        assert OrderFilled in {type(e) for e in crossing}
+        logged = [JOURNALED_DECODER.decode(p).events for _, p in journal.read()]
+        assert logged == [[], journaled_events(crossing)]
+        assert [type(e) for e in logged[1]] == [OrderFilled]
+
     async def test_submit_after_stop_raises(self) -> None:
         """A stopped sequencer refuses new commands with a typed error."""
         seq = Sequencer(ExchangeCore(), MemoryJournal(HEADER))
@@ -96,6 +125,8 @@ class TestSequencer:
 
 
 class TestSystemCommands:
+    """System commands the core asks for become the next records."""
+
     async def test_a_liquidation_is_journaled_as_the_very_next_record(self) -> None:
         """The Liquidate a record asks for is applied and journaled right after it."""
         btc = Market.from_decimals("BTC-PERP", tick_size="0.1", lot_size="0.001",
