@@ -30,8 +30,6 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from bench._machine import percentile
 from clients.margin_flow import MarginShape, MarginStream, generate
 from exchange.cli.progress import ProgressBar
@@ -40,7 +38,6 @@ from exchange.core import ExchangeCore
 from exchange.markets import DEFAULT_MARKETS
 from exchange.messages import (
     FundingPaid,
-    Journaled,
     LiquidationSkipped,
     MarginCall,
     OrderRejected,
@@ -48,6 +45,7 @@ from exchange.messages import (
     PositionDeleveraged,
     PositionLiquidated,
     Record,
+    journal_payload,
 )
 from replay.streams import FillHash
 
@@ -242,17 +240,18 @@ def run_margin(
     """Run variant (d) on fresh state; return seconds, latency samples, state hash.
 
     The setup records run before the clock starts. Timed: every stream record
-    through ``handle``, its ``Journaled`` record msgpack-encoded as in (b), then
+    through ``handle``, encoded as the journal stores it (`journal_payload`, as
+    in (b)), then
     ``take_system_commands()`` and, when it returns any, their records handled
     and encoded right away. One stream record in 64 is timed on its own,
     together with the system records it caused.
     """
     core = ExchangeCore(mw.markets, margin=True)
     handle, take = core.handle, core.take_system_commands
-    encode = msgspec.msgpack.Encoder().encode
+    payload = journal_payload
     for record in mw.setup:
-        encode(Journaled(record, handle(record)))
-        _system(record, take(), handle, take, encode)
+        payload(record, handle(record))
+        _system(record, take(), handle, take, payload)
     records = mw.records
     now = time.perf_counter_ns
     samples: list[int] = []
@@ -260,16 +259,16 @@ def run_margin(
     for i in range(0, len(records), _SAMPLE_EVERY):
         record = records[i]
         t0 = now()
-        encode(Journaled(record, handle(record)))
+        payload(record, handle(record))
         pending = take()
         if pending:
-            _system(record, pending, handle, take, encode)
+            _system(record, pending, handle, take, payload)
         samples.append(now() - t0)
         for record in records[i + 1 : i + _SAMPLE_EVERY]:
-            encode(Journaled(record, handle(record)))
+            payload(record, handle(record))
             pending = take()
             if pending:
-                _system(record, pending, handle, take, encode)
+                _system(record, pending, handle, take, payload)
         if progress is not None and not i % _PROGRESS_EVERY:
             progress(i)
     seconds = time.perf_counter() - started
@@ -282,7 +281,7 @@ def _system(
     pending: list,  # type: ignore[type-arg]
     handle: Callable[[Record], list[Event]],
     take: Callable[[], list],  # type: ignore[type-arg]
-    encode: Callable[[object], bytes],
+    payload: Callable[[Record, list[Event]], bytes],
 ) -> None:
     """Sequence, apply and encode the system commands ``record`` caused, in order."""
     seq = record.seq
@@ -290,7 +289,7 @@ def _system(
         for cmd in pending:
             seq += 1
             system = Record(seq, record.ts_ns, cmd)
-            encode(Journaled(system, handle(system)))
+            payload(system, handle(system))
         pending = take()
 
 

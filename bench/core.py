@@ -4,8 +4,9 @@ Four variants run the same command stream, each on fresh state:
 
 (a) matching  - `OrderBook` + `matching.match` driven directly (see `bench._matching`);
 (b) core      - `ExchangeCore.handle` on every record, and each record's
-                ``Journaled(record, events)`` encoded to msgpack, as the
-                sequencer does before journaling; per-command latency is
+                journal payload encoded (`journal_payload`: the record and
+                the events it cannot derive), as the sequencer does before
+                journaling; per-command latency is
                 sampled on every 64th command;
 (c) journaled - (b) plus `FileJournal.append` and ``maybe_sync`` under fsync
                 "batch", in a temporary directory, closed (synced) inside the
@@ -57,7 +58,13 @@ from exchange.cli.progress import ProgressBar
 from exchange.core import ExchangeCore
 from exchange.logs import configure_logging
 from exchange.markets import config_hash, market_table
-from exchange.messages import Journaled, OrderRejected
+from exchange.messages import (
+    JOURNAL_SCHEMA,
+    Journaled,
+    OrderRejected,
+    journal_payload,
+    journaled_events,
+)
 from replay.streams import FillHash, StreamError
 
 if TYPE_CHECKING:
@@ -70,7 +77,6 @@ DEFAULT_SEED = 42
 VARIANTS = ("reference", "matching", "core", "journaled", "margin")
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
-_JOURNAL_SCHEMA = 1  # exchange.shell.inprocess.JOURNAL_SCHEMA; the bench only writes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,7 +185,7 @@ def run_core(
     """Run variant (b); return seconds and the sorted latency samples (ns)."""
     core = ExchangeCore(workload.markets)
     handle = core.handle
-    encode = msgspec.msgpack.Encoder().encode
+    encode = journal_payload
     records = workload.records
     now = time.perf_counter_ns
     samples: list[int] = []
@@ -187,10 +193,10 @@ def run_core(
     for i in range(0, len(records), _SAMPLE_EVERY):
         record = records[i]
         t0 = now()
-        encode(Journaled(record, handle(record)))
+        encode(record, handle(record))
         samples.append(now() - t0)
         for record in records[i + 1 : i + _SAMPLE_EVERY]:
-            encode(Journaled(record, handle(record)))
+            encode(record, handle(record))
         if progress is not None and not i % _REPORT_EVERY:
             progress(i)
     seconds = time.perf_counter() - started
@@ -205,19 +211,19 @@ def run_journaled(
     from exchange.journal import FileJournal, JournalHeader  # noqa: PLC0415 -- optional
 
     header = JournalHeader(
-        schema_version=_JOURNAL_SCHEMA,
+        schema_version=JOURNAL_SCHEMA,
         config_hash=config_hash(workload.markets),
         config={"markets": market_table(workload.markets)},
     )
     core = ExchangeCore(workload.markets)
     handle = core.handle
-    encode = msgspec.msgpack.Encoder().encode
+    encode = journal_payload
     with tempfile.TemporaryDirectory(prefix="paperx-bench-") as tmp:
         journal = FileJournal.open(Path(tmp) / "journal", header=header, fsync="batch")
         append, maybe_sync = journal.append, journal.maybe_sync
         started = time.perf_counter()
         for record in workload.records:
-            append(record.seq, encode(Journaled(record, handle(record))))
+            append(record.seq, encode(record, handle(record)))
             maybe_sync()
             if progress is not None and not record.seq % _REPORT_EVERY:
                 progress(record.seq)
@@ -230,8 +236,8 @@ def run_journaled(
 def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
     """Run the core untimed; return its fills, its rejects and the encoding time.
 
-    The encoding time is of the msgpack encoding alone, every record's
-    ``Journaled(record, events)`` encoded in a tight loop per chunk, apart from
+    The encoding time is of the journal payloads alone, every record's
+    journaled events picked and encoded in a tight loop per chunk, apart from
     the core: the part of (b) no core change can remove.
     """
     core = ExchangeCore(workload.markets)
@@ -246,10 +252,10 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
             events = core.handle(record)
             fills.update(events)
             rejects += sum(1 for e in events if type(e) is OrderRejected)
-            payloads.append(Journaled(record, events))
+            payloads.append((record, events))
         started = time.perf_counter()
-        for payload in payloads:
-            encode(payload)
+        for record, events in payloads:
+            encode(Journaled(record, journaled_events(events)))
         encoding += time.perf_counter() - started
     return fills, rejects, encoding
 

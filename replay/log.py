@@ -6,9 +6,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from exchange.journal import read_journal
+from exchange.journal import JournalSchemaError, read_journal
 from exchange.markets import Market
-from exchange.messages import JOURNALED_DECODER, Journaled
+from exchange.messages import (
+    JOURNALED_DECODER,
+    READABLE_JOURNAL_SCHEMAS,
+    Journaled,
+)
 
 __all__ = ["ExchangeLog", "margin_from_header", "markets_from_header"]
 
@@ -38,10 +42,19 @@ class ExchangeLog:
     """A journal directory opened read-only, decoded record by record."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        """Open the journal; nothing is modified, even a torn tail."""
+        """Open the journal; nothing is modified, even a torn tail.
+
+        Raises:
+            JournalSchemaError: if the journal's payload schema is not one of
+                `READABLE_JOURNAL_SCHEMAS` (schema 1 logs, with their derived
+                events, are read as well as today's).
+        """
         self.path = Path(directory)
         self.reader = read_journal(self.path)
         self.header = self.reader.header
+        version = self.header.schema_version
+        if version not in READABLE_JOURNAL_SCHEMAS:
+            raise JournalSchemaError(str(self.path), version, READABLE_JOURNAL_SCHEMAS)
         self.markets = markets_from_header(self.header.config)
         self.margin = margin_from_header(self.header.config)
 

@@ -1,17 +1,31 @@
-"""Rebuild: fold logged events into state, with no matching logic at all.
+"""Rebuild: fold journaled events into state, with no matching logic at all.
 
-The events of a journal say everything that happened (orders accepted,
-rested, filled, amended, canceled, expired, triggered; wallets, positions and
-the insurance fund after every change), so state can be reconstructed by
-applying them in order to empty books and an empty ledger. The result must
-have the same `state_hash` as the live exchange and as a rerun of the
-commands; any event that does not fit the state it meets raises `Divergence`.
+The journal holds each record and the facts its processing decided (fills,
+rejects, cancels and expiries, amends, triggers, wallets, positions and the
+insurance fund after every change, liquidation steps, funding, ADL), so state
+can be reconstructed by applying them in order to empty books and an empty
+ledger. The result must have the same `state_hash` as the live exchange and
+as a rerun of the commands; any event that does not fit the state it meets
+raises `Divergence`.
+
+What the journal leaves out (`exchange.messages.DERIVED_EVENTS`) is derived
+here, in the place the core emitted it:
+
+* an accepted order: a `PlaceOrder` record without an `OrderRejected` accepted
+  its order, with the next order id, the command converted to ticks and lots
+  (`validation.check_order`) and, with margin, the margin the pre-trade check
+  (`Ledger.check_order`) asks at that moment: after the record's funding
+  payments, before anything the order did;
+* resting: a taker (a new, triggered or requeued order) rests once the events
+  of its matching (its fills, their settlement, expiries) are over, if it still
+  has open lots; only a GTC limit order may, and never crossing the book;
+* book levels: they are the orders', nothing to rebuild.
 
 With margin, three parts of the ledger are not in any snapshot event and are
 derived the way the live core derives them, through the same `Ledger` methods
 so the arithmetic cannot drift:
 
-* order margin: reserved from ``OrderAccepted`` / ``OrderAmended`` /
+* order margin: reserved at acceptance (as above) and from ``OrderAmended`` /
   ``OrderTriggered.margin``, released pro rata on fills (`Ledger.release`) and
   whole on cancel, expiry and amend (`Ledger.release_all`);
 * fees collected: the sum of the fills' ``taker_fee`` and ``maker_fee``. Those
@@ -36,9 +50,12 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, assert_never
 
+from exchange.codes import Refusal
 from exchange.core import ExchangeCore
+from exchange.engine import validation
 from exchange.engine.book import Order
 from exchange.engine.execution import MarketBooks
+from exchange.engine.matching import would_take
 from exchange.engine.triggers import is_rising
 from exchange.markets import Market
 from exchange.messages import (
@@ -63,11 +80,14 @@ from exchange.messages import (
     OrderRejected,
     OrderRested,
     OrderTriggered,
+    PlaceOrder,
     PositionChanged,
     PositionDeleveraged,
     PositionLiquidated,
+    Record,
     RiskLimitsSet,
     SetIndexPrice,
+    journaled_events,
 )
 from replay.errors import Divergence
 
@@ -90,6 +110,16 @@ LedgerEvent = (
     | RiskLimitsSet
 )
 
+# What funding pays at the start of a record, before the command acts.
+_FUNDING_EVENTS = frozenset(
+    {FundingPaid, BalanceChanged, PositionChanged, InsuranceFundChanged}
+)
+# What may follow a taker's fills before it rests: their settlement, and the
+# expiries of the taker's remainder or of makers self-trade prevention ended.
+_SETTLING_EVENTS = frozenset(
+    {BalanceChanged, PositionChanged, InsuranceFundChanged, OrderExpired}
+)
+
 
 class Rebuilder:
     """Applies logged events to an empty exchange state, checking as it goes."""
@@ -98,8 +128,8 @@ class Rebuilder:
         """Start from empty books (and an empty ledger with ``margin``)."""
         self.core = ExchangeCore(markets, margin=margin)  # the state container only
         self.ledger: Ledger | None = self.core.ledger
-        # Orders between acceptance and resting (takers, triggered, requeued).
-        self._in_flight: dict[int, Order] = {}
+        # The order matching now (new, triggered or requeued), until it rests.
+        self._taker: Order | None = None
         # Per record: symbols whose mark the core refreshes, in the core's order,
         # and the marks the log reports for them.
         self._marks_touched: dict[str, None] = {}
@@ -131,11 +161,42 @@ class Rebuilder:
     def apply(self, entry: Journaled) -> None:
         """Fold one journaled record's events into the state.
 
+        Only the journaled events count (`journaled_events`): a schema 1
+        entry's derived ones, or those of the core's whole output, are
+        derived here again rather than read.
+
         Raises:
             Divergence: if an event contradicts the rebuilt state.
         """
-        core = self.core
         record = entry.record
+        seq = record.seq
+        events = journaled_events(entry.events)
+        self._begin(record, events)
+        cmd = record.command
+        placing = cmd if isinstance(cmd, PlaceOrder) else None
+        funding = bool(self._funding_ticks)
+        for event in events:
+            if placing is not None and not (funding and type(event) in _FUNDING_EVENTS):
+                if type(event) is not OrderRejected:
+                    self._place(seq, placing)
+                placing = None
+            taker = self._taker
+            if taker is not None and (
+                event.taker_order_id != taker.order_id
+                if type(event) is OrderFilled
+                else type(event) not in _SETTLING_EVENTS
+            ):
+                self._rest(seq, taker)
+            self._apply(seq, event)
+        if placing is not None:
+            self._place(seq, placing)
+        if self._taker is not None:  # a taker never outlives its record
+            self._rest(seq, self._taker)
+        self._end(seq)
+
+    def _begin(self, record: Record, events: list[Event]) -> None:
+        """Take the record's seq and time, and the outside facts it brings."""
+        core = self.core
         seq = record.seq
         if seq != core.last_seq + 1:
             raise Divergence(seq, f"record follows seq {core.last_seq}")
@@ -153,13 +214,13 @@ class Rebuilder:
                     for symbol, tick in self.ledger.on_time(ts_ns)
                 }
         if isinstance(cmd, SetIndexPrice):
-            self._index(seq, cmd, entry.events)
-        elif isinstance(cmd, Liquidate) and self.core.liquidator is not None:
+            self._index(seq, cmd, events)
+        elif isinstance(cmd, Liquidate) and core.liquidator is not None:
             # `Liquidator.run` forgets the request before anything else
-            self.core.liquidator.pending.pop((cmd.account, cmd.symbol), None)
-        for event in entry.events:
-            self._apply(seq, event)
-        self._in_flight.clear()  # a taker never outlives its record
+            core.liquidator.pending.pop((cmd.account, cmd.symbol), None)
+
+    def _end(self, seq: int) -> None:
+        """Check that the record's fills all settled; refresh and compare marks."""
         if self._settling:
             account, symbol, _, _ = self._settling[0]
             raise Divergence(
@@ -182,20 +243,12 @@ class Rebuilder:
                 self._accept(seq, event)
             case OrderFilled():
                 self._fill(seq, event)
-            case OrderRested():
-                order = self._pop_in_flight(seq, event.order_id)
-                if order.remaining != event.qty:
-                    raise Divergence(
-                        seq,
-                        f"order {event.order_id} rests {event.qty} "
-                        f"lots but has {order.remaining} open",
-                    )
-                self._state(event.symbol).book.add(order)
             case OrderCanceled():
                 self._close(seq, event.order_id, event.symbol)
             case OrderExpired():
-                if event.order_id in self._in_flight:
-                    self._release_all(self._in_flight.pop(event.order_id))
+                if self._taker is not None and event.order_id == self._taker.order_id:
+                    self._release_all(self._taker)
+                    self._taker = None
                 else:
                     self._close(seq, event.order_id, event.symbol)
             case OrderAmended():
@@ -212,19 +265,8 @@ class Rebuilder:
                 parked.remove(
                     order, spec.trigger_price, is_rising(spec.type, order.is_buy)
                 )
-                self._in_flight[order.order_id] = order
+                self._taker = order
                 self._reserve(seq, order, event.margin)
-            case BookDelta():
-                level = self._state(event.symbol).book.level_qty(
-                    event.side == "buy", event.price
-                )
-                if level != event.qty:
-                    raise Divergence(
-                        seq,
-                        f"{event.symbol} {event.side} level "
-                        f"{event.price} holds {level}, log says "
-                        f"{event.qty}",
-                    )
             case CheckpointTaken():
                 self.checkpoints += 1
                 if core.state_hash() != event.state_hash:
@@ -233,6 +275,8 @@ class Rebuilder:
                     )
             case OrderRejected() | AllCanceled():
                 pass
+            case OrderRested() | BookDelta():
+                pass  # derived: `journaled_events` left them out
             case _:
                 self._apply_ledger(seq, event)
 
@@ -289,8 +333,49 @@ class Rebuilder:
 
     # ------------------------------------------------------------ orders
 
+    def _place(self, seq: int, cmd: PlaceOrder) -> None:
+        """Accept the order of a `PlaceOrder` record that was not rejected.
+
+        Its spec is what the core built: the command in ticks and lots, the
+        next order id and, with margin, the margin the pre-trade check asks
+        now. Any refusal means the log does not fit the rebuilt state.
+        """
+        state = self.core.markets.get(cmd.symbol)
+        if state is None:
+            raise Divergence(
+                seq, f"an order in unknown symbol {cmd.symbol!r} was not rejected"
+            )
+        checked = validation.check_order(state.market, cmd)
+        if isinstance(checked, Refusal):
+            raise Divergence(
+                seq, f"an order the core refuses was not rejected: {checked.reason}"
+            )
+        price, qty, trigger = checked
+        margin = 0
+        if self.ledger is not None and not trigger:
+            needed = self.ledger.check_order(
+                cmd.account,
+                cmd.symbol,
+                cmd.side == "buy",
+                price,
+                qty,
+                cmd.reduce_only,
+                state.book,
+            )
+            if isinstance(needed, Refusal):
+                raise Divergence(
+                    seq,
+                    f"an order the ledger refuses was not rejected: {needed.reason}",
+                )
+            margin = needed
+        order_id = self.core.execution.next_order_id
+        self._accept(
+            seq,
+            OrderAccepted.placed(seq, order_id, cmd, qty, price, trigger, margin),
+        )
+
     def _accept(self, seq: int, event: OrderAccepted) -> None:
-        """Create an accepted order: parked if it has a trigger, else in flight."""
+        """Create an accepted order: parked if it has a trigger, else the taker."""
         core = self.core
         core.execution.next_order_id = event.order_id + 1
         is_buy = event.side == "buy"
@@ -308,7 +393,31 @@ class Rebuilder:
                 order, event.trigger_price, is_rising(event.type, is_buy)
             )
         else:
-            self._in_flight[event.order_id] = order
+            self._taker = order
+
+    def _rest(self, seq: int, taker: Order) -> None:
+        """End a taker's matching: what it has open joins the back of its level.
+
+        Only a GTC limit order rests (anything else with open lots must have
+        expired), and never where it would have traded.
+        """
+        self._taker = None
+        if not taker.remaining:
+            return
+        spec = taker.spec
+        if not taker.price or spec.tif != "GTC":
+            raise Divergence(
+                seq,
+                f"order {taker.order_id} ({spec.type} {spec.tif}) has "
+                f"{taker.remaining} lots open and neither rests nor expires",
+            )
+        book = self._state(spec.symbol).book
+        if would_take(book, taker.is_buy, taker.price):
+            raise Divergence(
+                seq,
+                f"order {taker.order_id} would rest at {taker.price} across the book",
+            )
+        book.add(taker)
 
     def _amend(self, seq: int, event: OrderAmended) -> None:
         """Reprice or resize a resting order; its margin is reserved afresh."""
@@ -325,7 +434,7 @@ class Rebuilder:
                 event.qty,
                 order.spec,
             )
-            self._in_flight[order.order_id] = requeued
+            self._taker = requeued
             self._reserve(seq, requeued, event.margin)
         else:
             book.reduce(order, event.qty)
@@ -333,8 +442,12 @@ class Rebuilder:
 
     def _fill(self, seq: int, event: OrderFilled) -> None:
         """Take a fill's quantity off the in-flight taker and the resting maker."""
-        taker = self._in_flight.get(event.taker_order_id)
-        if taker is None or taker.remaining < event.qty:
+        taker = self._taker
+        if (
+            taker is None
+            or taker.order_id != event.taker_order_id
+            or taker.remaining < event.qty
+        ):
             raise Divergence(
                 seq,
                 f"fill {event.trade_id}: taker {event.taker_order_id} is not in flight",
@@ -372,13 +485,6 @@ class Rebuilder:
         order = self.core.execution.index.get(order_id)
         if order is None:
             raise Divergence(seq, f"order {order_id} is not open")
-        return order
-
-    def _pop_in_flight(self, seq: int, order_id: int) -> Order:
-        """Return the in-flight order about to rest, or raise `Divergence`."""
-        order = self._in_flight.pop(order_id, None)
-        if order is None:
-            raise Divergence(seq, f"order {order_id} rests but is not in flight")
         return order
 
     def _state(self, symbol: str) -> MarketBooks:

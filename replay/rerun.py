@@ -1,6 +1,8 @@
 """Rerun: feed logged commands through a fresh core and compare event by event.
 
-With the journal's own markets a rerun must reproduce every event exactly;
+With the journal's own markets a rerun must reproduce every journaled event
+exactly (`journaled_events` of its output against those of the log: derived
+events are not journaled, and a schema 1 log's are ignored);
 the first difference is reported with both versions. With other settings (a
 what-if) differences are expected: `rerun` then just collects the new events
 for the caller to analyse.
@@ -14,7 +16,7 @@ import msgspec
 
 from exchange.core import ExchangeCore
 from exchange.markets import Market
-from exchange.messages import Event, Journaled
+from exchange.messages import Event, Journaled, journaled_events
 
 __all__ = ["FirstDifference", "Rerunner"]
 
@@ -23,7 +25,7 @@ class FirstDifference(msgspec.Struct, frozen=True):
     """Where a rerun first produced something else than the log."""
 
     seq: int
-    index: int  # position of the differing event within its record
+    index: int  # position of the differing event among its record's journaled
     logged: Event | None
     rerun: Event | None
 
@@ -51,20 +53,29 @@ class Rerunner:
         return self.core.state_hash()
 
     def apply(self, entry: Journaled) -> list[Event]:
-        """Rerun one record; note the first difference from its logged events."""
+        """Rerun one record; note the first difference from its logged events.
+
+        Returns every event the core produced, derived ones included.
+        """
         events = self.core.handle(entry.record)
-        if self.first_difference is None and events != entry.events:
-            self.first_difference = _first_difference(entry, events)
+        if self.first_difference is None:
+            produced = journaled_events(events)
+            logged = journaled_events(entry.events)
+            if produced != logged:
+                self.first_difference = _first_difference(
+                    entry.record.seq, logged, produced
+                )
         return events
 
 
-def _first_difference(entry: Journaled, events: list[Event]) -> FirstDifference:
-    """Locate the first event that differs between the log and the rerun."""
-    logged = entry.events
+def _first_difference(
+    seq: int, logged: list[Event], events: list[Event]
+) -> FirstDifference:
+    """Locate the first journaled event that differs between log and rerun."""
     for i in range(max(len(logged), len(events))):
         a = logged[i] if i < len(logged) else None
         b = events[i] if i < len(events) else None
         if a != b:
-            return FirstDifference(entry.record.seq, i, a, b)
+            return FirstDifference(seq, i, a, b)
     msg = "events differ but no differing position was found"
     raise AssertionError(msg)

@@ -118,13 +118,18 @@ def _run(argv: list[str] | None) -> int:
 def _replay_verify(journal: Path) -> int:
     """Verify one journal and print the three hashes."""
     from exchange.cli.progress import ProgressBar  # noqa: PLC0415
+    from exchange.errors import JournalError  # noqa: PLC0415
     from replay.log import ExchangeLog  # noqa: PLC0415
     from replay.verify import verify  # noqa: PLC0415
 
     if not journal.is_dir():
         print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
         return 2
-    log = ExchangeLog(journal)
+    try:
+        log = ExchangeLog(journal)
+    except JournalError as exc:  # e.g. a schema this version does not read
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
     bar = ProgressBar(0, "verifying")
     report = verify(log, lambda done: bar.update(done) if not done % 1024 else None)
     bar.total = max(report.records, 1)

@@ -109,24 +109,7 @@ class OrderEntry:
             return
         # Accepted: from here on, state changes.
         order_id = self.execution.next_id()
-        spec = OrderAccepted(
-            seq,  # seq and id by position: see `exchange.messages._Message`
-            order_id,
-            account=cmd.account,
-            symbol=cmd.symbol,
-            side=cmd.side,
-            type=cmd.type,
-            qty=qty,
-            price=price,
-            tif=cmd.tif,
-            post_only=cmd.post_only,
-            reduce_only=cmd.reduce_only,
-            trigger_price=trigger,
-            stp=cmd.stp,
-            client_order_id=cmd.client_order_id,
-            margin=margin,
-            trigger_by=cmd.trigger_by,
-        )
+        spec = OrderAccepted.placed(seq, order_id, cmd, qty, price, trigger, margin)
         events.append(spec)
         if cmd.client_order_id:
             self._remember_client_id(cmd.account, cmd.client_order_id, order_id)

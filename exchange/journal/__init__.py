@@ -5,7 +5,13 @@ Backends: :class:`MemoryJournal` (in process) and :class:`FileJournal`
 modifying it. See ``exchange.journal.base`` for the contract.
 """
 
-from exchange.journal.base import FsyncPolicy, Journal, JournalHeader, Recovery
+from exchange.journal.base import (
+    FsyncPolicy,
+    Journal,
+    JournalHeader,
+    JournalSchemaError,
+    Recovery,
+)
 from exchange.journal.file import FileJournal
 from exchange.journal.frames import StopReason, encode_frame, scan_frames
 from exchange.journal.memory import MemoryJournal
@@ -17,6 +23,7 @@ __all__ = [
     "Journal",
     "JournalHeader",
     "JournalReader",
+    "JournalSchemaError",
     "MemoryJournal",
     "ReadStop",
     "Recovery",

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkabl
 
 import msgspec
 
+from exchange.errors import JournalError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
@@ -38,6 +40,7 @@ __all__ = [
     "FsyncPolicy",
     "Journal",
     "JournalHeader",
+    "JournalSchemaError",
     "Recovery",
 ]
 
@@ -60,6 +63,27 @@ class JournalHeader(msgspec.Struct, frozen=True, kw_only=True):
     """The config itself (market table etc.) as plain msgpack-able data."""
     first_seq: int = 1
     """The first seq of the journal (or, in a file segment, of that segment)."""
+
+
+class JournalSchemaError(JournalError):
+    """Raised when a journal's payload schema is not one this paperx can read."""
+
+    def __init__(self, path: str, version: int, readable: frozenset[int]) -> None:
+        """Keep the journal's path, its schema version and the versions read."""
+        super().__init__(path, version, readable)
+        self.path = path
+        self.version = version
+        self.readable = readable
+
+    def __str__(self) -> str:
+        """Render the versions and what to do about it."""
+        newer = self.version > max(self.readable)
+        return (
+            f"{self.path}: journal schema {self.version} is not one this paperx "
+            f"reads ({', '.join(map(str, sorted(self.readable)))}); it was written "
+            f"by {'a newer' if newer else 'another'} paperx: replay it with the "
+            "version that wrote it" + (", or upgrade paperx" if newer else "")
+        )
 
 
 class Recovery(msgspec.Struct, frozen=True, kw_only=True):

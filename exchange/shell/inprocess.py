@@ -35,7 +35,7 @@ from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
 from exchange.margin.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
-    ENCODER,
+    JOURNAL_SCHEMA,
     AdjustMargin,
     AdvanceTime,
     AllCanceled,
@@ -47,7 +47,6 @@ from exchange.messages import (
     Command,
     Deposit,
     Event,
-    Journaled,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -64,6 +63,7 @@ from exchange.messages import (
     TimeInForce,
     TriggerSource,
     Withdraw,
+    journal_payload,
 )
 from exchange.shell.account_views import balance_view, position_views
 from exchange.shell.config import load_markets
@@ -72,7 +72,6 @@ from exchange.units import from_e8, to_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
 
-JOURNAL_SCHEMA = 1
 _SIDES = ("buy", "sell")
 _TYPES = (
     "limit",
@@ -167,7 +166,7 @@ class Exchange:
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
         events = self.core.handle(record)
-        self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
+        self.journal.append(seq, journal_payload(record, events))
         self.journal.maybe_sync()
         self._orders.follow(events)
         return seq, events

@@ -4,7 +4,8 @@ Everything that wants to change exchange state calls `Sequencer.submit`,
 which queues the command and waits. The sequencer task takes commands in
 arrival order, stamps each with the next ``seq`` and the wall-clock time (the
 only clock read on the write path; the core sees just the stamp), applies it
-to the core, appends the record and its events to the journal, and resolves
+to the core, appends the record and the events it cannot derive
+(`exchange.messages.journal_payload`) to the journal, and resolves
 the caller's future **only once the journal reports the record durable** under
 its fsync policy: no acknowledgement leaves before its record is safe.
 
@@ -23,7 +24,7 @@ from exchange.core import ExchangeCore
 from exchange.errors import PaperxError
 from exchange.journal import Journal
 from exchange.logs import get_logger
-from exchange.messages import ENCODER, Command, Event, Journaled, Record
+from exchange.messages import Command, Event, Record, journal_payload
 
 __all__ = ["Sequencer", "SequencerStopped"]
 
@@ -65,6 +66,10 @@ class Sequencer:
 
     async def submit(self, command: Command) -> tuple[int, list[Event]]:
         """Queue a command; return its (seq, events) once its record is durable.
+
+        ``events`` are every event the core returned, derived ones included
+        (acceptances, rests, book deltas), though the journal keeps only the
+        rest.
 
         Raises:
             SequencerStopped: if the sequencer stopped or failed.
@@ -137,7 +142,7 @@ class Sequencer:
         events = self.core.handle(record)
         if future is not None:
             self._unreleased.append((seq, future, events))
-        self.journal.append(seq, ENCODER.encode(Journaled(record, events)))
+        self.journal.append(seq, journal_payload(record, events))
         for system_command in self.core.take_system_commands():
             self._apply(system_command, None)
 

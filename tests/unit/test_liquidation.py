@@ -44,6 +44,7 @@ from exchange.messages import (
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
+    journaled_events,
 )
 from exchange.units import SCALE, to_e8
 
@@ -146,7 +147,7 @@ class TestTrigger:
         ]
         by_seq = {e.record.seq: e for e in entries}
         assert by_seq[seq + 1].record.command == Liquidate(account="alice", symbol=BTC)
-        assert by_seq[seq + 1].events == ex.system_events
+        assert by_seq[seq + 1].events == journaled_events(ex.system_events)
 
     def test_a_mark_below_the_liquidation_price_liquidates(self):
         """A mark well past the liquidation price liquidates as well."""

@@ -8,8 +8,22 @@ import msgspec
 import pytest
 
 from clients.orderflow import generate
-from exchange import DEFAULT_MARKETS, Exchange, RejectCode
-from exchange.messages import JOURNALED_DECODER, Journaled, OrderFilled, OrderRejected
+from exchange import DEFAULT_MARKETS, Exchange, RejectCode, Rejected
+from exchange.cli import main
+from exchange.core import ExchangeCore
+from exchange.journal import FileJournal, JournalHeader, JournalSchemaError
+from exchange.markets import config_hash, market_table
+from exchange.messages import (
+    ENCODER,
+    JOURNAL_SCHEMA,
+    JOURNALED_DECODER,
+    Checkpoint,
+    Journaled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    Record,
+)
 from replay.errors import Divergence
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
@@ -73,6 +87,47 @@ class TestVerify:
         assert report.ok
 
 
+class TestSchema:
+    """Which journal payload schemas replay reads."""
+
+    def test_a_schema_1_journal_with_every_event_still_verifies(
+        self, tmp_path: Path
+    ) -> None:
+        """A journal of schema 1 (derived events included) verifies as before."""
+        core = ExchangeCore(DEFAULT_MARKETS)
+        header = JournalHeader(
+            schema_version=1,
+            config_hash=config_hash(DEFAULT_MARKETS),
+            config={"markets": market_table(DEFAULT_MARKETS)},
+        )
+        commands = [*generate(500, 5, list(DEFAULT_MARKETS)), Checkpoint()]
+        with FileJournal.open(tmp_path / "j", header=header, fsync="off") as journal:
+            for seq, command in enumerate(commands, start=1):
+                record = Record(seq, seq, command)
+                events = core.handle(record)
+                journal.append(seq, ENCODER.encode(Journaled(record, events)))
+        report = verify(ExchangeLog(tmp_path / "j"))
+        assert report.ok, report
+        assert report.live_hash == core.state_hash()
+
+    def test_a_schema_this_version_does_not_read_is_refused_with_what_to_do(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A journal of an unknown schema is refused, naming the versions read."""
+        header = JournalHeader(
+            schema_version=JOURNAL_SCHEMA + 1,
+            config_hash="h",
+            config={"markets": market_table(DEFAULT_MARKETS)},
+        )
+        FileJournal.open(tmp_path / "j", header=header, fsync="off").close()
+        with pytest.raises(JournalSchemaError) as info:
+            ExchangeLog(tmp_path / "j")
+        assert info.value.version == JOURNAL_SCHEMA + 1
+        assert "upgrade paperx" in str(info.value)
+        assert main(["replay", "verify", str(tmp_path / "j")]) == 2
+        assert "is not one this paperx reads (1, 2)" in capsys.readouterr().err
+
+
 class TestRebuild:
     """Rebuilding state from the journal's events."""
 
@@ -110,6 +165,39 @@ class TestRebuild:
             rebuilder.apply(entries[target])
         assert info.value.seq == entries[target].record.seq
 
+    def test_a_dropped_reject_is_detected(self) -> None:
+        """An order the core refuses, logged without its reject, is a divergence."""
+        ex = Exchange()
+        with pytest.raises(Rejected, match="tick"):
+            ex.place_order("a", "BTC-PERP", "buy", "limit", "1", "100.05")
+        (entry,) = _entries(ex)
+        with pytest.raises(Divergence, match="not rejected"):
+            Rebuilder(DEFAULT_MARKETS).apply(Journaled(entry.record, []))
+
+    def test_a_dropped_expiry_is_detected(self) -> None:
+        """An IOC remainder that neither expires nor may rest is a divergence."""
+        ex = Exchange()
+        ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("b", "BTC-PERP", "buy", "limit", "3", "100", tif="IOC")
+        first, last = _entries(ex)
+        assert isinstance(last.events[-1], OrderExpired)
+        rebuilder = Rebuilder(DEFAULT_MARKETS)
+        rebuilder.apply(first)
+        with pytest.raises(Divergence, match="neither rests nor expires"):
+            rebuilder.apply(Journaled(last.record, last.events[:-1]))
+
+    def test_a_dropped_fill_is_detected_as_a_rest_across_the_book(self) -> None:
+        """A crossing order logged without its fill would rest crossing the book."""
+        ex = Exchange()
+        ex.place_order("a", "BTC-PERP", "sell", "limit", "1", "100")
+        ex.place_order("b", "BTC-PERP", "buy", "limit", "2", "100")
+        first, last = _entries(ex)
+        assert [type(e) for e in last.events] == [OrderFilled]
+        rebuilder = Rebuilder(DEFAULT_MARKETS)
+        rebuilder.apply(first)
+        with pytest.raises(Divergence, match="across the book"):
+            rebuilder.apply(Journaled(last.record, []))
+
 
 class TestRerun:
     """Rerunning the journal's commands, as written or under other settings."""
@@ -129,8 +217,9 @@ class TestRerun:
         ex = Exchange()
         _trade_some(ex, 400)
         entries = _entries(ex)
-        victim = entries[10]
-        entries[10] = Journaled(victim.record, victim.events[:-1])
+        at = next(i for i in range(10, len(entries)) if entries[i].events)
+        victim = entries[at]
+        entries[at] = Journaled(victim.record, victim.events[:-1])
         rerunner = Rerunner(DEFAULT_MARKETS)
         for entry in entries:
             rerunner.apply(entry)

@@ -12,13 +12,17 @@ from exchange.journal import FileJournal, JournalHeader, MemoryJournal
 from exchange.markets import Market
 from exchange.messages import (
     JOURNALED_DECODER,
+    BookDelta,
     Deposit,
     Liquidate,
     MarginCall,
     OrderAccepted,
+    OrderFilled,
+    OrderRested,
     PlaceOrder,
     SetIndexPrice,
     SetLeverage,
+    journaled_events,
 )
 from exchange.shell.sequencer import Sequencer, SequencerStopped
 
@@ -97,6 +101,33 @@ class TestSequencer:
         await seq.stop()
         await asyncio.wait_for(task, 5)
         journal.close()
+
+    async def test_the_caller_gets_every_event_and_the_journal_only_the_facts(
+        self,
+    ) -> None:
+        """A caller sees acceptance, rest and level; the journal keeps the fill only."""
+        journal = MemoryJournal(HEADER)
+        seq = Sequencer(ExchangeCore(), journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        _, resting = await seq.submit(_order("a"))
+        _, crossing = await seq.submit(
+            PlaceOrder(
+                account="b",
+                symbol="BTC-PERP",
+                side="sell",
+                type="limit",
+                qty=2 * E8,
+                price=100 * E8,
+            )
+        )
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        assert [type(e) for e in resting] == [OrderAccepted, OrderRested, BookDelta]
+        assert OrderFilled in {type(e) for e in crossing}
+        logged = [JOURNALED_DECODER.decode(p).events for _, p in journal.read()]
+        assert logged == [[], journaled_events(crossing)]
+        assert [type(e) for e in logged[1]] == [OrderFilled]
 
     async def test_submit_after_stop_raises(self) -> None:
         """A stopped sequencer refuses new commands with a typed error."""
