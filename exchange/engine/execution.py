@@ -2,11 +2,11 @@
 
 `Execution` holds every market's book and trigger books, the order indexes
 and id counters, and the steps an accepted order goes through: matching,
-fills (settled by the ledger when there is one), resting or expiring, stops
-and take-profits firing, cancels, and the book deltas all of that causes.
-`exchange.engine.orders.OrderEntry` adds the order commands that check input and
-decide what to accept; the liquidator uses `place_liquidation` and
-`cancel_orders` directly.
+fills (priced and settled by the `RiskGate` it is given, the margin ledger,
+when there is one), resting or expiring, stops and take-profits firing,
+cancels, and the book deltas all of that causes. `OrderEntry` decides what to
+accept; the liquidator sends its orders through `place_liquidation` and
+`cancel_orders`, the two calls of its `LiquidationOrders` interface.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from exchange.units import PPM, ceil_div
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from exchange.margin.ledger import Ledger
+    from exchange.engine.risk import RiskGate
     from exchange.markets import Market
 
 __all__ = ["Execution", "MarketBooks"]
@@ -67,9 +67,9 @@ class MarketBooks:
 class Execution:
     """Books, triggers, order indexes and id counters of every market."""
 
-    def __init__(self, markets: Iterable[Market], ledger: Ledger | None) -> None:
-        """Create empty books for ``markets``; ``ledger`` hooks in margin (or None)."""
-        self.ledger = ledger
+    def __init__(self, markets: Iterable[Market], risk: RiskGate | None) -> None:
+        """Create empty books for ``markets``; ``risk`` hooks in margin (or None)."""
+        self.risk = risk
         self.index: dict[int, Order] = {}
         self.by_account: dict[str, dict[int, Order]] = {}
         self.markets: dict[str, MarketBooks] = {
@@ -155,9 +155,9 @@ class Execution:
         it, so a thin book cannot fill it at any price (and a trader closing an
         isolated position cannot lose far more than the bucket that way).
         """
-        if self.ledger is None:
+        if self.risk is None:
             return None
-        mark = self.ledger.markets[state.market.symbol].mark
+        mark = self.risk.mark(state.market.symbol)
         if not mark:
             return None
         band = mark * state.market.market_band_ppm // PPM
@@ -178,12 +178,12 @@ class Execution:
         taker_side: Side = "buy" if taker.is_buy else "sell"
         trade_id = self.next_trade_id
         last_level = None
-        ledger = self.ledger
+        risk = self.risk
         taker_open = taker.remaining
         for maker, price, qty in fills:
             taker_fee = maker_fee = 0
-            if ledger is not None:
-                taker_fee, maker_fee = ledger.fees(symbol, price, qty)
+            if risk is not None:
+                taker_fee, maker_fee = risk.fees(symbol, price, qty)
                 if taker.spec.liquidation:
                     taker_fee = 0  # a liquidation pays the clearance fee instead
             fill = OrderFilled(
@@ -201,18 +201,18 @@ class Execution:
                 maker_fee=maker_fee,
             )
             events.append(fill)
-            if ledger is not None:  # 3. settle
-                ledger.release(maker, qty, maker.remaining + qty)
-                ledger.release(taker, qty, taker_open)
+            if risk is not None:  # 3. settle
+                risk.release(maker, qty, maker.remaining + qty)
+                risk.release(taker, qty, taker_open)
                 taker_open -= qty
-                ledger.settle(seq, fill, events)
+                risk.settle(seq, fill, events)
             trade_id += 1
             if price != last_level:
                 self.touch(state, maker.is_buy, price)
                 last_level = price
         self.next_trade_id = trade_id
         state.last_price = fills[-1][1]
-        if ledger is not None:
+        if risk is not None:
             self.marks_touched[symbol] = None
 
     def fire_triggers(
@@ -232,7 +232,7 @@ class Execution:
         tick = state.market.tick_size
         while triggers.parked:
             if by_mark:
-                mark = self.ledger.markets[state.market.symbol].mark  # type: ignore[union-attr]
+                mark = self.risk.mark(state.market.symbol)  # type: ignore[union-attr]
                 order = triggers.pop_next(mark, tick)
                 reference = mark // tick  # reported in ticks, rounded down
             elif state.last_price is None:
@@ -256,7 +256,7 @@ class Execution:
                 )
             )
             if margin:
-                self.ledger.reserve(order, margin)  # type: ignore[union-attr]
+                self.risk.reserve(order, margin)  # type: ignore[union-attr]
             if reason is not None:
                 self._expire(seq, order, order.remaining, reason, events)
                 continue
@@ -278,9 +278,9 @@ class Execution:
             STP_MODES[spec.stp],
         ):
             return "fok", 0
-        if self.ledger is None:
+        if self.risk is None:
             return None, 0
-        needed = self.ledger.check_order(
+        needed = self.risk.check_order(
             order.account,
             spec.symbol,
             order.is_buy,
@@ -340,8 +340,8 @@ class Execution:
 
     def release_all(self, order: Order) -> None:
         """Give back the margin an order that is leaving the book still holds."""
-        if self.ledger is not None:
-            self.ledger.release_all(order)
+        if self.risk is not None:
+            self.risk.release_all(order)
 
     def next_id(self) -> int:
         """Allocate the next order id (ids are only spent on accepted orders)."""

@@ -30,7 +30,7 @@ from exchange.messages import (
 )
 
 if TYPE_CHECKING:
-    from exchange.margin.ledger import Ledger
+    from exchange.engine.risk import RiskGate
 
 __all__ = ["OrderEntry", "reject"]
 
@@ -38,12 +38,12 @@ __all__ = ["OrderEntry", "reject"]
 class OrderEntry:
     """The order commands on top of the books: every check, then the change."""
 
-    def __init__(self, execution: Execution, ledger: Ledger | None) -> None:
-        """Enter orders into ``execution``'s books, risk-checked by ``ledger``."""
+    def __init__(self, execution: Execution, risk: RiskGate | None) -> None:
+        """Enter orders into ``execution``'s books, risk-checked by ``risk``."""
         self.execution = execution
         self.markets = execution.markets
         self.index = execution.index
-        self.ledger = ledger
+        self.risk = risk
 
     def place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- hot path kept in one frame
         """Check, accept and execute (or park) a new order."""
@@ -96,8 +96,8 @@ class OrderEntry:
                 RejectCode.FOK_NOT_FILLED, "fill-or-kill order cannot be filled whole"
             )
         margin = 0
-        if refusal is None and self.ledger is not None and not trigger:
-            needed = self.ledger.check_order(
+        if refusal is None and self.risk is not None and not trigger:
+            needed = self.risk.check_order(
                 cmd.account, cmd.symbol, is_buy, price, qty, cmd.reduce_only, book
             )
             if isinstance(needed, Refusal):
@@ -115,7 +115,7 @@ class OrderEntry:
             self._remember_client_id(cmd.account, cmd.client_order_id, order_id)
         order = Order(order_id, cmd.account, is_buy, price, qty, spec)
         if margin:
-            self.ledger.reserve(order, margin)  # type: ignore[union-attr]
+            self.risk.reserve(order, margin)  # type: ignore[union-attr]
         if trigger:
             by_mark = cmd.trigger_by == "mark"
             (state.mark_triggers if by_mark else state.triggers).add(
@@ -133,12 +133,12 @@ class OrderEntry:
     ) -> Refusal | None:
         """Refuse a stop whose trigger is already reached (or has no price source)."""
         if source == "mark":
-            if self.ledger is None:
+            if self.risk is None:
                 return Refusal(
                     RejectCode.MARGIN_DISABLED,
                     "triggers on the mark price need the margin ledger",
                 )
-            mark = self.ledger.markets[state.market.symbol].mark
+            mark = self.risk.mark(state.market.symbol)
             if state.mark_triggers.would_fire(
                 rising, trigger, mark, state.market.tick_size
             ):
@@ -218,8 +218,8 @@ class OrderEntry:
                 "post-only order would take liquidity at the new price",
             )
         margin = 0
-        if refusal is None and self.ledger is not None:
-            needed = self.ledger.check_order(
+        if refusal is None and self.risk is not None:
+            needed = self.risk.check_order(
                 order.account,
                 spec.symbol,
                 order.is_buy,
@@ -253,12 +253,12 @@ class OrderEntry:
         if in_place:
             book.reduce(order, qty)
             if margin:
-                self.ledger.reserve(order, margin)  # type: ignore[union-attr]
+                self.risk.reserve(order, margin)  # type: ignore[union-attr]
             return
         book.remove(order)
         requeued = Order(order.order_id, order.account, order.is_buy, price, qty, spec)
         if margin:
-            self.ledger.reserve(requeued, margin)  # type: ignore[union-attr]
+            self.risk.reserve(requeued, margin)  # type: ignore[union-attr]
         self.execution.execute(seq, state, requeued, events)
         if state.triggers.parked:
             self.execution.fire_triggers(seq, state, events)

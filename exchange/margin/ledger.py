@@ -42,7 +42,7 @@ from exchange.messages import (
 from exchange.units import PPM, SCALE, ceil_div, e8_str
 
 if TYPE_CHECKING:
-    from exchange.engine.book import Order, OrderBook
+    from exchange.margin.interfaces import HeldOrder, Quotes
 
 from exchange.margin.settlement import Settlement
 
@@ -338,7 +338,7 @@ class Ledger(Settlement):
         limit: int,
         lots: int,
         reduce_only: bool,
-        book: OrderBook,
+        book: Quotes,
         credit: int = 0,
     ) -> Refusal | int:
         """Return the margin (E8) an order must hold, or why it is refused.
@@ -405,7 +405,7 @@ class Ledger(Settlement):
             )
         return required
 
-    def opening_margin(self, account: Account, order: Order) -> tuple[int, int]:
+    def opening_margin(self, account: Account, order: HeldOrder) -> tuple[int, int]:
         """Return what a resting order needs against the position as it is now.
 
         Returns ``(initial margin of the lots that would open exposure, taker
@@ -429,12 +429,12 @@ class Ledger(Settlement):
             ceil_div(risk.value(lots, price) * risk.taker_fee_ppm, PPM),
         )
 
-    def reserve(self, order: Order, amount: int) -> None:
+    def reserve(self, order: HeldOrder, amount: int) -> None:
         """Hold ``amount`` of the account's free balance for an open order."""
         order.reserved = amount
         self.account(order.account).order_margin += amount
 
-    def release(self, order: Order, lots: int, open_before: int) -> None:
+    def release(self, order: HeldOrder, lots: int, open_before: int) -> None:
         """Release the margin of ``lots`` of an order that had ``open_before`` open."""
         held = order.reserved
         if not held:
@@ -444,11 +444,15 @@ class Ledger(Settlement):
         order.reserved = held - part
         self.accounts[order.account].order_margin -= part
 
-    def release_all(self, order: Order) -> None:
+    def release_all(self, order: HeldOrder) -> None:
         """Release everything an order holds (it was canceled or expired)."""
         if order.reserved:
             self.accounts[order.account].order_margin -= order.reserved
             order.reserved = 0
+
+    def mark(self, symbol: str) -> int:
+        """Return the market's mark price in E8 (0: no price yet)."""
+        return self.markets[symbol].mark
 
     def fees(self, symbol: str, ticks: int, lots: int) -> tuple[int, int]:
         """Return the (taker, maker) fees in E8 of a fill; fees round up."""

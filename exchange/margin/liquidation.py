@@ -45,7 +45,7 @@ from exchange.messages import (
 from exchange.units import PPM, SCALE, ceil_div
 
 if TYPE_CHECKING:
-    from exchange.engine.execution import Execution
+    from exchange.margin.interfaces import LiquidationOrders
     from exchange.margin.ledger import Ledger
     from exchange.margin.market_margin import MarketMargin
 
@@ -104,10 +104,10 @@ class LiquidationIndex:
 class Liquidator:
     """Runs detection after each record and the `Liquidate` system command."""
 
-    def __init__(self, ledger: Ledger, entry: Execution) -> None:
-        """Work on ``ledger``'s accounts and ``entry``'s books."""
+    def __init__(self, ledger: Ledger, orders: LiquidationOrders) -> None:
+        """Work on ``ledger``'s accounts; cancel and liquidate through ``orders``."""
         self.ledger = ledger
-        self.entry = entry
+        self.orders = orders
         self.indexes = {symbol: LiquidationIndex() for symbol in ledger.markets}
         self.pending: dict[tuple[str, str], None] = {}  # asked for, not yet run
         self.outbox: list[Liquidate] = []  # system commands for the shell
@@ -261,7 +261,7 @@ class Liquidator:
             ):
                 self._skip(seq, cmd, "recovered", events)
                 return
-            self.entry.cancel_orders(
+            self.orders.cancel_orders(
                 seq, account.name, (cmd.symbol,), "liquidation", events
             )
             self._liquidate(seq, account, position, _step_lots(position, risk), events)
@@ -277,7 +277,7 @@ class Liquidator:
             s for s, p in account.positions.items() if p.size and p.mode == "cross"
         )
         isolated = {s for s, p in account.positions.items() if p.mode == "isolated"}
-        self.entry.cancel_orders(
+        self.orders.cancel_orders(
             seq,
             account.name,
             tuple(s for s in ledger.markets if s not in isolated),
@@ -331,7 +331,7 @@ class Liquidator:
         price = self._bankruptcy_ticks(account, position, risk)
         wallet_before = account.wallet
         first = len(events)
-        order_id = self.entry.place_liquidation(
+        order_id = self.orders.place_liquidation(
             seq, account.name, position.symbol, not is_long, lots, price, events
         )
         unfilled = lots - (held - abs(position.size))

@@ -16,8 +16,8 @@ from exchange.messages import Event, MarkPriceChanged
 from exchange.units import SCALE
 
 if TYPE_CHECKING:
-    from exchange.engine.book import OrderBook
     from exchange.margin.accounts import Position
+    from exchange.margin.interfaces import Quotes
     from exchange.margin.tiers import TierTable
     from exchange.markets import Market
 
@@ -72,7 +72,7 @@ class MarketMargin:
             self.funding = FundingState(start_ns=ts_ns)
         return self.funding
 
-    def market_order_price(self, book: OrderBook, is_buy: bool) -> int:
+    def market_order_price(self, book: Quotes, is_buy: bool) -> int:
         """Return the E8 price a market order is valued at: best opposite, else mark."""
         best = book.best_ask() if is_buy else book.best_bid()
         if best is None:
@@ -83,7 +83,7 @@ class MarketMargin:
         # value a buy at the higher of the two, a sell at the lower: the worse case
         return max(price, self.mark) if is_buy else min(price, self.mark)
 
-    def take_index(self, price_e8: int, ts_ns: int, book: OrderBook) -> None:
+    def take_index(self, price_e8: int, ts_ns: int, book: Quotes) -> None:
         """Take an index price (E8): feed the mark and sample the funding premium."""
         self.mark_state.on_index(price_e8, ts_ns)
         tick, lot = self.tick_size, self.lot_size
@@ -99,7 +99,7 @@ class MarketMargin:
         self.mark_state.on_trade(ticks * self.tick_size)
 
     def refresh_mark(
-        self, seq: int, book: OrderBook, ts_ns: int, events: list[Event]
+        self, seq: int, book: Quotes, ts_ns: int, events: list[Event]
     ) -> bool:
         """Recompute the mark from index, last trade and mid; report a change."""
         state = self.mark_state

@@ -125,6 +125,40 @@ def test_nothing_the_core_reaches_is_impure():
     assert impurities(CORE_ENTRY) == []
 
 
+def _package_imports(package: str) -> dict[str, list[str]]:
+    """Return each module of ``package`` (a folder here) and what it imports."""
+    folder = ROOT.joinpath(*package.split("."))
+    found = {}
+    for path in sorted(folder.glob("*.py")):
+        name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+        found[name] = _imports(name, ast.parse(path.read_text(), str(path)))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "never"),
+    [
+        ("exchange.engine", ("exchange.margin", "exchange.core", "exchange.resting")),
+        ("exchange.margin", ("exchange.engine", "exchange.core", "exchange.resting")),
+    ],
+)
+def test_the_engine_and_the_ledger_meet_only_in_the_core(package, never):
+    """The engine and the margin ledger never import each other, nor the core.
+
+    Each states what it needs of the other as a protocol (`RiskGate`;
+    `Quotes`, `HeldOrder`, `LiquidationOrders`); the core wires them together.
+    """
+    modules = _package_imports(package)
+    assert len(modules) > 3  # the walk found the package's modules
+    crossings = [
+        f"{name} imports {imported}"
+        for name, imports in modules.items()
+        for imported in imports
+        if imported.startswith(never)
+    ]
+    assert crossings == []
+
+
 @pytest.mark.parametrize(
     ("source", "finding"),
     [
