@@ -37,10 +37,10 @@ from exchange.codes import RejectCode
 from exchange.core import ExchangeCore
 from exchange.markets import DEFAULT_MARKETS
 from exchange.messages import (
+    CommandRejected,
     FundingPaid,
     LiquidationSkipped,
     MarginCall,
-    OrderRejected,
     PositionChanged,
     PositionDeleveraged,
     PositionLiquidated,
@@ -110,7 +110,7 @@ class MarginStats:
                     if e.size and not self.sizes.get(key):
                         self.opened += 1
                     self.sizes[key] = e.size
-                case OrderRejected():
+                case CommandRejected():
                     self.rejects[_code_label(e.code)] += 1
                 case FundingPaid():
                     self.funding_payments += 1

@@ -60,8 +60,8 @@ from exchange.logs import configure_logging
 from exchange.markets import config_hash, market_table
 from exchange.messages import (
     JOURNAL_SCHEMA,
+    CommandRejected,
     Journaled,
-    OrderRejected,
     journal_payload,
     journaled_events,
 )
@@ -251,7 +251,7 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
         for record in records[start : start + _REPORT_EVERY]:
             events = core.handle(record)
             fills.update(events)
-            rejects += sum(1 for e in events if type(e) is OrderRejected)
+            rejects += sum(1 for e in events if type(e) is CommandRejected)
             payloads.append((record, events))
         started = time.perf_counter()
         for record, events in payloads:

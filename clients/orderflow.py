@@ -40,13 +40,13 @@ from exchange.messages import (
     BookDelta,
     CancelOrder,
     Command,
+    CommandRejected,
     Event,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderRested,
     OrderTriggered,
     OrderType,
@@ -449,7 +449,7 @@ class OrderFlow:
                 case OrderTriggered():
                     self._by_symbol[e.symbol].stops.discard(e.order_id)
                     matched.append(e.order_id)
-                case OrderRejected():
+                case CommandRejected():
                     self.rejects += 1
                 case _:
                     pass

@@ -7,7 +7,7 @@ the same events and the same `state_hash`. A record runs DESIGN.md's pipeline:
 
 0. time     - a stamp past a funding time settles funding first (ledger).
 1. check    - validate the command against its market and, with margin, the
-              pre-trade risk check; a refusal emits `OrderRejected` and
+              pre-trade risk check; a refusal emits `CommandRejected` and
               changes nothing.
 2. match    - `matching.match` against the book, price-time priority; stops
               and take-profits on the last trade price fire here, in turn.

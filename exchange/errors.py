@@ -1,6 +1,6 @@
 """The exception tree: exceptions are for bugs and infrastructure, never bad input.
 
-Bad input becomes a reject *value* (`exchange.messages.OrderRejected`); the only
+Bad input becomes a reject *value* (`exchange.messages.CommandRejected`); the only
 exception a caller sees for it is :class:`Rejected`, raised by the synchronous
 `exchange.Exchange` facade to mirror how ccxt raises typed errors. Each reject
 code belongs to one family, named as ccxt names it (``REJECT_CLASSES``):

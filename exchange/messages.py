@@ -33,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointTaken",
     "Command",
+    "CommandRejected",
     "Deposit",
     "Event",
     "FundingPaid",
@@ -47,7 +48,6 @@ __all__ = [
     "OrderCanceled",
     "OrderExpired",
     "OrderFilled",
-    "OrderRejected",
     "OrderRested",
     "OrderTriggered",
     "PlaceOrder",
@@ -325,8 +325,13 @@ class OrderAccepted(_Message, tag="accepted"):
         )
 
 
-class OrderRejected(_Message, tag="rejected"):
-    """A command was refused and changed nothing. ``code`` is a `RejectCode`."""
+class CommandRejected(_Message, tag="rejected"):
+    """A command was refused and changed nothing. ``code`` is a `RejectCode`.
+
+    Any command: an order command echoes the client order id (and an amend or
+    cancel its order id); an account or index command leaves them empty. The
+    tag is the one journals of schema 1 used for refused orders.
+    """
 
     seq: int
     account: str
@@ -600,7 +605,7 @@ class MarkPriceChanged(_Message, tag="mark"):
 
 Event = (
     OrderAccepted
-    | OrderRejected
+    | CommandRejected
     | OrderFilled
     | OrderRested
     | OrderCanceled

@@ -11,7 +11,7 @@ raises `Divergence`.
 What the journal leaves out (`exchange.messages.DERIVED_EVENTS`) is derived
 here, in the place the core emitted it:
 
-* an accepted order: a `PlaceOrder` record without an `OrderRejected` accepted
+* an accepted order: a `PlaceOrder` record without an `CommandRejected` accepted
   its order, with the next order id, the command converted to ticks and lots
   (`validation.check_order`) and, with margin, the margin the pre-trade check
   (`Ledger.check_order`) asks at that moment: after the record's funding
@@ -64,6 +64,7 @@ from exchange.messages import (
     BalanceChanged,
     BookDelta,
     CheckpointTaken,
+    CommandRejected,
     Event,
     FundingPaid,
     InsuranceFundChanged,
@@ -77,7 +78,6 @@ from exchange.messages import (
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderRested,
     OrderTriggered,
     PlaceOrder,
@@ -177,7 +177,7 @@ class Rebuilder:
         funding = bool(self._funding_ticks)
         for event in events:
             if placing is not None and not (funding and type(event) in _FUNDING_EVENTS):
-                if type(event) is not OrderRejected:
+                if type(event) is not CommandRejected:
                     self._place(seq, placing)
                 placing = None
             taker = self._taker
@@ -273,7 +273,7 @@ class Rebuilder:
                     raise Divergence(
                         seq, "rebuilt state hash differs from the checkpoint's"
                     )
-            case OrderRejected() | AllCanceled():
+            case CommandRejected() | AllCanceled():
                 pass
             case OrderRested() | BookDelta():
                 pass  # derived: `journaled_events` left them out
@@ -620,7 +620,7 @@ class Rebuilder:
 
     def _index(self, seq: int, cmd: SetIndexPrice, events: list[Event]) -> None:
         """Take an index price the core accepted (an outside fact of the record)."""
-        if any(isinstance(e, OrderRejected) for e in events):
+        if any(isinstance(e, CommandRejected) for e in events):
             return
         if cmd.symbol not in self.core.markets:
             raise Divergence(

@@ -17,9 +17,9 @@ from exchange.messages import (
     CancelAll,
     CancelOrder,
     Command,
+    CommandRejected,
     Event,
     OrderAccepted,
-    OrderRejected,
     PlaceOrder,
     Record,
 )
@@ -55,7 +55,7 @@ def kinds(events: Iterable[Event]) -> list[str]:
 
 def rejected_code(events: Sequence[Event]) -> int | None:
     """Return the reject code if the record was refused, else None."""
-    if events and isinstance(events[0], OrderRejected):
+    if events and isinstance(events[0], CommandRejected):
         return events[0].code
     return None
 

@@ -17,7 +17,7 @@ import pytest
 
 from exchange import Exchange, Market, Rejected
 from exchange.codes import RejectCode
-from exchange.messages import AdjustMargin, OrderRejected
+from exchange.messages import AdjustMargin, CommandRejected
 from exchange.units import to_e8
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def adjust(ex: Exchange, account: str, symbol: str, amount: str) -> None:
     seq, events = ex.submit(
         AdjustMargin(account=account, symbol=symbol, amount=to_e8(amount))
     )
-    if events and isinstance(events[0], OrderRejected):
+    if events and isinstance(events[0], CommandRejected):
         raise Rejected(RejectCode(events[0].code), events[0].reason, seq)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from clients.orderflow import generate
 from exchange.cli.margin_demo import compare_margin_modes
 from exchange.cli.progress import ProgressBar
-from exchange.messages import OrderFilled, OrderRejected
+from exchange.messages import CommandRejected, OrderFilled
 from exchange.shell.inprocess import Exchange
 from replay.log import ExchangeLog
 from replay.verify import verify
@@ -39,7 +39,7 @@ def run_demo(n: int, seed: int, journal_dir: Path, fsync: str) -> int:
         for event in events:
             if type(event) is OrderFilled:
                 fills += 1
-            elif type(event) is OrderRejected:
+            elif type(event) is CommandRejected:
                 rejects += 1
         if not i % 1024:
             bar.update(i)

@@ -22,10 +22,10 @@ from exchange.messages import (
     AmendOrder,
     CancelAll,
     CancelOrder,
+    CommandRejected,
     Event,
     OrderAccepted,
     OrderAmended,
-    OrderRejected,
     PlaceOrder,
 )
 
@@ -337,9 +337,9 @@ def reject(
     client_order_id: str = "",
     order_id: int = 0,
 ) -> None:
-    """Emit an `OrderRejected` for a refused command; nothing else changes."""
+    """Emit an `CommandRejected` for a refused command; nothing else changes."""
     events.append(
-        OrderRejected(
+        CommandRejected(
             seq=seq,
             account=account,
             code=int(code),

@@ -45,12 +45,12 @@ from exchange.messages import (
     Checkpoint,
     CheckpointTaken,
     Command,
+    CommandRejected,
     Deposit,
     Event,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
-    OrderRejected,
     OrderType,
     PlaceOrder,
     Record,
@@ -478,7 +478,7 @@ class Exchange:
 def _outcome(seq: int, events: list[Event], kind: type[_Outcome]) -> _Outcome:
     """Return a command's own outcome event, the first of ``kind``, or raise.
 
-    Only the command itself ever rejects, so an `OrderRejected` anywhere in
+    Only the command itself ever rejects, so an `CommandRejected` anywhere in
     its record is its outcome.
 
     Raises:
@@ -486,7 +486,7 @@ def _outcome(seq: int, events: list[Event], kind: type[_Outcome]) -> _Outcome:
         InvariantViolation: the record holds neither (a bug).
     """
     for event in events:
-        if isinstance(event, OrderRejected):
+        if isinstance(event, CommandRejected):
             raise Rejected(RejectCode(event.code), event.reason, seq)
         if isinstance(event, kind):
             return event
@@ -497,7 +497,7 @@ def _outcome(seq: int, events: list[Event], kind: type[_Outcome]) -> _Outcome:
 def _raise_if_rejected(seq: int, events: list[Event]) -> None:
     """Raise `Rejected` if the command was refused (anywhere in its record)."""
     for event in events:
-        if isinstance(event, OrderRejected):
+        if isinstance(event, CommandRejected):
             raise Rejected(RejectCode(event.code), event.reason, seq)
 
 

@@ -16,9 +16,9 @@ from exchange.messages import (
     CancelAll,
     CancelOrder,
     Command,
+    CommandRejected,
     Deposit,
     Liquidate,
-    OrderRejected,
     PlaceOrder,
     Record,
     SetIndexPrice,
@@ -141,5 +141,5 @@ class TestBadInput:
             core.handle(Record(seq, 0, cmd))
         before = core.state_hash(include_seq=False)
         events = core.handle(Record(len(setup) + 1, 0, command))
-        if events and isinstance(events[0], OrderRejected):
+        if events and isinstance(events[0], CommandRejected):
             assert core.state_hash(include_seq=False) == before

@@ -22,6 +22,7 @@ from streams import STREAM_MARKETS, SYMBOLS, CoreView, Step, steps_strategy, to_
 from exchange.messages import (
     BookDelta,
     Command,
+    CommandRejected,
     Event,
     Journaled,
     OrderAccepted,
@@ -29,7 +30,6 @@ from exchange.messages import (
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     Record,
 )
 from replay.rebuild import Rebuilder
@@ -202,7 +202,7 @@ class TestRejects:
             cmd = to_command(step, view)
             before = core.state()
             events = core.send(cmd)
-            if of(events, OrderRejected):
+            if of(events, CommandRejected):
                 assert len(events) == 1, events
                 assert core.state() == before, cmd
 

@@ -15,13 +15,13 @@ from exchange.messages import (
     BookDelta,
     CancelAll,
     Command,
+    CommandRejected,
     Event,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderRested,
     OrderTriggered,
 )
@@ -42,7 +42,7 @@ def outcomes(  # noqa: C901 -- one case per event kind
         match e:
             case OrderAccepted():
                 out.append(("acc", e.order_id))
-            case OrderRejected():
+            case CommandRejected():
                 out.append(("rej", e.code))
             case OrderFilled():
                 out.append(("fill", e.taker_order_id, e.maker_order_id, e.price, e.qty))

@@ -36,10 +36,10 @@ from exchange.messages import (
     CancelAll,
     CancelOrder,
     Command,
+    CommandRejected,
     Deposit,
     Event,
     Journaled,
-    OrderRejected,
     PlaceOrder,
     PositionChanged,
     SetIndexPrice,
@@ -267,7 +267,7 @@ class TestLedgerInvariants:
             command = driver.command(step)
             before = driver.ex.core.state_hash(include_seq=False)
             _, events = driver.ex.submit(command)
-            if events and isinstance(events[0], OrderRejected):
+            if events and isinstance(events[0], CommandRejected):
                 rejects += 1
                 assert driver.ex.core.state_hash(include_seq=False) == before, (
                     command,
@@ -476,7 +476,7 @@ def run_scenario(deposit: int, ops: Sequence[Op]) -> None:
         before = _isolated_state(driver)
         hashed = driver.ex.core.state_hash(include_seq=False)
         _, events = driver.ex.submit(command)
-        if events and isinstance(events[0], OrderRejected):
+        if events and isinstance(events[0], CommandRejected):
             assert driver.ex.core.state_hash(include_seq=False) == hashed
         check_money_and_balances(driver, command, events)
         check_opening_margin(driver, before, events)

@@ -11,9 +11,9 @@ from exchange.messages import (
     AmendOrder,
     CancelOrder,
     Command,
+    CommandRejected,
     OrderAccepted,
     OrderFilled,
-    OrderRejected,
     PlaceOrder,
 )
 
@@ -81,7 +81,7 @@ class TestStandardStream:
     def test_no_command_of_the_stream_is_rejected(self, run):
         """Every command of the standard stream is valid for paperx."""
         _, _, core = run
-        rejects = [e for events in core.history for e in of(events, OrderRejected)]
+        rejects = [e for events in core.history for e in of(events, CommandRejected)]
         assert rejects == []
 
     def test_order_ids_follow_the_stream_ids(self, run):

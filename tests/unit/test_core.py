@@ -13,12 +13,12 @@ from exchange.messages import (
     CancelOrder,
     Checkpoint,
     CheckpointTaken,
+    CommandRejected,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderRested,
     PlaceOrder,
     Record,
@@ -205,7 +205,7 @@ class TestCancel:
     def test_cancel_reject_echoes_the_named_order(self, ex: Harness):
         """The reject of a cancel carries the order id and client id it named."""
         (rej,) = ex.cancel("a", 7, client_order_id="c")
-        assert isinstance(rej, OrderRejected)
+        assert isinstance(rej, CommandRejected)
         assert (rej.account, rej.order_id, rej.client_order_id) == ("a", 7, "c")
 
     def test_cancel_with_empty_account_is_rejected(self, ex: Harness):

@@ -16,9 +16,9 @@ from exchange.core import ExchangeCore
 from exchange.errors import REJECT_CLASSES, JournalNotEmpty, PaperxError
 from exchange.messages import (
     CheckpointTaken,
+    CommandRejected,
     FundingPaid,
     Journaled,
-    OrderRejected,
     PositionLiquidated,
     journaled_events,
 )
@@ -181,7 +181,7 @@ class TestRejects:
             ex.place_order(**order)
         assert info.value.code is code
         (last,) = journaled(ex)[-1:]
-        assert isinstance(last.events[0], OrderRejected)
+        assert isinstance(last.events[0], CommandRejected)
         assert ex.order_book("BTC-PERP")["bids"] == book["bids"]
         assert (
             ex.place_order("alice", "BTC-PERP", "buy", "limit", "1", "100").order_id

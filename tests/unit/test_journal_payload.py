@@ -12,6 +12,7 @@ from exchange.messages import (
     BalanceChanged,
     BookDelta,
     CheckpointTaken,
+    CommandRejected,
     Event,
     FundingPaid,
     InsuranceFundChanged,
@@ -23,7 +24,6 @@ from exchange.messages import (
     OrderCanceled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderRested,
     OrderTriggered,
     PlaceOrder,
@@ -85,7 +85,7 @@ class TestJournaledEvents:
         journaled = set(get_args(Event)) - DERIVED_EVENTS
         assert {OrderAccepted, OrderRested, BookDelta} == DERIVED_EVENTS
         assert journaled == {
-            OrderRejected,
+            CommandRejected,
             OrderFilled,
             OrderCanceled,
             OrderExpired,

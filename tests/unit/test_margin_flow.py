@@ -25,9 +25,9 @@ from exchange.messages import (
     AdvanceTime,
     CancelAll,
     CancelOrder,
+    CommandRejected,
     Deposit,
     FundingPaid,
-    OrderRejected,
     PlaceOrder,
     PositionDeleveraged,
     PositionLiquidated,
@@ -63,7 +63,7 @@ def outcome(stream: MarginStream) -> tuple[ExchangeCore, Counter[str]]:
         events = core.handle(Record(core.last_seq + 1, ts_ns, cmd))
         counts.update(type(e).__name__ for e in events)
         if flow:
-            counts["flow_rejects"] += sum(type(e) is OrderRejected for e in events)
+            counts["flow_rejects"] += sum(type(e) is CommandRejected for e in events)
         pending = core.take_system_commands()
         while pending:
             for system in pending:

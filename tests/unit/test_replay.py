@@ -18,10 +18,10 @@ from exchange.messages import (
     JOURNAL_SCHEMA,
     JOURNALED_DECODER,
     Checkpoint,
+    CommandRejected,
     Journaled,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     Record,
 )
 from replay.errors import Divergence
@@ -244,7 +244,7 @@ class TestRerun:
         for entry in _entries(ex):
             events = rerunner.apply(entry)
             off_grid += sum(
-                isinstance(e, OrderRejected) and e.code == RejectCode.OFF_TICK
+                isinstance(e, CommandRejected) and e.code == RejectCode.OFF_TICK
                 for e in events
             )
         assert rerunner.first_difference is not None

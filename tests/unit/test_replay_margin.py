@@ -17,6 +17,7 @@ from exchange.messages import (
     BalanceChanged,
     BookDelta,
     Command,
+    CommandRejected,
     Deposit,
     Event,
     FundingPaid,
@@ -24,7 +25,6 @@ from exchange.messages import (
     MarginCall,
     MarkPriceChanged,
     OrderAccepted,
-    OrderRejected,
     OrderRested,
     PlaceOrder,
     PositionChanged,
@@ -50,14 +50,14 @@ def _reject(ex: Exchange, command: Command, code: RejectCode) -> None:
     """Submit a command that must be refused with ``code``."""
     _, events = ex.submit(command)
     assert len(events) == 1
-    assert isinstance(events[0], OrderRejected)
+    assert isinstance(events[0], CommandRejected)
     assert events[0].code == code
 
 
 def _accept(ex: Exchange, command: Command) -> None:
     """Submit a command that must not be refused."""
     _, events = ex.submit(command)
-    assert not any(isinstance(e, OrderRejected) for e in events), events
+    assert not any(isinstance(e, CommandRejected) for e in events), events
 
 
 def _margin_story(ex: Exchange) -> None:

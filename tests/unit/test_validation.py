@@ -10,7 +10,7 @@ from harness import Harness, of, rejected_code
 from exchange.codes import RejectCode
 from exchange.engine.validation import MAX_CLIENT_ORDER_ID
 from exchange.markets import DEFAULT_MARKETS, Market
-from exchange.messages import OrderAccepted, OrderRejected, PlaceOrder
+from exchange.messages import CommandRejected, OrderAccepted, PlaceOrder
 
 E8 = 10**8
 
@@ -203,7 +203,7 @@ class TestRejectedOrders:
     def test_reject_echoes_account_and_client_order_id(self, venue: Harness):
         """The reject names the account and client id of the refused order."""
         (rej,) = venue.send(PlaceOrder(**{**BASE, "qty": 0, "client_order_id": "q"}))
-        assert isinstance(rej, OrderRejected)
+        assert isinstance(rej, CommandRejected)
         assert (rej.seq, rej.account, rej.client_order_id, rej.order_id) == (
             2,
             "a",
