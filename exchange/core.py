@@ -3,7 +3,14 @@
 ``ExchangeCore.handle(record) -> list[Event]`` is the whole contract. It does
 no I/O, reads no clock and draws no random numbers; the record's ``seq`` and
 ``ts_ns`` are the only outside facts it sees, so the same records always give
-the same events and the same `state_hash`. A record runs DESIGN.md's pipeline:
+the same events and the same `state_hash`.
+
+The core owns its parts and is the one place where they meet: the engine
+(`Execution`: books, matching, triggers; `OrderEntry`: the order commands)
+and, with margin, the ledger (`Ledger`: accounts, settlement, marks,
+funding) and the `Liquidator`. The engine sees the ledger only as a
+`RiskGate`, the liquidator sees the books only as `LiquidationOrders`;
+neither package imports the other. A record runs DESIGN.md's pipeline:
 
 0. time     - a stamp past a funding time settles funding first (ledger).
 1. check    - validate the command against its market and, with margin, the
@@ -13,11 +20,12 @@ the same events and the same `state_hash`. A record runs DESIGN.md's pipeline:
               and take-profits on the last trade price fire here, in turn.
 3. settle   - fills become `OrderFilled` events; the ledger books positions,
               fees and wallets.
-4. mark and - marks are refreshed (mark-price triggers fire), resting
-   liquidate  reduce-only orders are fitted to the positions, and the
-              liquidation index is asked what the record moved; a position
-              due gets a `MarginCall`, and its `Liquidate` system command
-              waits in `take_system_commands` for the shell to journal next.
+4. mark and - resting orders are fitted to the positions and wallets the
+   liquidate  record changed (`exchange.resting`), marks are refreshed
+              (mark-price triggers fire), and the liquidation index is asked
+              what the record moved; a position due gets a `MarginCall`, and
+              its `Liquidate` system command waits in `take_system_commands`
+              for the shell to journal next.
 
 Every price level the record touched is reported once, as a `BookDelta`.
 Without margin (``margin=False``) steps 0 and 4 and the risk parts do nothing.
@@ -123,10 +131,12 @@ class ExchangeCore:
             max(record.ts_ns, cmd.ts_ns) if type(cmd) is AdvanceTime else (record.ts_ns)
         )
         events: list[Event] = []
+        # 0. time
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
             if self.ledger is not None:  # funding of intervals that just ended
                 self.ledger.pay_funding(seq, self.ledger.on_time(ts_ns), events)
+        # 1.-3. check, match and settle the command (one branch per kind)
         match cmd:
             case PlaceOrder():
                 self.orders.place(seq, cmd, events)
