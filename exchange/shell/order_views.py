@@ -48,9 +48,10 @@ class OrderResult(msgspec.Struct, kw_only=True):
     ``status``: "new" (resting or waiting for its trigger, nothing filled),
     "partially_filled" (resting, some filled), "filled", "canceled", "expired".
     ``fills`` are the order's trades during the call (its own record and the
-    liquidations that record caused); ``average_price`` is their
-    quantity-weighted mean, rounded half-even to 1e-8 (the unit every price
-    the exchange shows is in, as for a position's entry price).
+    liquidations that record caused); ``filled`` and ``average_price`` cover
+    all its trades so far, as ccxt's ``filled`` and ``average`` do: the
+    quantity-weighted mean price, rounded half-even to 1e-8 (the unit every
+    price the exchange shows is in, as for a position's entry price).
     """
 
     order_id: int
@@ -97,13 +98,10 @@ class OrderTracker:
             if isinstance(e, OrderFilled)
             and order_id in (e.taker_order_id, e.maker_order_id)
         ]
-        lots = sum(e.qty for e in own)
         # sum(ticks x lots) x E8 per tick / lots, in exact ints until the rounding
         average = (
-            from_e8(
-                round(Fraction(sum(e.price * e.qty for e in own) * m.tick_size, lots))
-            )
-            if lots
+            from_e8(round(Fraction(view.traded * m.tick_size, view.filled)))
+            if view.filled
             else None
         )
         return OrderResult(
@@ -165,7 +163,7 @@ class OrderTracker:
             if isinstance(e, OrderFilled):
                 touched = (views[e.taker_order_id], views[e.maker_order_id])
                 for view in touched:
-                    view.fill(e.qty)
+                    view.fill(e.price, e.qty)
             elif isinstance(e, OrderAmended):
                 touched = (views[e.order_id],)
                 touched[0].amend(e.price, e.qty)
@@ -182,7 +180,7 @@ class OrderTracker:
 class OrderView:
     """One order as its owner sees it: quantities in lots and a status."""
 
-    __slots__ = ("filled", "price", "qty", "remaining", "spec", "status")
+    __slots__ = ("filled", "price", "qty", "remaining", "spec", "status", "traded")
 
     def __init__(self, spec: OrderAccepted) -> None:
         """Start from the acceptance."""
@@ -190,6 +188,7 @@ class OrderView:
         self.price = spec.price
         self.qty = spec.qty
         self.filled = 0
+        self.traded = 0  # sum of price ticks x lots over its fills
         self.remaining = spec.qty
         self.status = "new"
 
@@ -198,9 +197,10 @@ class OrderView:
         """Return True once the order can no longer trade."""
         return self.status in ("filled", "canceled", "expired")
 
-    def fill(self, qty: int) -> None:
-        """Account for one fill."""
+    def fill(self, price: int, qty: int) -> None:
+        """Account for one fill of ``qty`` lots at ``price`` ticks."""
         self.filled += qty
+        self.traded += price * qty
         self.remaining -= qty
         self.status = "partially_filled" if self.remaining else "filled"
 

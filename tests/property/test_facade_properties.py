@@ -286,12 +286,14 @@ def check_result(result: OrderResult, *, placed: bool) -> None:
         assert result.filled + result.remaining == result.qty, result
     else:
         assert result.remaining == 0, result
-    if placed:  # a new order's fills are all of this call
-        assert result.filled == sum(t.qty for t in result.fills), result
+    assert (result.average_price is None) == (result.filled == 0), result
     if result.average_price is not None:
         assert result.average_price == result.average_price.quantize(D("1e-8"))
-        prices = [t.price for t in result.fills]
-        assert min(prices) <= result.average_price <= max(prices), result
+    if placed:  # a new order's fills are all of this call: the average is theirs
+        assert result.filled == sum(t.qty for t in result.fills), result
+        if result.fills:
+            prices = [t.price for t in result.fills]
+            assert min(prices) <= result.average_price <= max(prices), result
 
 
 def check_open_orders(ex: Exchange) -> None:

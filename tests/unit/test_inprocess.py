@@ -74,6 +74,22 @@ class TestPlaceOrder:
         result = ex.place_order("bob", "BTC-PERP", "buy", "market", "4")
         assert result.average_price == D("100.75")
 
+    def test_filled_and_average_price_cover_every_call_the_order_traded_in(
+        self, ex: Exchange
+    ):
+        """A resting order filled over two calls reports both fills' average."""
+        bid = ex.place_order("alice", "BTC-PERP", "buy", "limit", "5", "101")
+        ex.place_order("bob", "BTC-PERP", "sell", "limit", "1", "101")
+        ex.amend_order("alice", bid.order_id, price="100")
+        ex.place_order("bob", "BTC-PERP", "sell", "market", "3")
+        (canceled,) = ex.cancel_all("alice")
+        assert (canceled.status, canceled.filled, canceled.fills) == (
+            "canceled",
+            D(4),
+            [],  # no trade in the cancel's own call
+        )
+        assert canceled.average_price == D("100.25")  # (1 x 101 + 3 x 100) / 4
+
     def test_partly_filled_taker_rests_as_partially_filled(self, ex: Exchange):
         """A taker larger than the book is "partially_filled" and rests the rest."""
         ex.place_order("alice", "BTC-PERP", "sell", "limit", "0.2", "100")
