@@ -35,6 +35,7 @@ from clients.margin_flow import MarginShape, MarginStream, generate
 from exchange.cli.progress import ProgressBar
 from exchange.codes import RejectCode
 from exchange.core import ExchangeCore
+from exchange.journal.payload import journal_payload
 from exchange.markets import DEFAULT_MARKETS
 from exchange.messages import (
     CommandRejected,
@@ -45,7 +46,6 @@ from exchange.messages import (
     PositionDeleveraged,
     PositionLiquidated,
     Record,
-    journal_payload,
 )
 from replay.streams import FillHash
 

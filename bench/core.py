@@ -56,15 +56,15 @@ from bench._matching import compile_ops, run_matching
 from bench._reference import compare_with_targets, run_reference
 from exchange.cli.progress import ProgressBar
 from exchange.core import ExchangeCore
-from exchange.logs import configure_logging
-from exchange.markets import config_hash, market_table
-from exchange.messages import (
+from exchange.journal.payload import (
     JOURNAL_SCHEMA,
-    CommandRejected,
     Journaled,
     journal_payload,
     journaled_events,
 )
+from exchange.logs import configure_logging
+from exchange.markets import config_hash, market_table
+from exchange.messages import CommandRejected
 from replay.streams import FillHash, StreamError
 
 if TYPE_CHECKING:

@@ -18,10 +18,6 @@ from typing import Literal
 import msgspec
 
 __all__ = [
-    "DERIVED_EVENTS",
-    "JOURNALED_DECODER",
-    "JOURNAL_SCHEMA",
-    "READABLE_JOURNAL_SCHEMAS",
     "AdjustMargin",
     "AdvanceTime",
     "AllCanceled",
@@ -38,7 +34,6 @@ __all__ = [
     "Event",
     "FundingPaid",
     "InsuranceFundChanged",
-    "Journaled",
     "Liquidate",
     "LiquidationSkipped",
     "MarginCall",
@@ -61,8 +56,6 @@ __all__ = [
     "SetMarginMode",
     "SetRiskLimits",
     "Withdraw",
-    "journal_payload",
-    "journaled_events",
 ]
 
 Side = Literal["buy", "sell"]
@@ -628,64 +621,6 @@ Event = (
 )
 
 
-class Journaled(msgspec.Struct, frozen=True, array_like=True):
-    """What the journal stores per record: the input and the facts it decided.
-
-    ``events`` are the record's events less the derived ones (see
-    `journaled_events`), in the order the core emitted them. Journals of
-    schema 1 held every event; readers filter those with `journaled_events`.
-    """
-
-    record: Record
-    events: list[Event]
-
-
-# ---------------------------------------------------------------- the journal
-
-JOURNAL_SCHEMA = 2
-"""Version of the journal payload (``Journaled``) written today.
-
-1: every event of every record. 2: only what cannot be derived (below).
-"""
-
-READABLE_JOURNAL_SCHEMAS = frozenset({1, 2})
-"""Payload versions replay reads: a schema 1 journal's derived events are ignored."""
-
-DERIVED_EVENTS: frozenset[type[_Message]] = frozenset(
-    {OrderAccepted, OrderRested, BookDelta}
-)
-"""Events the journal leaves out: replay recomputes them without matching.
-
-The core still returns them to its caller, who publishes them (acks, market
-data). An `OrderAccepted` follows from its record's `PlaceOrder`, the next
-order id and the pre-trade margin check; `OrderRested` from a taker's open
-quantity after its fills (a GTC limit order that did not expire); a
-`BookDelta` from the orders in the book. Every other event is a fact only
-matching (or the ledger's judgement in it) decides, and is journaled, as is
-the `OrderAccepted` of a liquidation order: its size and price are the
-liquidator's, not a command's.
-"""
-
-
-def journaled_events(events: list[Event]) -> list[Event]:
-    """Return the events of a record that the journal keeps, in order."""
-    # A loop, not a comprehension: on CPython 3.11 this runs on every record,
-    # and a comprehension (a function call of its own) costs 40% more here.
-    kept: list[Event] = []
-    for event in events:
-        if type(event) not in DERIVED_EVENTS or (
-            type(event) is OrderAccepted and event.liquidation
-        ):
-            kept.append(event)  # noqa: PERF401 -- see above
-    return kept
-
-
 # One encoder for every msgpack the exchange writes (journal frames, state
 # hashes): msgspec encoders are stateless and reusable.
 ENCODER = msgspec.msgpack.Encoder()
-JOURNALED_DECODER = msgspec.msgpack.Decoder(Journaled)
-
-
-def journal_payload(record: Record, events: list[Event]) -> bytes:
-    """Encode one record and its journaled events: the payload a journal stores."""
-    return ENCODER.encode(Journaled(record, journaled_events(events)))

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from exchange.journal import JournalSchemaError, read_journal
-from exchange.markets import Market
-from exchange.messages import (
+from exchange.journal.payload import (
     JOURNALED_DECODER,
     READABLE_JOURNAL_SCHEMAS,
     Journaled,
 )
+from exchange.markets import Market
 
 __all__ = ["ExchangeLog", "margin_from_header", "markets_from_header"]
 

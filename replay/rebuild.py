@@ -57,6 +57,7 @@ from exchange.engine.book import Order
 from exchange.engine.execution import MarketBooks
 from exchange.engine.matching import would_take
 from exchange.engine.triggers import is_rising
+from exchange.journal.payload import Journaled, journaled_events
 from exchange.markets import Market
 from exchange.messages import (
     AdvanceTime,
@@ -68,7 +69,6 @@ from exchange.messages import (
     Event,
     FundingPaid,
     InsuranceFundChanged,
-    Journaled,
     Liquidate,
     LiquidationSkipped,
     MarginCall,
@@ -87,7 +87,6 @@ from exchange.messages import (
     Record,
     RiskLimitsSet,
     SetIndexPrice,
-    journaled_events,
 )
 from replay.errors import Divergence
 

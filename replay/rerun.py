@@ -15,8 +15,9 @@ from collections.abc import Iterable
 import msgspec
 
 from exchange.core import ExchangeCore
+from exchange.journal.payload import Journaled, journaled_events
 from exchange.markets import Market
-from exchange.messages import Event, Journaled, journaled_events
+from exchange.messages import Event
 
 __all__ = ["FirstDifference", "Rerunner"]
 

@@ -32,10 +32,10 @@ from exchange.codes import RejectCode
 from exchange.core import ExchangeCore
 from exchange.errors import InvariantViolation, JournalNotEmpty, Precision, Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
+from exchange.journal.payload import JOURNAL_SCHEMA, journal_payload
 from exchange.margin.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
 from exchange.messages import (
-    JOURNAL_SCHEMA,
     AdjustMargin,
     AdvanceTime,
     AllCanceled,
@@ -63,7 +63,6 @@ from exchange.messages import (
     TimeInForce,
     TriggerSource,
     Withdraw,
-    journal_payload,
 )
 from exchange.shell.account_views import balance_view, position_views
 from exchange.shell.config import load_markets

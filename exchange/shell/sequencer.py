@@ -5,7 +5,7 @@ which queues the command and waits. The sequencer task takes commands in
 arrival order, stamps each with the next ``seq`` and the wall-clock time (the
 only clock read on the write path; the core sees just the stamp), applies it
 to the core, appends the record and the events it cannot derive
-(`exchange.messages.journal_payload`) to the journal, and resolves
+(`exchange.journal.payload.journal_payload`) to the journal, and resolves
 the caller's future **only once the journal reports the record durable** under
 its fsync policy: no acknowledgement leaves before its record is safe.
 
@@ -23,8 +23,9 @@ from collections.abc import Callable
 from exchange.core import ExchangeCore
 from exchange.errors import PaperxError
 from exchange.journal import Journal
+from exchange.journal.payload import journal_payload
 from exchange.logs import get_logger
-from exchange.messages import Command, Event, Record, journal_payload
+from exchange.messages import Command, Event, Record
 
 __all__ = ["Sequencer", "SequencerStopped"]
 

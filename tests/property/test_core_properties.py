@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streams import STREAM_MARKETS, SYMBOLS, CoreView, Step, steps_strategy, to_command
 
+from exchange.journal.payload import Journaled
 from exchange.messages import (
     BookDelta,
     Command,
     CommandRejected,
     Event,
-    Journaled,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,

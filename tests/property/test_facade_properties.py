@@ -32,7 +32,8 @@ from margin_helpers import FEED, money_sides
 
 from exchange import Exchange, OrderResult, Rejected
 from exchange.errors import REJECT_CLASSES
-from exchange.messages import JOURNALED_DECODER, PositionLiquidated
+from exchange.journal.payload import JOURNALED_DECODER
+from exchange.messages import PositionLiquidated
 from exchange.units import to_e8
 from replay.rerun import Rerunner
 

@@ -30,6 +30,7 @@ from margin_helpers import money_sides
 
 from exchange import Exchange, Market
 from exchange.core import ExchangeCore
+from exchange.journal.payload import Journaled, journaled_events
 from exchange.messages import (
     AdjustMargin,
     AmendOrder,
@@ -39,14 +40,12 @@ from exchange.messages import (
     CommandRejected,
     Deposit,
     Event,
-    Journaled,
     PlaceOrder,
     PositionChanged,
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
     Withdraw,
-    journaled_events,
 )
 from exchange.units import SCALE
 from replay.rebuild import Rebuilder

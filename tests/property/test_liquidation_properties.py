@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from margin_helpers import money_sides
 
 from exchange import Exchange, Market
+from exchange.journal.payload import JOURNALED_DECODER, journaled_events
 from exchange.margin.tiers import TierTable
 from exchange.messages import (
-    JOURNALED_DECODER,
     AdjustMargin,
     AdvanceTime,
     BalanceChanged,
@@ -51,7 +51,6 @@ from exchange.messages import (
     SetLeverage,
     SetMarginMode,
     Withdraw,
-    journaled_events,
 )
 from exchange.units import SCALE
 from replay.rebuild import Rebuilder

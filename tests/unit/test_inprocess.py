@@ -14,13 +14,12 @@ import exchange as paperx
 from exchange import Exchange, OrderResult, RejectCode, Rejected
 from exchange.core import ExchangeCore
 from exchange.errors import REJECT_CLASSES, JournalNotEmpty, PaperxError
+from exchange.journal.payload import Journaled, journaled_events
 from exchange.messages import (
     CheckpointTaken,
     CommandRejected,
     FundingPaid,
-    Journaled,
     PositionLiquidated,
-    journaled_events,
 )
 
 D = Decimal

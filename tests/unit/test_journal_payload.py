@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import get_args
 
 from exchange.core import ExchangeCore
-from exchange.messages import (
+from exchange.journal.payload import (
     DERIVED_EVENTS,
     JOURNALED_DECODER,
+    journal_payload,
+    journaled_events,
+)
+from exchange.messages import (
     AllCanceled,
     BalanceChanged,
     BookDelta,
@@ -32,8 +36,6 @@ from exchange.messages import (
     PositionLiquidated,
     Record,
     RiskLimitsSet,
-    journal_payload,
-    journaled_events,
 )
 
 E8 = 10**8

@@ -21,6 +21,7 @@ import pytest
 from margin_helpers import FEED, FREE, exchange, money_sides, position, trade
 
 from exchange.core import ExchangeCore
+from exchange.journal.payload import Journaled, journaled_events
 from exchange.messages import (
     AdvanceTime,
     BalanceChanged,
@@ -28,7 +29,6 @@ from exchange.messages import (
     Deposit,
     Event,
     InsuranceFundChanged,
-    Journaled,
     Liquidate,
     LiquidationSkipped,
     MarginCall,
@@ -44,7 +44,6 @@ from exchange.messages import (
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
-    journaled_events,
 )
 from exchange.units import SCALE, to_e8
 

@@ -7,14 +7,8 @@ from decimal import Decimal
 import pytest
 
 from exchange import Exchange, Market, RejectCode, Rejected
-from exchange.messages import (
-    JOURNALED_DECODER,
-    Command,
-    Event,
-    OrderAmended,
-    OrderCanceled,
-    PlaceOrder,
-)
+from exchange.journal.payload import JOURNALED_DECODER
+from exchange.messages import Command, Event, OrderAmended, OrderCanceled, PlaceOrder
 from exchange.units import to_e8
 
 BTC = Market.from_decimals(

@@ -12,14 +12,12 @@ from exchange import DEFAULT_MARKETS, Exchange, RejectCode, Rejected
 from exchange.cli import main
 from exchange.core import ExchangeCore
 from exchange.journal import FileJournal, JournalHeader, JournalSchemaError
+from exchange.journal.payload import JOURNAL_SCHEMA, JOURNALED_DECODER, Journaled
 from exchange.markets import config_hash, market_table
 from exchange.messages import (
     ENCODER,
-    JOURNAL_SCHEMA,
-    JOURNALED_DECODER,
     Checkpoint,
     CommandRejected,
-    Journaled,
     OrderExpired,
     OrderFilled,
     Record,

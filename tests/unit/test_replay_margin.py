@@ -11,8 +11,8 @@ from clients.orderflow import DEFAULT_ACCOUNTS, generate
 from exchange import DEFAULT_MARKETS, Exchange
 from exchange.cli.main import main
 from exchange.codes import RejectCode
+from exchange.journal.payload import JOURNALED_DECODER, Journaled
 from exchange.messages import (
-    JOURNALED_DECODER,
     AdjustMargin,
     BalanceChanged,
     BookDelta,
@@ -21,7 +21,6 @@ from exchange.messages import (
     Deposit,
     Event,
     FundingPaid,
-    Journaled,
     MarginCall,
     MarkPriceChanged,
     OrderAccepted,

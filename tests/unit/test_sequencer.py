@@ -9,9 +9,9 @@ import pytest
 
 from exchange.core import ExchangeCore
 from exchange.journal import FileJournal, JournalHeader, MemoryJournal
+from exchange.journal.payload import JOURNALED_DECODER, journaled_events
 from exchange.markets import Market
 from exchange.messages import (
-    JOURNALED_DECODER,
     BookDelta,
     Deposit,
     Liquidate,
@@ -22,7 +22,6 @@ from exchange.messages import (
     PlaceOrder,
     SetIndexPrice,
     SetLeverage,
-    journaled_events,
 )
 from exchange.shell.sequencer import Sequencer, SequencerStopped
 
