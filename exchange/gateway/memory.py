@@ -116,7 +116,6 @@ class RequestMemory:
     ) -> None:
         """Keep the core's answer; a rejected order frees its client order id."""
         entry.answer = answer
-        entry.followers = []
         memory = self._accounts.get(account)
         if (
             isinstance(answer, Rejected)
