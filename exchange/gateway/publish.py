@@ -12,15 +12,15 @@ published (the core itself may be records ahead, waiting for durability).
 from __future__ import annotations
 
 from decimal import Decimal
-from fractions import Fraction
 
 from exchange import messages as ev
 from exchange.core import ExchangeCore
 from exchange.gateway import answers as out
 from exchange.gateway.wire import Outbound
 from exchange.markets import Market
+from exchange.shell.account_views import entry_price
 from exchange.shell.order_views import OrderTracker
-from exchange.units import SCALE, from_e8
+from exchange.units import from_e8
 
 __all__ = ["Publisher"]
 
@@ -232,8 +232,7 @@ class Publisher:
         """Return a position snapshot in contracts and USDT."""
         m = self.markets[e.symbol]
         size_e8 = e.size * m.lot_size
-        # entry price = cost / size, shown to 8 decimals (half-even; display only)
-        entry = from_e8(round(Fraction(e.cost * SCALE, size_e8))) if e.size else None
+        entry = entry_price(e.cost, size_e8) if e.size else None
         return out.PositionUpdate(
             seq=e.seq,
             ts_ns=ts,
