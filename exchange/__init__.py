@@ -2,10 +2,12 @@
 
 from exchange.codes import RejectCode
 from exchange.errors import (
+    AuthenticationError,
     BadRequest,
     BadSymbol,
     ConfigError,
     DuplicateOrderId,
+    ExchangeNotAvailable,
     InsufficientFunds,
     InvalidOrder,
     NoChange,
@@ -24,11 +26,13 @@ from exchange.shell.order_views import OrderResult, Trade
 
 __all__ = [
     "DEFAULT_MARKETS",
+    "AuthenticationError",
     "BadRequest",
     "BadSymbol",
     "ConfigError",
     "DuplicateOrderId",
     "Exchange",
+    "ExchangeNotAvailable",
     "InsufficientFunds",
     "InvalidOrder",
     "Market",

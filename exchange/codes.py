@@ -33,6 +33,14 @@ class RejectCode(IntEnum):
     INVALID_CLIENT_ORDER_ID = 1014  # empty where required, or too long (-4015)
     TOO_PRECISE = 1015  # more decimals than the exchange's fixed unit (-1111)
     INVALID_ACCOUNT = 1016  # empty or malformed account id
+    BATCH_TOO_LARGE = 1017  # a batch holds more commands than allowed (-1130)
+    PAYLOAD_TOO_LARGE = 1018  # a wire message longer than the gateway reads
+
+    # 2xxx: auth and signature (the gateway's own checks, before the core)
+    SIGNATURE_MISSING = 2001  # an unsigned request (-1022)
+    BAD_SIGNATURE = 2002  # the HMAC does not match the account's secret (-1022)
+    STALE_TIMESTAMP = 2003  # outside the request's receive window (-1021)
+    UNKNOWN_ACCOUNT = 2004  # the account has no API credentials (-2015)
 
     # 3xxx: risk and margin
     INSUFFICIENT_MARGIN = 3001  # the order's margin exceeds the free balance (-2019)
@@ -60,6 +68,10 @@ class RejectCode(IntEnum):
     INVALID_AMOUNT = 5005  # zero or negative amount where a positive one is needed
     MARGIN_DISABLED = 5006  # this exchange runs without the margin ledger
     LEVERAGE_WITH_ORDERS = 5007  # lowering leverage while orders hold margin
+
+    # 9xxx: overload and internal
+    OVERLOADED = 9001  # the exchange's intake queue is full: retry later (-1008)
+    INTERNAL = 9002  # a bug in the exchange answered instead of crashing (-1000)
 
 
 class Refusal:

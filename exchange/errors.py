@@ -16,10 +16,12 @@ catches exactly the margin and balance refusals and ``except Rejected`` all.
     │   │   ├── DuplicateOrderId
     │   │   ├── OrderImmediatelyFillable
     │   │   └── OrderNotFillable
+    │   ├── AuthenticationError
     │   ├── InsufficientFunds
     │   ├── OperationRejected
     │   │   └── NoChange
-    │   └── NotSupported
+    │   ├── NotSupported
+    │   └── ExchangeNotAvailable
     ├── ConfigError, Precision   (also ValueError)
     ├── InvariantViolation
     └── JournalError
@@ -35,10 +37,12 @@ from exchange.codes import RejectCode
 
 __all__ = [
     "REJECT_CLASSES",
+    "AuthenticationError",
     "BadRequest",
     "BadSymbol",
     "ConfigError",
     "DuplicateOrderId",
+    "ExchangeNotAvailable",
     "InsufficientFunds",
     "InvalidOrder",
     "InvariantViolation",
@@ -131,6 +135,14 @@ class NotSupported(Rejected):
     """This exchange does not run the feature asked for (ccxt ``NotSupported``)."""
 
 
+class AuthenticationError(Rejected):
+    """The request is unsigned, mis-signed or stale (ccxt ``AuthenticationError``)."""
+
+
+class ExchangeNotAvailable(Rejected):
+    """The exchange cannot take the request now (ccxt ``ExchangeNotAvailable``)."""
+
+
 REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.MALFORMED: BadRequest,
     RejectCode.UNKNOWN_SYMBOL: BadSymbol,
@@ -148,6 +160,12 @@ REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.INVALID_CLIENT_ORDER_ID: InvalidOrder,
     RejectCode.TOO_PRECISE: BadRequest,  # any value, not an order's only (-1111)
     RejectCode.INVALID_ACCOUNT: BadRequest,
+    RejectCode.BATCH_TOO_LARGE: BadRequest,
+    RejectCode.PAYLOAD_TOO_LARGE: BadRequest,
+    RejectCode.SIGNATURE_MISSING: AuthenticationError,
+    RejectCode.BAD_SIGNATURE: AuthenticationError,
+    RejectCode.STALE_TIMESTAMP: AuthenticationError,
+    RejectCode.UNKNOWN_ACCOUNT: AuthenticationError,
     RejectCode.INSUFFICIENT_MARGIN: InsufficientFunds,
     RejectCode.REDUCE_ONLY_REJECTED: InvalidOrder,
     RejectCode.POSITION_LIMIT: OperationRejected,
@@ -169,6 +187,8 @@ REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.INVALID_AMOUNT: BadRequest,
     RejectCode.MARGIN_DISABLED: NotSupported,
     RejectCode.LEVERAGE_WITH_ORDERS: OperationRejected,
+    RejectCode.OVERLOADED: ExchangeNotAvailable,
+    RejectCode.INTERNAL: ExchangeNotAvailable,
 }
 """The family class of every reject code: what the facade raises for it."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from exchange.codes import Refusal, RejectCode
 from exchange.errors import Precision
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SCALE",
     "Precision",
     "ceil_div",
+    "checked_e8",
     "e8_str",
     "from_e8",
     "ppm_str",
@@ -62,6 +64,38 @@ def to_e8(value: Decimal | str | int) -> int:
         msg = f"{value} has more than 8 decimals"
         raise Precision(msg)
     return int(scaled)
+
+
+# What a command (and the journal's msgpack) can carry: a signed 64-bit int.
+_COMMAND_INTS = range(-(2**63), 2**63)
+
+
+def checked_e8(name: str, value: Decimal | str | int) -> int | Refusal:
+    """Return an edge value as E8 units for a command, or why it cannot be one.
+
+    The refusal names the field: MALFORMED for a float, a bool, something that
+    is not a finite decimal, or a value too large for a command's int;
+    TOO_PRECISE for more than 8 decimals (never rounded).
+    """
+    try:
+        scaled = to_e8(value)
+    except TypeError as exc:
+        return Refusal(RejectCode.MALFORMED, f"{name}: {exc}")
+    except Precision as exc:
+        finite = isinstance(value, Decimal | str | int) and _is_finite(value)
+        code = RejectCode.TOO_PRECISE if finite else RejectCode.MALFORMED
+        return Refusal(code, f"{name}: {exc}")
+    if scaled not in _COMMAND_INTS:
+        return Refusal(RejectCode.MALFORMED, f"{name}: {value} is too large")
+    return scaled
+
+
+def _is_finite(value: Decimal | str | int) -> bool:
+    """Return True if ``value`` reads as a finite decimal number."""
+    try:
+        return Decimal(value).is_finite()
+    except (InvalidOperation, TypeError):
+        return False
 
 
 def from_e8(value: int) -> Decimal:

@@ -17,7 +17,7 @@ from exchange.margin.ledger import Ledger
 from exchange.margin.tiers import position_liquidation_price
 from exchange.units import SCALE, from_e8
 
-__all__ = ["balance_view", "position_views"]
+__all__ = ["balance_view", "entry_price", "position_views"]
 
 
 def balance_view(ledger: Ledger, name: str) -> dict[str, Decimal]:
@@ -55,6 +55,14 @@ def position_views(ledger: Ledger, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def entry_price(cost: int, size_e8: int) -> Decimal:
+    """Return a position's entry price, cost / size (both E8; size not 0).
+
+    Shown to 8 decimals, rounded half-even: for display only.
+    """
+    return from_e8(round(Fraction(cost * SCALE, size_e8)))
+
+
 def _position_view(
     ledger: Ledger,
     position: Position,
@@ -89,8 +97,7 @@ def _position_view(
         other_mm=other_mm,
         other_upnl=other_upnl,
     )
-    # entry price = cost / size, shown to 8 decimals (half-even; display only)
-    entry = from_e8(round(Fraction(position.cost * SCALE, size_e8)))
+    entry = entry_price(position.cost, size_e8)
     return {
         "symbol": position.symbol,
         "side": "long" if position.size > 0 else "short",

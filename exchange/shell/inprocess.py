@@ -28,7 +28,7 @@ from typing import Any, Literal, Self, TypeVar, cast
 
 import msgspec
 
-from exchange.codes import RejectCode
+from exchange.codes import Refusal, RejectCode
 from exchange.core import ExchangeCore
 from exchange.errors import InvariantViolation, JournalNotEmpty, Precision, Rejected
 from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
@@ -67,7 +67,7 @@ from exchange.messages import (
 from exchange.shell.account_views import balance_view, position_views
 from exchange.shell.config import load_markets
 from exchange.shell.order_views import OrderResult, OrderTracker
-from exchange.units import from_e8, to_e8, to_ppm
+from exchange.units import checked_e8, from_e8, to_ppm
 
 __all__ = ["JOURNAL_SCHEMA", "Exchange"]
 
@@ -462,16 +462,14 @@ class Exchange:
         (trigger_price, trigger_by "last" or "mark", triggered: whether it
         has fired); the three trigger fields are None for a plain order.
         """
-        open_orders = self.core.by_account.get(account, {})
-        return [
-            self._orders.row(
-                order_id,
-                parked=self.core.markets[order.spec.symbol].parked_in(order_id)
-                is not None,
-            )
-            for order_id, order in sorted(open_orders.items())
-            if not symbol or order.spec.symbol == symbol
-        ]
+        return self._orders.open_rows(
+            account,
+            symbol or "",
+            lambda view: (
+                self.core.markets[view.spec.symbol].parked_in(view.spec.order_id)
+                is not None
+            ),
+        )
 
 
 def _outcome(seq: int, events: list[Event], kind: type[_Outcome]) -> _Outcome:
@@ -524,12 +522,7 @@ def _e8(name: str, value: Number | None) -> int:
     """Convert an edge decimal to E8 units (None -> 0), or raise `Rejected`."""
     if value is None:
         return 0
-    try:
-        scaled = to_e8(value)
-    except TypeError as exc:
-        raise Rejected(RejectCode.MALFORMED, f"{name}: {exc}") from exc
-    except Precision as exc:
-        raise Rejected(RejectCode.TOO_PRECISE, f"{name}: {exc}") from exc
-    if not -(2**63) <= scaled < 2**63:  # what a command (and the journal) can carry
-        raise Rejected(RejectCode.MALFORMED, f"{name}: {value} is too large")
+    scaled = checked_e8(name, value)
+    if isinstance(scaled, Refusal):
+        raise Rejected(scaled.code, scaled.reason)
     return scaled

@@ -9,6 +9,7 @@ or into a row of its open orders.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +27,7 @@ from exchange.messages import (
 from exchange.units import from_e8
 
 if TYPE_CHECKING:
+    from exchange.engine.book import Order
     from exchange.markets import Market
 
 __all__ = ["OrderResult", "OrderTracker", "OrderView", "Trade"]
@@ -150,6 +152,39 @@ class OrderTracker:
             "trigger_by": spec.trigger_by if conditional else None,
             "triggered": (not parked) if conditional else None,
         }
+
+    def open_rows(
+        self, account: str, symbol: str, parked: Callable[[OrderView], bool]
+    ) -> list[dict[str, Any]]:
+        """Return an account's open orders as rows (see `row`), oldest first.
+
+        ``symbol`` "" lists every symbol; ``parked`` tells whether an order
+        still waits for its trigger (the core's books know).
+        """
+        return [
+            self.row(order_id, parked=parked(view))
+            for order_id, view in sorted(self.views.items())
+            if view.spec.account == account
+            and not view.closed
+            and (not symbol or view.spec.symbol == symbol)
+        ]
+
+    def adopt(self, orders: Iterable[Order]) -> None:
+        """Start views of open orders that exist before the tracker (recovery).
+
+        The views begin from each order's acceptance, current price and open
+        quantity; what filled before is the accepted quantity less the open
+        one (an order amended up before adoption shows nothing filled).
+        """
+        for order in orders:
+            view = OrderView(order.spec)
+            view.price = order.price
+            view.remaining = order.remaining
+            view.filled = max(order.spec.qty - order.remaining, 0)
+            view.qty = view.filled + order.remaining
+            if view.filled:
+                view.status = "partially_filled"
+            self.views[order.order_id] = view
 
     def follow(self, events: list[Event]) -> None:
         """Fold one record's events into the views of open orders."""
