@@ -313,14 +313,14 @@ def _ack(
 ) -> out.Accepted | out.Rejected:
     """Return a command's answer from its record's events.
 
-    Only the command itself rejects in its record, so an `OrderRejected`
+    Only the command itself rejects in its record, so a `CommandRejected`
     there is its outcome; else it took effect, and the first acceptance,
     cancel or amend of its own names the order.
     """
     own = _OWN_ORDER_EVENTS.get(entry.op)
     order_id = 0
     for e in events:
-        if isinstance(e, ev.OrderRejected):
+        if isinstance(e, ev.CommandRejected):
             code = RejectCode(e.code)
             return out.Rejected(
                 id=entry.request_id,
