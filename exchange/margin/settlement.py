@@ -54,6 +54,10 @@ class Settlement:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
+        # Account -> symbols whose position changed since the account's resting
+        # orders were last fitted (`exchange.resting`): only orders in those
+        # symbols can have come to need more margin than they hold.
+        self.moved: dict[str, set[str]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
         self._next_funding_ns = 0  # the earliest funding time of any market
 
@@ -325,6 +329,11 @@ class Settlement:
     ) -> None:
         """Emit the position's new state."""
         self.dirty[position.account] = None
+        moved = self.moved.get(position.account)
+        if moved is None:
+            self.moved[position.account] = {position.symbol}
+        else:
+            moved.add(position.symbol)
         events.append(
             PositionChanged(
                 seq=seq,
