@@ -25,6 +25,7 @@ due, so a step down the tiers repeats only while the margin still falls short.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -411,25 +412,25 @@ class Liquidator:
         risk = ledger.markets[position.symbol]
         bankrupt_long = position.size > 0
         pending = self.pending
-        ranked = sorted(
-            (
-                (self._adl_rank(other, p, risk), name, p)
-                for name, other in ledger.accounts.items()
-                if name != account.name
-                for p in (other.positions.get(position.symbol),)
-                if p is not None and p.size and (p.size > 0) != bankrupt_long
-            ),
-            # opponents awaiting their own liquidation come last: they are
-            # bankrupt themselves, and would book that shortfall here
-            key=lambda item: (
-                (item[1], "") in pending or (item[1], position.symbol) in pending,
-                -item[0],
-                item[1],
-            ),
-        )
-        for _, name, opponent in ranked:
-            if not lots:
-                break
+        # Opponents are the symbol's holders: every one indexed at the last
+        # detection, and those whose positions changed since (not indexed yet).
+        index = self.indexes[position.symbol]
+        candidates = index.at.keys() | ledger.dirty.keys()
+        candidates.discard(account.name)
+        accounts = ledger.accounts
+        ranked: list[tuple[bool, Fraction, str, Position]] = []
+        for name in candidates:
+            other = accounts[name]
+            p = other.positions.get(position.symbol)
+            if p is not None and p.size and (p.size > 0) != bankrupt_long:
+                # opponents awaiting their own liquidation come last: they are
+                # bankrupt themselves, and would book that shortfall here
+                awaiting = (name, "") in pending or (name, position.symbol) in pending
+                ranked.append((awaiting, -self._adl_rank(other, p, risk), name, p))
+        # best first, taken only as far as the lots need (names break ties)
+        heapq.heapify(ranked)
+        while ranked and lots:
+            _, _, name, opponent = heapq.heappop(ranked)
             taken = min(lots, abs(opponent.size))
             lots -= taken
             ledger.settle_transfer(
