@@ -164,8 +164,7 @@ class Liquidator:
         """
         due: list[tuple[str, int, int]] = []
         ledger = self.ledger
-        upnl, _, mm = ledger.cross_totals(account)
-        crosses = _cross_symbols(account)
+        upnl, mm, crosses = ledger.cross_upnl_mm(account)
         headroom = account.wallet + upnl - mm
         for symbol, position in account.positions.items():
             index = self.indexes[symbol]
@@ -190,18 +189,11 @@ class Liquidator:
                 budget = (headroom - 4 * crosses) // crosses
                 edge = _band_edge(risk, position.size, budget)
                 index.put(account.name, position.size > 0, edge)
-            else:
-                own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
-                other = upnl - risk.upnl(position) - (mm - own_mm)
+            else:  # the only cross position: upnl and mm are its own
                 price = position_liquidation_price(
-                    size_e8,
-                    position.cost,
-                    account.wallet,
-                    risk.tiers,
-                    other_mm=mm - own_mm,
-                    other_upnl=upnl - risk.upnl(position),
+                    size_e8, position.cost, account.wallet, risk.tiers
                 )
-                price = _exact_edge(risk, position, account.wallet + other, price)
+                price = _exact_edge(risk, position, account.wallet, price)
                 index.put(account.name, position.size > 0, price)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
@@ -582,7 +574,3 @@ def _surplus(
             total += beyond if is_long else -beyond
     return total
 
-
-def _cross_symbols(account: Account) -> int:
-    """Return how many cross positions an account holds."""
-    return sum(1 for p in account.positions.values() if p.size and p.mode == "cross")
