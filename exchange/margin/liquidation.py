@@ -573,4 +573,3 @@ def _surplus(
             )
             total += beyond if is_long else -beyond
     return total
-
