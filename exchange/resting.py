@@ -17,6 +17,7 @@ from exchange.messages import Event, OrderAmended
 if TYPE_CHECKING:
     from exchange.engine.book import Order
     from exchange.engine.execution import Execution
+    from exchange.margin.accounts import Account
     from exchange.margin.ledger import Ledger
 
 __all__ = ["fit_resting_orders"]
@@ -90,28 +91,71 @@ def _refit_order_margin(
     here, and reservations never shrink here (fills, cancels and amends
     release them).
     """
+    # Only orders in a symbol whose position moved since the account was last
+    # fitted can be short: every other one was fitted then (or checked when
+    # placed, amended or triggered) against the position it still faces, and
+    # an order that holds enough changes nothing below. So the short ones are
+    # found first and handled oldest first, as a scan of every order would.
+    moved = ledger.moved
     for name in accounts:
+        symbols = moved.pop(name, None)
         orders = execution.by_account.get(name)
         if not orders:
             continue
         account = ledger.accounts[name]
-        opening: list[Order] = []
-        for order in sorted(orders.values(), key=_order_id):
-            if execution.markets[order.spec.symbol].parked_in(order.order_id):
-                continue  # untriggered: checked and reserved when it fires
-            im, fee = ledger.opening_margin(account, order)
-            if not im:
-                continue
-            if order.reserved < im:
-                if im + fee - order.reserved > ledger.available(account):
-                    execution.take_off(seq, order, events, "margin")
-                    continue
-                ledger.release_all(order)
-                ledger.reserve(order, im + fee)
-                events.append(_kept_in_place(seq, order, order.remaining))
-            opening.append(order)
-        while opening and account.wallet < account.order_margin:
-            execution.take_off(seq, opening.pop(), events, "margin")
+        if symbols:
+            short = [
+                order
+                for order in orders.values()
+                if order.spec.symbol in symbols
+                and order.reserved < ledger.opening_margin(account, order)[0]
+            ]
+            if short:
+                short.sort(key=_order_id)
+                _refit_short(seq, execution, ledger, account, short, events)
+        if account.wallet < account.order_margin:
+            _cancel_newest_opening(seq, execution, ledger, account, orders, events)
+
+
+def _refit_short(
+    seq: int,
+    execution: Execution,
+    ledger: Ledger,
+    account: Account,
+    short: list[Order],
+    events: list[Event],
+) -> None:
+    """Re-reserve (or cancel) orders holding less than they open, oldest first."""
+    for order in short:
+        if execution.markets[order.spec.symbol].parked_in(order.order_id):
+            continue  # untriggered: checked and reserved when it fires
+        im, fee = ledger.opening_margin(account, order)
+        if im + fee - order.reserved > ledger.available(account):
+            execution.take_off(seq, order, events, "margin")
+            continue
+        ledger.release_all(order)
+        ledger.reserve(order, im + fee)
+        events.append(_kept_in_place(seq, order, order.remaining))
+
+
+def _cancel_newest_opening(
+    seq: int,
+    execution: Execution,
+    ledger: Ledger,
+    account: Account,
+    orders: dict[int, Order],
+    events: list[Event],
+) -> None:
+    """Cancel the newest orders that open exposure until the wallet covers them."""
+    markets = execution.markets
+    opening = [
+        order
+        for order in sorted(orders.values(), key=_order_id)
+        if not markets[order.spec.symbol].parked_in(order.order_id)
+        and ledger.opening_margin(account, order)[0]
+    ]
+    while opening and account.wallet < account.order_margin:
+        execution.take_off(seq, opening.pop(), events, "margin")
 
 
 def _kept_in_place(seq: int, order: Order, qty: int) -> OrderAmended:

@@ -25,6 +25,7 @@ due, so a step down the tiers repeats only while the margin still falls short.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -163,8 +164,7 @@ class Liquidator:
         """
         due: list[tuple[str, int, int]] = []
         ledger = self.ledger
-        upnl, _, mm = ledger.cross_totals(account)
-        crosses = _cross_symbols(account)
+        upnl, mm, crosses = ledger.cross_upnl_mm(account)
         headroom = account.wallet + upnl - mm
         for symbol, position in account.positions.items():
             index = self.indexes[symbol]
@@ -189,18 +189,11 @@ class Liquidator:
                 budget = (headroom - 4 * crosses) // crosses
                 edge = _band_edge(risk, position.size, budget)
                 index.put(account.name, position.size > 0, edge)
-            else:
-                own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
-                other = upnl - risk.upnl(position) - (mm - own_mm)
+            else:  # the only cross position: upnl and mm are its own
                 price = position_liquidation_price(
-                    size_e8,
-                    position.cost,
-                    account.wallet,
-                    risk.tiers,
-                    other_mm=mm - own_mm,
-                    other_upnl=upnl - risk.upnl(position),
+                    size_e8, position.cost, account.wallet, risk.tiers
                 )
-                price = _exact_edge(risk, position, account.wallet + other, price)
+                price = _exact_edge(risk, position, account.wallet, price)
                 index.put(account.name, position.size > 0, price)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
@@ -411,25 +404,25 @@ class Liquidator:
         risk = ledger.markets[position.symbol]
         bankrupt_long = position.size > 0
         pending = self.pending
-        ranked = sorted(
-            (
-                (self._adl_rank(other, p, risk), name, p)
-                for name, other in ledger.accounts.items()
-                if name != account.name
-                for p in (other.positions.get(position.symbol),)
-                if p is not None and p.size and (p.size > 0) != bankrupt_long
-            ),
-            # opponents awaiting their own liquidation come last: they are
-            # bankrupt themselves, and would book that shortfall here
-            key=lambda item: (
-                (item[1], "") in pending or (item[1], position.symbol) in pending,
-                -item[0],
-                item[1],
-            ),
-        )
-        for _, name, opponent in ranked:
-            if not lots:
-                break
+        # Opponents are the symbol's holders: every one indexed at the last
+        # detection, and those whose positions changed since (not indexed yet).
+        index = self.indexes[position.symbol]
+        candidates = index.at.keys() | ledger.dirty.keys()
+        candidates.discard(account.name)
+        accounts = ledger.accounts
+        ranked: list[tuple[bool, Fraction, str, Position]] = []
+        for name in candidates:
+            other = accounts[name]
+            p = other.positions.get(position.symbol)
+            if p is not None and p.size and (p.size > 0) != bankrupt_long:
+                # opponents awaiting their own liquidation come last: they are
+                # bankrupt themselves, and would book that shortfall here
+                awaiting = (name, "") in pending or (name, position.symbol) in pending
+                ranked.append((awaiting, -self._adl_rank(other, p, risk), name, p))
+        # best first, taken only as far as the lots need (names break ties)
+        heapq.heapify(ranked)
+        while ranked and lots:
+            _, _, name, opponent = heapq.heappop(ranked)
             taken = min(lots, abs(opponent.size))
             lots -= taken
             ledger.settle_transfer(
@@ -580,8 +573,3 @@ def _surplus(
             )
             total += beyond if is_long else -beyond
     return total
-
-
-def _cross_symbols(account: Account) -> int:
-    """Return how many cross positions an account holds."""
-    return sum(1 for p in account.positions.values() if p.size and p.mode == "cross")

@@ -54,6 +54,10 @@ class Settlement:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
+        # Account -> symbols whose position changed since the account's resting
+        # orders were last fitted (`exchange.resting`): only orders in those
+        # symbols can have come to need more margin than they hold.
+        self.moved: dict[str, set[str]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
         self._next_funding_ns = 0  # the earliest funding time of any market
 
@@ -86,8 +90,29 @@ class Settlement:
         What open orders may hold and fills may take; open orders' margin
         comes off it to give `available`.
         """
-        upnl, im, _ = self.cross_totals(account)
+        # cross_totals' sums less the maintenance margin, which this never needs
+        upnl = im = 0
+        markets = self.markets
+        for position in account.positions.values():
+            if position.size and position.mode == "cross":
+                risk = markets[position.symbol]
+                upnl += risk.upnl(position)
+                im += risk.tiers.initial_margin(
+                    risk.notional(position.size), position.leverage
+                )
         return account.wallet + min(0, upnl) - im
+
+    def cross_upnl_mm(self, account: Account) -> tuple[int, int, int]:
+        """Return (cross UPNL, cross maintenance margin, cross positions held)."""
+        upnl = mm = held = 0
+        markets = self.markets
+        for position in account.positions.values():
+            if position.size and position.mode == "cross":
+                risk = markets[position.symbol]
+                upnl += risk.upnl(position)
+                mm += risk.tiers.maintenance_margin(risk.notional(position.size))
+                held += 1
+        return upnl, mm, held
 
     def settle(self, seq: int, fill: OrderFilled, events: list[Event]) -> None:
         """Book one fill (already carrying its fees) for both sides."""
@@ -325,6 +350,11 @@ class Settlement:
     ) -> None:
         """Emit the position's new state."""
         self.dirty[position.account] = None
+        moved = self.moved.get(position.account)
+        if moved is None:
+            self.moved[position.account] = {position.symbol}
+        else:
+            moved.add(position.symbol)
         events.append(
             PositionChanged(
                 seq=seq,

@@ -57,6 +57,7 @@ from replay.rebuild import Rebuilder
 from replay.rerun import Rerunner
 
 if TYPE_CHECKING:
+    from exchange.core import ExchangeCore
     from exchange.margin.ledger import Ledger
 
 EXAMPLES = int(os.environ.get("PAPERX_PROPERTY_EXAMPLES", "25"))
@@ -308,6 +309,7 @@ def check_record(
     assert sizes == dict.fromkeys(SYMBOLS, 0), (command, events)
     for key in _due(ledger):
         assert key in core.liquidator.pending, (key, command, events)
+    _check_derived_indexes(core, command, events)
     for e in events:
         if isinstance(e, PositionLiquidated):
             driver.seen[e.mode] += 1
@@ -316,6 +318,34 @@ def check_record(
             driver.seen["adl"] += 1
     if before is not None:
         _check_liquidation(driver, before, events)
+
+
+def _check_derived_indexes(
+    core: ExchangeCore, command: Command, events: list[Event]
+) -> None:
+    """Assert the indexes the fast paths read agree with a scan of the state.
+
+    Each market's liquidation index holds exactly the accounts with a
+    position there (ADL ranks only those), no position change is left
+    unfitted, and every resting order that is not parked holds at least the
+    initial margin of what it would open (the refit visits only orders of
+    symbols whose position moved, relying on this).
+    """
+    ledger = core.ledger
+    assert not ledger.dirty, (command, events)
+    assert not ledger.moved, (command, events)
+    for symbol in SYMBOLS:
+        holders = {
+            name
+            for name, account in ledger.accounts.items()
+            if symbol in account.positions and account.positions[symbol].size
+        }
+        assert set(core.liquidator.indexes[symbol].at) == holders, (command, events)
+    for order in core.index.values():
+        if core.markets[order.spec.symbol].parked_in(order.order_id):
+            continue
+        im, _ = ledger.opening_margin(ledger.accounts[order.account], order)
+        assert order.reserved >= im, (order.order_id, command, events)
 
 
 def _due(ledger: Ledger) -> list[tuple[str, str]]:
