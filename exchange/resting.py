@@ -96,7 +96,7 @@ def _refit_order_margin(
     # placed, amended or triggered) against the position it still faces, and
     # an order that holds enough changes nothing below. So the short ones are
     # found first and handled oldest first, as a scan of every order would.
-    moved = ledger.moved
+    moved = ledger.settlement.moved
     for name in accounts:
         symbols = moved.pop(name, None)
         orders = execution.by_account.get(name)
@@ -130,7 +130,7 @@ def _refit_short(
         if execution.markets[order.spec.symbol].parked_in(order.order_id):
             continue  # untriggered: checked and reserved when it fires
         im, fee = ledger.opening_margin(account, order)
-        if im + fee - order.reserved > ledger.available(account):
+        if im + fee - order.reserved > ledger.settlement.available(account):
             execution.take_off(seq, order, events, "margin")
             continue
         ledger.release_all(order)

@@ -143,14 +143,14 @@ class LedgerFold:
                 self._position(seq, event)
             case InsuranceFundChanged():
                 ledger = self._ledger(seq)
-                if event.amount != event.balance - ledger.insurance_fund:
+                if event.amount != event.balance - ledger.settlement.insurance_fund:
                     raise Divergence(
                         seq,
                         f"insurance fund moves {event.amount} from "
-                        f"{ledger.insurance_fund} to {event.balance}",
+                        f"{ledger.settlement.insurance_fund} to {event.balance}",
                     )
-                ledger.insurance_fund = event.balance
-                ledger.bad_debt = event.bad_debt
+                ledger.settlement.insurance_fund = event.balance
+                ledger.settlement.bad_debt = event.bad_debt
             case MarkPriceChanged():
                 # The core refreshes every touched mark in one round, then fires
                 # mark triggers (whose fills touch marks again) and repeats: a
@@ -177,7 +177,7 @@ class LedgerFold:
                         seq, f"funding {event!r} is not due at this time, rate and mark"
                     )
             case RiskLimitsSet():
-                account = self._ledger(seq).account(event.account)
+                account = self._ledger(seq).settlement.account(event.account)
                 account.max_order_margin_ppm = event.max_order_margin_ppm
                 account.daily_loss_limit = event.daily_loss_limit
             case LiquidationSkipped():
@@ -244,7 +244,7 @@ class LedgerFold:
             return
         ledger.release(maker, fill.qty, maker.remaining)
         ledger.release(taker, fill.qty, taker.remaining)
-        ledger.fees_collected += fill.taker_fee + fill.maker_fee
+        ledger.settlement.fees_collected += fill.taker_fee + fill.maker_fee
         ledger.markets[fill.symbol].on_trade(fill.price)  # as `Ledger.settle`
         self._marks_touched[fill.symbol] = None
         taker_lots = fill.qty if fill.taker_side == "buy" else -fill.qty
@@ -266,7 +266,7 @@ class LedgerFold:
     def _balance(self, seq: int, event: BalanceChanged) -> None:
         """Set a cross wallet from the log, checking the move against the last one."""
         ledger = self._ledger(seq)
-        account = ledger.account(event.account)
+        account = ledger.settlement.account(event.account)
         if event.wallet < 0 or event.amount != event.wallet - account.wallet:
             raise Divergence(
                 seq,
@@ -275,9 +275,9 @@ class LedgerFold:
             )
         account.wallet = event.wallet
         if event.reason == "deposit":
-            ledger.deposits += event.amount
+            ledger.settlement.deposits += event.amount
         elif event.reason == "withdraw":
-            ledger.withdrawals -= event.amount
+            ledger.settlement.withdrawals -= event.amount
 
     def _position(self, seq: int, event: PositionChanged) -> None:
         """Set a position from its snapshot, checking what can be checked.
@@ -290,7 +290,7 @@ class LedgerFold:
         ledger = self._ledger(seq)
         if event.symbol not in ledger.markets:
             raise Divergence(seq, f"position in unknown symbol {event.symbol!r}")
-        owner = ledger.account(event.account)
+        owner = ledger.settlement.account(event.account)
         position = owner.position(event.symbol)
         key = (event.account, event.symbol)
         # A fill or a deleveraging (the only size changes) books the day's PnL.
@@ -317,7 +317,7 @@ class LedgerFold:
                 f"{account} {symbol}, fee {fee})",
             )
         if settled:
-            owner.book_day(ledger.day, event.realized - event.fee)
+            owner.book_day(ledger.settlement.day, event.realized - event.fee)
         position.size = event.size
         position.cost = event.cost
         position.margin = event.margin

@@ -119,8 +119,12 @@ def money_sides(ledger: Ledger) -> tuple[int, int]:
         held += account.wallet
         for p in account.positions.values():
             held += p.margin - p.cost
-    held += ledger.insurance_fund + ledger.fees_collected - ledger.bad_debt
-    return ledger.deposits - ledger.withdrawals, held
+    held += (
+        ledger.settlement.insurance_fund
+        + ledger.settlement.fees_collected
+        - ledger.settlement.bad_debt
+    )
+    return ledger.settlement.deposits - ledger.settlement.withdrawals, held
 
 
 def assert_refused(

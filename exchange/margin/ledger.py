@@ -1,11 +1,11 @@
-"""The margin ledger: the margin policy on top of `Settlement`.
+"""The margin ledger: the margin policy over the `Settlement` it owns.
 
 It sits inside the pure core (DESIGN.md steps 1 and 3): `check_order` is the
 pre-trade risk check, order margin is reserved and released here, funding is
 paid here, and the account commands (deposit, withdraw, margin mode,
-leverage, isolated margin, risk limits) act here; `settle` (inherited) books
-every fill. All
-money is E8 collateral units; every division rounds in the exchange's favour
+leverage, isolated margin, risk limits) act here; its settlement books every
+fill and moves every amount. To the engine it is a `RiskGate`. All money is
+E8 collateral units; every division rounds in the exchange's favour
 and says so. Work per command is O(1) in the number of accounts and O(markets)
 per account at most (an account's cross positions are summed for its free
 balance; there are as many as markets, not as accounts).
@@ -28,6 +28,7 @@ from exchange.margin.accounts import (
 )
 from exchange.margin.funding import FundingTick, settle_funding
 from exchange.margin.market_margin import MarketMargin
+from exchange.margin.settlement import Settlement
 from exchange.messages import (
     AdjustMargin,
     Deposit,
@@ -42,9 +43,10 @@ from exchange.messages import (
 from exchange.units import PPM, SCALE, ceil_div, e8_str
 
 if TYPE_CHECKING:
-    from exchange.margin.interfaces import HeldOrder, Quotes
+    from collections.abc import Iterable
 
-from exchange.margin.settlement import Settlement
+    from exchange.margin.interfaces import HeldOrder, Quotes
+    from exchange.markets import Market
 
 __all__ = ["DAY_NS", "MAX_BALANCE", "Ledger"]
 
@@ -54,8 +56,24 @@ DAY_NS = 86_400 * 10**9  # an exchange day (UTC) in ns: daily loss limits reset
 MAX_BALANCE = 2**62
 
 
-class Ledger(Settlement):
-    """Settlement plus the margin policy: account commands, risk, order margin."""
+class Ledger:
+    """The margin policy over a `Settlement`: account commands, risk, order margin.
+
+    It owns the `Settlement` that keeps and moves the money; the accounts, the
+    markets and the accounts a record touched are the settlement's own
+    containers, shared here for reading.
+    """
+
+    def __init__(self, markets: Iterable[Market]) -> None:
+        """Create an empty ledger for ``markets`` (each with its tier table)."""
+        self.settlement = Settlement(markets)
+        self.accounts = self.settlement.accounts
+        self.markets = self.settlement.markets
+        self.dirty = self.settlement.dirty
+        # The engine settles fills here (`RiskGate.settle`): the settlement's
+        # own method, bound once, so a fill costs no extra call.
+        self.settle = self.settlement.settle
+        self._next_funding_ns = 0  # the earliest funding time of any market
 
     def on_time(self, ts_ns: int) -> list[tuple[str, FundingTick]]:
         """Move the ledger's clock to ``ts_ns``; return the funding intervals it ended.
@@ -66,7 +84,7 @@ class Ledger(Settlement):
         caller pays the intervals (`pay_funding`); a rebuild only checks the
         logged payments against them.
         """
-        self.day = ts_ns // DAY_NS
+        self.settlement.day = ts_ns // DAY_NS
         if ts_ns < self._next_funding_ns:
             return []
         due = []
@@ -126,12 +144,14 @@ class Ledger(Settlement):
                 )
             )
             if position.mode == "cross":
-                self._move_wallet(seq, account, -amount, "funding", events)
+                self.settlement.move_wallet(seq, account, -amount, "funding", events)
                 continue
-            self._move_bucket(seq, account, position, -amount, events)
-            self._report(seq, position, 0, 0, events)
+            self.settlement.move_bucket(seq, account, position, -amount, events)
+            self.settlement.report_position(seq, position, 0, 0, events)
         if settlement.remainder:
-            self.move_fund(seq, settlement.remainder, "funding_remainder", events)
+            self.settlement.move_fund(
+                seq, settlement.remainder, "funding_remainder", events
+            )
 
     def deposit(self, seq: int, cmd: Deposit, events: list[Event]) -> Refusal | None:
         """Credit a paper deposit to the cross wallet."""
@@ -143,9 +163,9 @@ class Ledger(Settlement):
                 RejectCode.INVALID_AMOUNT,
                 f"a wallet holds at most {e8_str(MAX_BALANCE)}",
             )
-        account = self.account(cmd.account)
-        self.deposits += cmd.amount
-        self._move_wallet(seq, account, cmd.amount, "deposit", events)
+        account = self.settlement.account(cmd.account)
+        self.settlement.deposits += cmd.amount
+        self.settlement.move_wallet(seq, account, cmd.amount, "deposit", events)
         return None
 
     def withdraw(self, seq: int, cmd: Withdraw, events: list[Event]) -> Refusal | None:
@@ -155,15 +175,15 @@ class Ledger(Settlement):
                 RejectCode.INVALID_AMOUNT, "withdraw amount must be positive"
             )
         account = self.accounts.get(cmd.account)
-        free = self.available(account) if account is not None else 0
+        free = self.settlement.available(account) if account is not None else 0
         if account is None or cmd.amount > free:
             return Refusal(
                 RejectCode.INSUFFICIENT_BALANCE,
                 f"withdraw {e8_str(cmd.amount)} exceeds the free balance "
                 f"{e8_str(max(free, 0))}",
             )
-        self.withdrawals += cmd.amount
-        self._move_wallet(seq, account, -cmd.amount, "withdraw", events)
+        self.settlement.withdrawals += cmd.amount
+        self.settlement.move_wallet(seq, account, -cmd.amount, "withdraw", events)
         return None
 
     def set_margin_mode(
@@ -181,9 +201,9 @@ class Ledger(Settlement):
                 RejectCode.MODE_CHANGE_WITH_ORDERS,
                 "cancel the open orders before changing the margin mode",
             )
-        position = self.account(cmd.account).position(cmd.symbol)
+        position = self.settlement.account(cmd.account).position(cmd.symbol)
         position.mode = cmd.mode
-        self._report(seq, position, 0, 0, events)
+        self.settlement.report_position(seq, position, 0, 0, events)
         return None
 
     def set_leverage(
@@ -209,7 +229,7 @@ class Ledger(Settlement):
                 RejectCode.LEVERAGE_WITH_ORDERS,
                 "cancel the open orders before lowering the leverage",
             )
-        account = self.account(cmd.account)
+        account = self.settlement.account(cmd.account)
         position = account.position(cmd.symbol)
         if position.size:
             notional = risk.notional(position.size)
@@ -223,7 +243,7 @@ class Ledger(Settlement):
             elif cmd.leverage < current:
                 # cross (Binance -2028): the extra initial margin must be free
                 more = need - risk.tiers.initial_margin(notional, current)
-                free = self.available(account)
+                free = self.settlement.available(account)
                 if more > free:
                     return Refusal(
                         RejectCode.MARGIN_BELOW_INITIAL,
@@ -231,7 +251,7 @@ class Ledger(Settlement):
                         f"initial margin, the free balance is {e8_str(max(free, 0))}",
                     )
         position.leverage = cmd.leverage
-        self._report(seq, position, 0, 0, events)
+        self.settlement.report_position(seq, position, 0, 0, events)
         return None
 
     def adjust_margin(
@@ -252,7 +272,7 @@ class Ledger(Settlement):
             )
         if cmd.amount == 0:
             return Refusal(RejectCode.INVALID_AMOUNT, "amount must not be zero")
-        if cmd.amount > 0 and cmd.amount > self.available(account):
+        if cmd.amount > 0 and cmd.amount > self.settlement.available(account):
             return Refusal(
                 RejectCode.INSUFFICIENT_BALANCE,
                 "the free balance cannot cover this margin",
@@ -269,8 +289,10 @@ class Ledger(Settlement):
                     f"at most {e8_str(max(excess, 0))} can be removed",
                 )
         position.margin += cmd.amount
-        self._move_wallet(seq, account, -cmd.amount, "isolated_margin", events)
-        self._report(seq, position, 0, 0, events)
+        self.settlement.move_wallet(
+            seq, account, -cmd.amount, "isolated_margin", events
+        )
+        self.settlement.report_position(seq, position, 0, 0, events)
         return None
 
     def set_risk_limits(
@@ -284,7 +306,7 @@ class Ledger(Settlement):
                 RejectCode.INVALID_AMOUNT,
                 "limits must be 0 (off) or positive; a share at most 100%",
             )
-        account = self.account(cmd.account)
+        account = self.settlement.account(cmd.account)
         account.max_order_margin_ppm = cmd.max_order_margin_ppm
         account.daily_loss_limit = cmd.daily_loss_limit
         events.append(
@@ -300,7 +322,7 @@ class Ledger(Settlement):
     def _limits_refusal(self, account: Account, required: int) -> Refusal | None:
         """Apply the account's own limits to an order that opens exposure."""
         limit = account.daily_loss_limit
-        if limit and account.day == self.day and -account.day_pnl >= limit:
+        if limit and account.day == self.settlement.day and -account.day_pnl >= limit:
             return Refusal(
                 RejectCode.DAILY_LOSS_LIMIT,
                 f"today's loss {e8_str(-account.day_pnl)} reached the daily "
@@ -396,7 +418,9 @@ class Ledger(Settlement):
             limited = self._limits_refusal(account, required)
             if limited is not None:
                 return limited
-        free = (self.available(account) if account is not None else 0) + credit
+        free = (
+            self.settlement.available(account) if account is not None else 0
+        ) + credit
         if opening and required > free:  # closing never needs free balance
             return Refusal(
                 RejectCode.INSUFFICIENT_MARGIN,
@@ -432,7 +456,7 @@ class Ledger(Settlement):
     def reserve(self, order: HeldOrder, amount: int) -> None:
         """Hold ``amount`` of the account's free balance for an open order."""
         order.reserved = amount
-        self.account(order.account).order_margin += amount
+        self.settlement.account(order.account).order_margin += amount
 
     def release(self, order: HeldOrder, lots: int, open_before: int) -> None:
         """Release the margin of ``lots`` of an order that had ``open_before`` open."""
@@ -476,11 +500,11 @@ class Ledger(Settlement):
             for s, r in sorted(self.markets.items())
         ]
         return [
-            self.insurance_fund,
-            self.fees_collected,
-            self.bad_debt,
-            self.deposits,
-            self.withdrawals,
+            self.settlement.insurance_fund,
+            self.settlement.fees_collected,
+            self.settlement.bad_debt,
+            self.settlement.deposits,
+            self.settlement.withdrawals,
             prices,
             accounts,
         ]

@@ -164,7 +164,7 @@ class Liquidator:
         """
         due: list[tuple[str, int, int]] = []
         ledger = self.ledger
-        upnl, mm, crosses = ledger.cross_upnl_mm(account)
+        upnl, mm, crosses = ledger.settlement.cross_upnl_mm(account)
         headroom = account.wallet + upnl - mm
         for symbol, position in account.positions.items():
             index = self.indexes[symbol]
@@ -262,7 +262,7 @@ class Liquidator:
         if account is None or not self._has_marked_cross(account):
             self._skip(seq, cmd, "flat", events)
             return
-        upnl, _, mm = ledger.cross_totals(account)
+        upnl, _, mm = ledger.settlement.cross_totals(account)
         if account.wallet + upnl > mm:
             self._skip(seq, cmd, "recovered", events)
             return
@@ -346,8 +346,10 @@ class Liquidator:
         )
         fee = min(fee_due, remainder)
         if remainder:
-            ledger.transfer_to_fund(seq, account, fee, "liquidation_fee", events)
-            ledger.transfer_to_fund(
+            ledger.settlement.transfer_to_fund(
+                seq, account, fee, "liquidation_fee", events
+            )
+            ledger.settlement.transfer_to_fund(
                 seq, account, remainder - fee, "liquidation_surplus", events
             )
         events.append(
@@ -378,7 +380,7 @@ class Liquidator:
         if position.mode == "isolated":
             wallet, other = position.margin, 0
         else:
-            upnl, _, _ = self.ledger.cross_totals(account)
+            upnl, _, _ = self.ledger.settlement.cross_totals(account)
             wallet, other = account.wallet, min(0, upnl - risk.upnl(position))
         exact = position_bankruptcy_price(
             position.size * risk.lot_size, position.cost, wallet, other_upnl=other
@@ -425,7 +427,7 @@ class Liquidator:
             _, _, name, opponent = heapq.heappop(ranked)
             taken = min(lots, abs(opponent.size))
             lots -= taken
-            ledger.settle_transfer(
+            ledger.settlement.settle_transfer(
                 seq,
                 position.symbol,
                 price,
@@ -453,7 +455,7 @@ class Liquidator:
         if position.mode == "isolated":
             balance = position.margin + upnl
         else:
-            cross_upnl, _, _ = self.ledger.cross_totals(account)
+            cross_upnl, _, _ = self.ledger.settlement.cross_totals(account)
             balance = account.wallet + cross_upnl
         pnl = Fraction(upnl, max(abs(position.cost), 1))
         leverage = Fraction(risk.notional(position.size), max(balance, 1))

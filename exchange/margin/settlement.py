@@ -6,8 +6,9 @@ sides, fees, realized PnL, isolated buckets), a fee-free transfer
 (auto-deleveraging), a payment to the insurance fund. A balance that would go
 negative is covered by the fund (what the fund cannot cover is bad debt); so
 no balance is ever negative and the money identity of `exchange.margin.accounts`
-holds after every change. `exchange.margin.ledger.Ledger` adds the policy on top:
-account commands, the pre-trade check, order margin and funding.
+holds after every change. The `exchange.margin.ledger.Ledger` that owns it
+decides the policy: account commands, the pre-trade check, order margin and
+funding.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class Settlement:
         # symbols can have come to need more margin than they hold.
         self.moved: dict[str, set[str]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
-        self._next_funding_ns = 0  # the earliest funding time of any market
 
     def account(self, name: str) -> Account:
         """Return an account, created empty on first use."""
@@ -164,7 +164,7 @@ class Settlement:
         """Move ``amount`` (E8, >= 0) from a cross wallet to the insurance fund."""
         if amount <= 0:
             return
-        self._move_wallet(seq, account, -amount, "liquidation", events)
+        self.move_wallet(seq, account, -amount, "liquidation", events)
         self.move_fund(seq, amount, reason, events, account.name)
 
     def _settle_side(
@@ -185,7 +185,7 @@ class Settlement:
         effect = apply_fill(position, 1 if is_buy else -1, lots, value)
         account.book_day(self.day, effect.realized - fee)
         if position.mode == "cross":
-            self._move_wallet(seq, account, effect.realized - fee, "trade", events)
+            self.move_wallet(seq, account, effect.realized - fee, "trade", events)
         else:
             # A flip's opening part pays its share of the fee from the wallet,
             # as an opening fill does: the closed lots' bucket share only
@@ -202,7 +202,7 @@ class Settlement:
                 open_fee,
                 events,
             )
-        self._report(seq, position, effect.realized, fee, events)
+        self.report_position(seq, position, effect.realized, fee, events)
 
     def _settle_isolated(
         self,
@@ -228,7 +228,7 @@ class Settlement:
         part's fee and funds the new side from the wallet.
         """
         if not effect.closed:
-            self._move_wallet(seq, account, -open_fee, "fee", events)
+            self.move_wallet(seq, account, -open_fee, "fee", events)
             self._fund_bucket(
                 seq,
                 account,
@@ -245,11 +245,11 @@ class Settlement:
         position.margin -= share
         net = share + pnl
         if net < 0:  # the loss is bigger than the share: the bucket pays the rest
-            self._move_bucket(seq, account, position, net, events)
+            self.move_bucket(seq, account, position, net, events)
             net = 0
-        self._move_wallet(seq, account, net, "isolated_margin", events)
+        self.move_wallet(seq, account, net, "isolated_margin", events)
         if opened_value:
-            self._move_wallet(seq, account, -open_fee, "fee", events)
+            self.move_wallet(seq, account, -open_fee, "fee", events)
             self._fund_bucket(
                 seq,
                 account,
@@ -282,10 +282,10 @@ class Settlement:
             opened_value, position.leverage
         )
         transfer = min(im, max(account.wallet, 0))
-        self._move_wallet(seq, account, -transfer, "isolated_margin", events)
+        self.move_wallet(seq, account, -transfer, "isolated_margin", events)
         position.margin += transfer
 
-    def _move_wallet(
+    def move_wallet(
         self, seq: int, account: Account, amount: int, reason: str, events: list[Event]
     ) -> None:
         """Change a cross wallet and report it; a deficit goes to the fund."""
@@ -307,7 +307,7 @@ class Settlement:
             )
         )
 
-    def _move_bucket(
+    def move_bucket(
         self,
         seq: int,
         account: Account,
@@ -345,7 +345,7 @@ class Settlement:
             )
         )
 
-    def _report(
+    def report_position(
         self, seq: int, position: Position, realized: int, fee: int, events: list[Event]
     ) -> None:
         """Emit the position's new state."""

@@ -33,10 +33,10 @@ def balance_view(ledger: Ledger, name: str) -> dict[str, Decimal]:
         return {"wallet": zero, "free": zero, "used": zero, "total": zero}
     isolated = sum(p.margin for p in account.positions.values())
     upnl_all = sum(ledger.markets[p.symbol].upnl(p) for p in account.positions.values())
-    _, cross_im, _ = ledger.cross_totals(account)
+    _, cross_im, _ = ledger.settlement.cross_totals(account)
     return {
         "wallet": from_e8(account.wallet + isolated),
-        "free": from_e8(max(ledger.available(account), 0)),
+        "free": from_e8(max(ledger.settlement.available(account), 0)),
         "used": from_e8(account.order_margin + cross_im + isolated),
         "total": from_e8(account.wallet + isolated + upnl_all),
     }
@@ -47,7 +47,7 @@ def position_views(ledger: Ledger, name: str) -> list[dict[str, Any]]:
     account = ledger.accounts.get(name)
     if account is None:
         return []
-    upnl, _, mm = ledger.cross_totals(account)
+    upnl, _, mm = ledger.settlement.cross_totals(account)
     return [
         _position_view(ledger, p, upnl, mm, account.wallet)
         for _, p in sorted(account.positions.items())

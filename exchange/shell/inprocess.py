@@ -389,11 +389,11 @@ class Exchange:
 
     def insurance_fund(self) -> Decimal:
         """Return the insurance fund's balance in USDT."""
-        return from_e8(self._ledger().insurance_fund)
+        return from_e8(self._ledger().settlement.insurance_fund)
 
     def fees_collected(self) -> Decimal:
         """Return every trading fee collected so far, in USDT."""
-        return from_e8(self._ledger().fees_collected)
+        return from_e8(self._ledger().settlement.fees_collected)
 
     def _ledger(self) -> Ledger:
         """Return the margin ledger, or refuse if this exchange runs without one."""

@@ -322,7 +322,7 @@ def check_money(driver: Driver) -> None:
     wallets = sum(ex.balance(account)["wallet"] for account in ACCOUNTS)
     public = wallets + ex.insurance_fund() + ex.fees_collected()
     costs = sum(p.cost for a in ledger.accounts.values() for p in a.positions.values())
-    assert to_e8(public) - costs - ledger.bad_debt == came_in
+    assert to_e8(public) - costs - ledger.settlement.bad_debt == came_in
 
 
 def check_rerun(driver: Driver) -> None:

@@ -234,7 +234,10 @@ def check_invariants(driver: Driver, command: Command, events: list[Event]) -> N
     assert sizes == dict.fromkeys(SYMBOLS, 0), (command, events)
     # No liquidation is in reach (5x at most, moves of 5%), so no balance may
     # ever fall short: the fund is never drawn on and there is no bad debt.
-    assert (ledger.insurance_fund, ledger.bad_debt) == (0, 0), (command, events)
+    assert (ledger.settlement.insurance_fund, ledger.settlement.bad_debt) == (0, 0), (
+        command,
+        events,
+    )
 
 
 class TestLedgerInvariants:
@@ -285,7 +288,7 @@ class TestLedgerInvariants:
                 fees += getattr(event, "taker_fee", 0) + getattr(event, "maker_fee", 0)
         ledger = driver.ex.core.ledger
         assert ledger is not None
-        assert ledger.fees_collected == fees
+        assert ledger.settlement.fees_collected == fees
 
 
 class TestDeterminism:
@@ -383,7 +386,9 @@ def scenario_command(driver: Driver, op: Op) -> Command:  # noqa: C901, PLR0911 
             driver.index["Q"] = price
             return SetIndexPrice(symbol="Q", price=price)
         case 7:  # a withdraws, half the time all it may
-            free = driver.ex.core.ledger.available(driver.ex.core.ledger.account("a"))
+            free = driver.ex.core.ledger.settlement.available(
+                driver.ex.core.ledger.settlement.account("a")
+            )
             if op.b % 2 and free > 0:
                 return Withdraw(account="a", amount=free)
             return Withdraw(account="a", amount=(op.a + 1) * 20 * SCALE + op.b)

@@ -292,8 +292,8 @@ def check_record(
     ledger = core.ledger
     deposits, held = money_sides(ledger)
     assert deposits == held, (command, events)
-    assert ledger.insurance_fund >= 0, (command, events)
-    assert ledger.bad_debt >= 0
+    assert ledger.settlement.insurance_fund >= 0, (command, events)
+    assert ledger.settlement.bad_debt >= 0
     sizes = dict.fromkeys(SYMBOLS, 0)
     reserved = dict.fromkeys(ledger.accounts, 0)
     for order in core.index.values():
@@ -333,7 +333,7 @@ def _check_derived_indexes(
     """
     ledger = core.ledger
     assert not ledger.dirty, (command, events)
-    assert not ledger.moved, (command, events)
+    assert not ledger.settlement.moved, (command, events)
     for symbol in SYMBOLS:
         holders = {
             name
@@ -367,7 +367,7 @@ def _due(ledger: Ledger) -> list[tuple[str, str]]:
                 risk.notional(p.size)
             ):
                 due.append((name, symbol))
-        upnl, _, mm = ledger.cross_totals(account)
+        upnl, _, mm = ledger.settlement.cross_totals(account)
         if cross_marked and mm and account.wallet + upnl <= mm:
             due.append((name, ""))
     return due

@@ -197,7 +197,7 @@ class TestZeroSum:
         ]
         (fund,) = _of(InsuranceFundChanged, events)
         assert (fund.amount, fund.reason) == (1, "funding_remainder")
-        assert ex.core.ledger.insurance_fund == 1
+        assert ex.core.ledger.settlement.insurance_fund == 1
 
     def test_payments_sum_to_the_remainder_credited(self):
         """Over 5 intervals the payments sum to exactly what the fund was credited."""
@@ -205,7 +205,7 @@ class TestZeroSum:
         events = _advance(ex, 5 * H8)
         paid = sum(amount for _, amount in _paid(events))
         credited = sum(e.amount for e in _of(InsuranceFundChanged, events))
-        assert paid == credited == ex.core.ledger.insurance_fund == 5
+        assert paid == credited == ex.core.ledger.settlement.insurance_fund == 5
 
     def test_exact_payments_credit_nothing_to_the_fund(self):
         """When no payment rounds, the fund sees no funding_remainder event."""

@@ -263,7 +263,7 @@ class TestRealizedPnl:
         trade(fx, "alice", "bob", BTC, "0.001", "60000")
         trade(fx, "carol", "alice", BTC, "2", "60000", taker="seller")
         ledger = fx.core.ledger
-        assert (ledger.insurance_fund, ledger.bad_debt) == (0, 0)
+        assert (ledger.settlement.insurance_fund, ledger.settlement.bad_debt) == (0, 0)
         p = position(fx, "alice", BTC)
         assert (p["side"], p["contracts"], p["collateral"]) == (
             "short",
@@ -680,7 +680,7 @@ class TestLeverage:
             ex.set_leverage("alice", BTC, 1)  # 1x would need 30,000
         ex.place_order("bob", BTC, "sell", "limit", "0.5", "60000")
         ledger = ex.core.ledger
-        assert (ledger.bad_debt, ex.insurance_fund()) == (0, 0)
+        assert (ledger.settlement.bad_debt, ex.insurance_fund()) == (0, 0)
         assert ex.balance("alice")["wallet"] == 3_000
 
 
@@ -1116,7 +1116,7 @@ class TestStateHash:
         for n in range(200):
             first.deposit(f"a{n}", 1_000_000_000)
             second.deposit(f"a{n}", 1_000_000_000)
-        assert first.core.ledger.deposits > 2**64
+        assert first.core.ledger.settlement.deposits > 2**64
         assert first.core.state_hash() == second.core.state_hash()
         second.deposit("a0", 1)
         assert first.core.state_hash() != second.core.state_hash()

@@ -451,7 +451,7 @@ class TestInsuranceFund:
         (done,) = _of(PositionLiquidated, ex.system_events)
         assert (done.filled, done.deleveraged) == (300, 200)
         ledger = ex.core.ledger
-        assert ledger.bad_debt == 0
+        assert ledger.settlement.bad_debt == 0
         assert [r for _, r in _fund_moves(ex.system_events)] == [
             "liquidation_fee",
             "liquidation_surplus",
@@ -472,7 +472,7 @@ class TestInsuranceFund:
         _index(ex, BTC, "54200")
         (done,) = _of(PositionLiquidated, ex.system_events)
         assert done.filled == 500
-        assert ex.core.ledger.bad_debt == 0
+        assert ex.core.ledger.settlement.bad_debt == 0
         assert ex.insurance_fund() == 0
         assert _fund_moves(ex.system_events) == []
         assert ex.balance("alice")["wallet"] == D(7000)
@@ -546,7 +546,7 @@ class TestAutoDeleveraging:
         """Closing 0.3 + 0.2 at the bankruptcy price uses exactly the 3,000 bucket."""
         _index(shorts, BTC, "54200")
         assert len(_of(PositionDeleveraged, shorts.system_events)) == 2
-        assert shorts.core.ledger.bad_debt == 0
+        assert shorts.core.ledger.settlement.bad_debt == 0
         assert _fund_moves(shorts.system_events) == []
         assert shorts.insurance_fund() == 0
 
@@ -781,7 +781,7 @@ class TestBalancesAfterLiquidation:
         assert ex.positions("alice") == []
         assert _balanced(ex)
         ledger = ex.core.ledger
-        assert ledger.bad_debt == 0
+        assert ledger.settlement.bad_debt == 0
         assert min(a.wallet for a in ledger.accounts.values()) >= 0
         moved = sum(
             e.amount

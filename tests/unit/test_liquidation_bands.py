@@ -46,7 +46,7 @@ def _due(ex: Exchange) -> bool:
     """Return True if the trader's cross margin balance is at or below its MM."""
     ledger = ex.core.ledger
     account = ledger.accounts["t"]
-    upnl, _, mm = ledger.cross_totals(account)
+    upnl, _, mm = ledger.settlement.cross_totals(account)
     return account.wallet + upnl <= mm
 
 

@@ -299,7 +299,7 @@ class TestRebuildMargin:
             follow()
         ledger = ex.core.ledger
         assert ledger is not None
-        assert ledger.fees_collected > 0
+        assert ledger.settlement.fees_collected > 0
         assert any(
             p.size
             for a in ledger.accounts.values()
