@@ -43,17 +43,19 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from bench._args import DEFAULT_N, parse_args
 from bench._inputs import Workload, flow_workload, standard_workload
 from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
 from bench._margin import (
-    DEFAULT_ACCOUNTS,
     MarginWorkload,
+    build_margin,
     margin_workload,
     report_margin,
     run_margin,
 )
 from bench._matching import compile_ops, run_matching
 from bench._reference import compare_with_targets, run_reference
+from clients.margin_flow import read_margin_stream
 from exchange.cli.progress import ProgressBar
 from exchange.core import ExchangeCore
 from exchange.journal.payload import (
@@ -72,108 +74,8 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "run_core", "run_journaled", "verify_fills"]
 
-DEFAULT_N = 1_000_000
-DEFAULT_SEED = 42
-VARIANTS = ("reference", "matching", "core", "journaled", "margin")
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
-
-
-def _parser() -> argparse.ArgumentParser:
-    """Build the argument parser (``paperx bench core --help``)."""
-    p = argparse.ArgumentParser(
-        prog="paperx bench core",
-        description=(
-            "Measure commands/s of the same stream through\n"
-            "  (r) a plain SortedDict + deque engine, the reference the targets\n"
-            "      are ratios of (standard stream only: it reads its tuples),\n"
-            "  (a) the matching layer alone (OrderBook + matching.match),\n"
-            "  (b) the full core, every record's events msgpack-encoded,\n"
-            "  (c) (b) plus the file journal under fsync 'batch',\n"
-            "  (d) the core with margin on a venue-like workload of as many commands\n"
-            "      (clients.margin_flow): makers and takers, isolated and cross,\n"
-            "      stops, liquidations, ADL and funding,\n"
-            "and print the fill count and hash, peak memory, p50/p99/p99.9 latency\n"
-            "of (b) and (d), the machine, and each variant as a multiple of (r)\n"
-            "beside its target. Default stream: 1,000,000 commands of paperx's\n"
-            "own order flow (clients.orderflow: BTC-PERP, ETH-PERP, seed 42)."
-        ),
-        epilog=(
-            "examples:\n"
-            "  paperx bench core\n"
-            "  paperx bench core --commands /tmp/orders_1000000.msgpack --json\n"
-            "  paperx bench core --n 200000 --only core --profile core\n"
-            "The standard stream comes from ../shared/bench/workload.py "
-            "(python workload.py N SEED OUTDIR); an orders_N.meta.json beside it "
-            "is checked."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--commands",
-        metavar="FILE",
-        help="run the standard stream in FILE (.msgpack or .jsonl) instead "
-        "of our own order flow",
-    )
-    p.add_argument(
-        "--n",
-        type=int,
-        metavar="N",
-        help=f"number of commands (default {DEFAULT_N:,}; with --commands: "
-        "the whole file, or its first N)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"seed of our own order flow (default {DEFAULT_SEED})",
-    )
-    p.add_argument(
-        "--only",
-        metavar="LIST",
-        default=",".join(VARIANTS),
-        type=_variants,
-        help="comma-separated variants to run: reference, matching, core, "
-        "journaled, margin (default: all)",
-    )
-    p.add_argument(
-        "--profile",
-        choices=("matching", "core", "margin"),
-        metavar="VARIANT",
-        help="also run VARIANT (matching, core or margin) under cProfile and "
-        "print its top functions",
-    )
-    p.add_argument(
-        "--accounts",
-        type=int,
-        default=DEFAULT_ACCOUNTS,
-        metavar="A",
-        help=f"(d): accounts of the margin workload, makers included "
-        f"(default {DEFAULT_ACCOUNTS:,})",
-    )
-    p.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="R",
-        help="run the variants R times in turn and keep each one's best rate "
-        "(a shared machine drifts; the best round is the least disturbed)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="end with one JSON line of the figures"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
-    return p
-
-
-def _variants(text: str) -> tuple[str, ...]:
-    """Parse ``--only``."""
-    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in chosen if v not in VARIANTS]
-    if bad or not chosen:
-        msg = f"unknown variant(s) {bad}; choose from {', '.join(VARIANTS)}"
-        raise argparse.ArgumentTypeError(msg)
-    return chosen
 
 
 # ------------------------------------------------------------------ variants
@@ -265,18 +167,26 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``paperx bench core``; return 0, or 1 if the fills are not as expected."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     if not structlog.is_configured():  # run as ``python -m bench.core``
         configure_logging("warning")  # stdout stays the report (JSON last)
     margin: MarginWorkload | None = None
     try:
+        # a margin stream file is read first: a bad one fails before any build
+        margin_stream = (
+            read_margin_stream(args.margin_stream) if args.margin_stream else None
+        )
         workload = _load(args)
         if "margin" in args.only or args.profile == "margin":
-            margin = margin_workload(
-                len(workload.records),
-                args.seed,
-                accounts=args.accounts,
-                progress=not args.quiet,
+            margin = (
+                build_margin(margin_stream, progress=not args.quiet)
+                if margin_stream is not None
+                else margin_workload(
+                    len(workload.records),
+                    args.seed,
+                    accounts=args.accounts,
+                    progress=not args.quiet,
+                )
             )
     except (OSError, ValueError, StreamError) as exc:
         print(f"paperx bench core: {exc}", file=sys.stderr)

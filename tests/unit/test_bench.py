@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bench._margin import margin_workload, run_margin
+from bench._margin import build_margin, margin_workload, run_margin
 from bench.core import main
+from clients.margin_flow import MarginShape, generate, write_margin_stream
 from exchange.units import ceil_div
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bench._margin import MarginWorkload
 
 
@@ -72,3 +75,30 @@ class TestMarginVariant:
         _, samples, state_hash = run_margin(workload)
         assert samples
         assert state_hash == workload.state_hash
+
+    def test_a_margin_stream_file_is_run_as_written(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """``--margin-stream`` runs the file's commands, not a generated stream."""
+        stream = generate(3_000, 7, MarginShape(accounts=1_000))
+        path = tmp_path / "margin.msgpack"
+        write_margin_stream(path, stream)
+        argv = ["--n", "500", "--only", "margin", "--margin-stream", str(path)]
+        code = main([*argv, "--quiet", "--json"])
+        margin = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["margin"]
+        built = build_margin(stream, progress=False)
+        assert code == 0
+        assert margin["commands"] == len(stream.flow) == 3_000  # not --n's 500
+        assert (margin["fills"], margin["fill_hash"]) == (
+            built.stats.fills.count,
+            built.stats.fills.value,
+        )
+
+    def test_a_missing_margin_stream_file_is_refused_with_a_message(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A margin stream that is not there exits 2 and says which file."""
+        missing = tmp_path / "nope.msgpack"
+        code = main(["--only", "margin", "--margin-stream", str(missing), "--quiet"])
+        assert code == 2
+        assert "nope.msgpack" in capsys.readouterr().err
