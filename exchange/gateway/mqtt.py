@@ -108,9 +108,12 @@ class MqttAdapter:
         self.clock = clock
         self.received = 0
 
-    async def intake(self) -> None:
-        """Subscribe to every account's command topic and handle each message."""
+    async def subscribe(self) -> None:
+        """Subscribe to every account's command topic (before traffic is promised)."""
         await self.client.subscribe(CMD_SUBSCRIPTION, qos=1)
+
+    async def intake(self) -> None:
+        """Handle each message of the command topics until cancelled."""
         async for message in self.client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
@@ -148,9 +151,7 @@ class MqttAdapter:
         encode = self.session.codec.encode
         await asyncio.gather(
             *[
-                self.client.publish(
-                    topic(m.kind, m.key), encode(m.message), qos=qos
-                )
+                self.client.publish(topic(m.kind, m.key), encode(m.message), qos=qos)
                 for m in batch
             ]
         )

@@ -55,7 +55,6 @@ READABLE_JOURNAL_SCHEMAS = frozenset({1, 2})
 """Payload versions replay reads: a schema 1 journal's derived events are ignored."""
 
 
-
 def exchange_header(markets: Iterable[Market], *, margin: bool) -> JournalHeader:
     """Return the header of a new exchange journal: today's schema and the config.
 

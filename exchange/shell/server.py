@@ -150,13 +150,20 @@ class _Server:
             client_for(self.url, identifier=f"paperx-{os.getpid()}") as client,
             asyncio.TaskGroup() as group,
         ):
-            adapter = MqttAdapter(client, self.session, self.sequencer.offer, self.outbox)
+            adapter = MqttAdapter(
+                client, self.session, self.sequencer.offer, self.outbox
+            )
             sequencer = group.create_task(self.sequencer.run(), name="paperx.sequencer")
             await asyncio.sleep(0)  # let the sequencer start before the deposits
             await self._first_deposits()
+            await adapter.subscribe()  # before server_ready: nothing sent is lost
             publishers = [
-                group.create_task(adapter.publish_private(), name="paperx.publish.private"),
-                group.create_task(adapter.publish_market(), name="paperx.publish.market"),
+                group.create_task(
+                    adapter.publish_private(), name="paperx.publish.private"
+                ),
+                group.create_task(
+                    adapter.publish_market(), name="paperx.publish.market"
+                ),
             ]
             intake = [
                 group.create_task(adapter.intake(), name="paperx.gateway"),

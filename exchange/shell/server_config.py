@@ -74,7 +74,7 @@ class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """A TOML table: an unknown key is an error, not silently ignored."""
 
 
-class ServerSection(_Table):
+class ServerSection(_Table, frozen=True):
     """The ``[server]`` table: journal, durability, wire format and queues."""
 
     journal: str = "runs/serve"
@@ -84,14 +84,14 @@ class ServerSection(_Table):
     outbox: int = 65536
 
 
-class BrokerConfig(_Table):
+class BrokerConfig(_Table, frozen=True):
     """The ``[broker]`` table: an external broker's URL or the embedded one."""
 
     url: str = ""
     embedded_port: int = 1883
 
 
-class FeedConfig(_Table):
+class FeedConfig(_Table, frozen=True):
     """The ``[feed]`` table: where index prices come from."""
 
     file: str = ""
@@ -101,13 +101,13 @@ class FeedConfig(_Table):
     start: dict[str, Decimal] = {}
 
 
-class ClockConfig(_Table):
+class ClockConfig(_Table, frozen=True):
     """The ``[clock]`` table: how often exchange time advances with no traffic."""
 
     interval_ms: int = 1000
 
 
-class MarketDataConfig(_Table):
+class MarketDataConfig(_Table, frozen=True):
     """The ``[market_data]`` table: snapshots and the conflation queues."""
 
     snapshot_interval_ms: int = 1000
@@ -115,7 +115,7 @@ class MarketDataConfig(_Table):
     queue: int = 10000
 
 
-class AccountConfig(_Table):
+class AccountConfig(_Table, frozen=True):
     """One ``[accounts.NAME]`` table: API credentials and the first deposit."""
 
     api_key: str
@@ -127,7 +127,7 @@ class AccountConfig(_Table):
         return f"AccountConfig(api_key={self.api_key!r}, deposit={self.deposit})"
 
 
-class _Document(_Table):
+class _Document(_Table, frozen=True):
     """The whole file, minus the markets (`exchange.shell.config` reads those)."""
 
     server: ServerSection = ServerSection()
