@@ -147,7 +147,12 @@ class _Server:
         """Serve until a signal; then drain, close the journal and disconnect."""
         self._install_signals()
         async with (
-            client_for(self.url, identifier=f"paperx-{os.getpid()}") as client,
+            client_for(
+                self.url,
+                identifier=f"paperx-{os.getpid()}",
+                username=self.config.broker.username or None,
+                password=self.config.broker.password or None,
+            ) as client,
             asyncio.TaskGroup() as group,
         ):
             adapter = MqttAdapter(

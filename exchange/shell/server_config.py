@@ -14,6 +14,8 @@ optional; the values shown are the defaults)::
     url = ""                 # mqtt://host:port of an external broker;
                              # "" starts the embedded one on 127.0.0.1
     embedded_port = 1883     # the embedded broker's port (0: any free one)
+    username = ""            # the exchange's MQTT login on an external broker
+    password = ""            # (deploy/mosquitto/acl names it "paperx")
 
     [feed]
     file = ""                # CSV of recorded prices (see shell.feeds); "" = walk
@@ -89,6 +91,12 @@ class BrokerConfig(_Table, frozen=True):
 
     url: str = ""
     embedded_port: int = 1883
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        """Show the broker, never the password."""
+        return f"BrokerConfig(url={self.url!r}, username={self.username!r})"
 
 
 class FeedConfig(_Table, frozen=True):
