@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from exchange.core import ExchangeCore
 from exchange.gateway.auth import KeyStore
 from exchange.gateway.mqtt import MqttAdapter, client_for
@@ -104,6 +106,9 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
             recovery=journal.recovery.reason,
         )
         asyncio.run(_Server(config, options, url, journal, core).run())
+    except aiomqtt.MqttError as exc:
+        _log.error("broker_unreachable", broker=url, error=str(exc))
+        return 1
     finally:
         if journal is not None:
             journal.close()  # after a failure too: what is written is synced

@@ -38,8 +38,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(directory: Path, accounts: list[str]) -> Path:
-    """Write a server config for ``accounts`` (secret: NAME-secret) and return it."""
+def write_config(directory: Path, accounts: list[str], broker_login: str = "") -> Path:
+    """Write a server config for ``accounts`` (secret: NAME-secret) and return it.
+
+    ``broker_login`` is the exchange's MQTT password as user ``paperx``.
+    """
     lines = [
         "[server]",
         'journal = "journal"',
@@ -56,6 +59,8 @@ def write_config(directory: Path, accounts: list[str]) -> Path:
             f'secret = "{name}-secret"',
             'deposit = "100000"',
         ]
+    if broker_login:
+        lines += ["[broker]", 'username = "paperx"', f'password = "{broker_login}"']
     path = directory / "paperx.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -128,12 +133,27 @@ class Server:
 class Bot:
     """One account's plain MQTT client: signed requests out, its topics in."""
 
-    def __init__(self, url: str, account: str, *, topics: tuple[str, ...] = ()) -> None:
-        """Prepare a client for ``account``; enter it to connect and subscribe."""
+    def __init__(
+        self,
+        url: str,
+        account: str,
+        *,
+        topics: tuple[str, ...] = (),
+        password: str | None = None,
+    ) -> None:
+        """Prepare a client for ``account``; enter it to connect and subscribe.
+
+        With ``password`` it logs in to the broker as the account.
+        """
         self.account = account
         self.secret = f"{account}-secret"
         self.codec = Codec("json")
-        self.client = client_for(url, identifier=f"bot-{uuid.uuid4().hex[:12]}")
+        self.client = client_for(
+            url,
+            identifier=f"bot-{uuid.uuid4().hex[:12]}",
+            username=account if password else None,
+            password=password,
+        )
         self.topics = topics or (topic("ack", account), topic("acct", account))
         self.received: list[tuple[str, Answer]] = []
         self._inbox: asyncio.Queue[tuple[str, Answer]] = asyncio.Queue()
