@@ -15,6 +15,8 @@ _EPILOG = """\
 examples:
   paperx demo                          trade a generated stream, journal it, verify it
   paperx demo --n 1000000 --fsync off  a bigger run without fsync
+  paperx serve --config paperx.toml    the exchange over MQTT (embedded broker)
+  paperx serve --config paperx.toml --broker mqtt://127.0.0.1:1883
   paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
   paperx bench core --commands orders_1000000.msgpack --json
 """
@@ -31,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="warning",
-        help="structured log level (debug, info, warning)",
+        default=None,
+        help="structured log level (debug, info, warning; default warning, "
+        "info for serve)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="journal durability policy (default batch = group commit)",
     )
 
+    _add_serve(sub)
+
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
@@ -85,6 +90,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx serve`` and its options."""
+    serve = sub.add_parser(
+        "serve",
+        help="run the exchange as an MQTT service (see exchange/shell/server.py)",
+        description="Run the exchange for bots over MQTT: journal, recovery from "
+        "it, index feed and clock, market data. SIGINT/SIGTERM stop it cleanly; "
+        "a second signal exits at once.",
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="the server's TOML file: markets, accounts (API keys, secrets, "
+        "deposits), journal and fsync, broker, feed, clock, market data (see "
+        "exchange/shell/server_config.py)",
+    )
+    serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="mqtt://host:port of an external broker (Mosquitto, EMQX); default: "
+        "the config's [broker] url, else an embedded broker on 127.0.0.1",
+    )
+    serve.add_argument(
+        "--embedded-port",
+        type=int,
+        help="port of the embedded broker (default: the config's, 1883)",
+    )
+    serve.add_argument(
+        "--index-feed",
+        type=Path,
+        metavar="FILE",
+        help="CSV of recorded index prices (offset_ms,symbol,price) instead of "
+        "the seeded random walk",
+    )
+    serve.add_argument(
+        "--journal", type=Path, help="journal directory (overrides the config's)"
+    )
+    serve.add_argument(
+        "--fsync",
+        choices=("always", "batch", "off"),
+        help="journal durability policy (overrides the config's; default batch)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code.
 
@@ -103,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     """Parse the arguments and run the command they name."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    level = args.log_level or ("info" if args.command == "serve" else "warning")
+    configure_logging(level)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "demo":
         from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
 
@@ -113,6 +166,27 @@ def _run(argv: list[str] | None) -> int:
 
         return bench_core(args.rest)
     return _replay_verify(args.journal)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Load the server config, apply the command line's overrides, serve."""
+    import msgspec  # noqa: PLC0415
+
+    from exchange.errors import ConfigError, JournalError  # noqa: PLC0415
+    from exchange.shell.server import ServeOptions, serve  # noqa: PLC0415
+    from exchange.shell.server_config import load_server_config  # noqa: PLC0415
+
+    try:
+        config = load_server_config(args.config)
+        if args.journal is not None:
+            config = msgspec.structs.replace(config, journal=args.journal)
+        if args.fsync is not None:
+            config = msgspec.structs.replace(config, fsync=args.fsync)
+        options = ServeOptions(args.broker, args.index_feed, args.embedded_port)
+        return serve(config, options)
+    except (ConfigError, JournalError) as exc:
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
 
 
 def _replay_verify(journal: Path) -> int:

@@ -6,8 +6,12 @@ record itself: the `Journaled` struct every backend stores as one frame.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
+from exchange.journal.base import JournalHeader
+from exchange.markets import Market, config_hash, market_table
 from exchange.messages import (
     ENCODER,
     BookDelta,
@@ -23,6 +27,7 @@ __all__ = [
     "JOURNAL_SCHEMA",
     "READABLE_JOURNAL_SCHEMAS",
     "Journaled",
+    "exchange_header",
     "journal_payload",
     "journaled_events",
 ]
@@ -48,6 +53,21 @@ JOURNAL_SCHEMA = 2
 
 READABLE_JOURNAL_SCHEMAS = frozenset({1, 2})
 """Payload versions replay reads: a schema 1 journal's derived events are ignored."""
+
+
+def exchange_header(markets: Iterable[Market], *, margin: bool) -> JournalHeader:
+    """Return the header of a new exchange journal: today's schema and the config.
+
+    A journal reopened with the same markets and margin setting matches it.
+    """
+    markets = list(markets)
+    return JournalHeader(
+        schema_version=JOURNAL_SCHEMA,
+        config_hash=config_hash(markets),
+        config={"markets": market_table(markets), "margin": margin},
+        first_seq=1,
+    )
+
 
 DERIVED_EVENTS: frozenset[type[Event]] = frozenset(
     {OrderAccepted, OrderRested, BookDelta}

@@ -31,10 +31,10 @@ import msgspec
 from exchange.codes import Refusal, RejectCode
 from exchange.core import ExchangeCore
 from exchange.errors import InvariantViolation, JournalNotEmpty, Precision, Rejected
-from exchange.journal import FileJournal, Journal, JournalHeader, MemoryJournal
-from exchange.journal.payload import JOURNAL_SCHEMA, journal_payload
+from exchange.journal import FileJournal, Journal, MemoryJournal
+from exchange.journal.payload import JOURNAL_SCHEMA, exchange_header, journal_payload
 from exchange.margin.ledger import Ledger
-from exchange.markets import DEFAULT_MARKETS, Market, config_hash, market_table
+from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import (
     AdjustMargin,
     AdvanceTime,
@@ -118,12 +118,7 @@ class Exchange:
             markets = load_markets(markets)
         self.markets = {m.symbol: m for m in (markets or DEFAULT_MARKETS)}
         self.core = ExchangeCore(self.markets.values(), margin=margin)
-        header = JournalHeader(
-            schema_version=JOURNAL_SCHEMA,
-            config_hash=config_hash(self.markets.values()),
-            config={"markets": market_table(self.markets.values()), "margin": margin},
-            first_seq=1,
-        )
+        header = exchange_header(self.markets.values(), margin=margin)
         opened_here = journal is None or isinstance(journal, str | Path)
         if journal is None:
             journal = MemoryJournal(header)

@@ -10,7 +10,14 @@ the caller's future **only once the journal reports the record durable** under
 its fsync policy: no acknowledgement leaves before its record is safe.
 
 Queue policy: the inbox is bounded (``queue_size``); when it is full,
-`submit` waits (backpressure on the gateway) rather than dropping anything.
+`submit` waits (backpressure on the caller) rather than dropping anything,
+and `offer` returns False at once (the gateway answers OVERLOADED): a network
+reader never waits on the core.
+
+A transport adapter that answers from the records themselves (the gateway's
+session) passes ``on_durable``: it is called once for *every* record, user
+and system alike (liquidations, index prices, clock ticks), in seq order,
+with the record and all its events, as soon as the record is durable.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ from exchange.journal.payload import journal_payload
 from exchange.logs import get_logger
 from exchange.messages import Command, Event, Record
 
-__all__ = ["Sequencer", "SequencerStopped"]
+__all__ = ["OnDurable", "Sequencer", "SequencerStopped"]
 
 _Outcome = tuple[int, list[Event]]
-_Item = tuple[Command, "asyncio.Future[_Outcome]"]
+_Item = tuple[Command, "asyncio.Future[_Outcome] | None"]
+OnDurable = Callable[[Record, list[Event]], None]
 
 _log = get_logger(__name__)
 
@@ -49,19 +57,27 @@ class Sequencer:
         *,
         clock: Callable[[], int] = time.time_ns,
         queue_size: int = 4096,
+        on_durable: OnDurable | None = None,
     ) -> None:
-        """Wire a core to its journal; call `run` in a task to start."""
+        """Wire a core to its journal; call `run` in a task to start.
+
+        ``on_durable(record, events)`` is called for every record once it is
+        durable, in seq order (see the module docstring); it must not raise.
+        """
         self.core = core
         self.journal = journal
         self._clock = clock
         self._last_ts = 0
-        # (command, caller's future), or None: the stop marker
+        self._on_durable = on_durable
+        # (command, caller's future or None), or None: the stop marker
         self._inbox: asyncio.Queue[_Item | None] = asyncio.Queue(queue_size)
-        # Applied but not yet durable, in seq order: (seq, future, events).
+        # Applied but not yet durable, in seq order: (record, future, events);
+        # records nobody waits for are kept only when on_durable wants them.
         self._unreleased: deque[
-            tuple[int, asyncio.Future[tuple[int, list[Event]]], list[Event]]
+            tuple[Record, asyncio.Future[_Outcome] | None, list[Event]]
         ] = deque()
         self._running = False
+        self._stopping = False
         self._failure: BaseException | None = None
         journal.on_durable(self._release)
 
@@ -83,6 +99,25 @@ class Sequencer:
         )
         await self._inbox.put((command, future))
         return await future
+
+    def offer(self, command: Command) -> bool:
+        """Queue a command without waiting; return False if the inbox is full.
+
+        Nobody waits for its outcome here: it reaches ``on_durable`` like
+        every record. A stopped sequencer accepts nothing (False).
+        """
+        if self._failure is not None or not self._running or self._stopping:
+            return False
+        try:
+            self._inbox.put_nowait((command, None))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    @property
+    def backlog(self) -> int:
+        """Return the commands queued and not yet applied."""
+        return self._inbox.qsize()
 
     async def run(self) -> None:
         """Own the core until `stop`: run this as the task ``paperx.sequencer``.
@@ -110,7 +145,11 @@ class Sequencer:
             self._running = False
 
     async def stop(self) -> None:
-        """Ask `run` to finish after the commands already queued."""
+        """Ask `run` to finish after the commands already queued.
+
+        `offer` refuses new commands from now on.
+        """
+        self._stopping = True
         await self._inbox.put(None)
 
     async def _loop(self) -> None:
@@ -128,9 +167,7 @@ class Sequencer:
                 item = inbox.get_nowait()
             self.journal.maybe_sync()
 
-    def _apply(
-        self, command: Command, future: asyncio.Future[tuple[int, list[Event]]] | None
-    ) -> None:
+    def _apply(self, command: Command, future: asyncio.Future[_Outcome] | None) -> None:
         """Stamp, apply and journal one command; hold its outcome until durable.
 
         System commands the core asks for (liquidations) become the very next
@@ -141,8 +178,8 @@ class Sequencer:
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
         events = self.core.handle(record)
-        if future is not None:
-            self._unreleased.append((seq, future, events))
+        if future is not None or self._on_durable is not None:
+            self._unreleased.append((record, future, events))
         self.journal.append(seq, journal_payload(record, events))
         for system_command in self.core.take_system_commands():
             self._apply(system_command, None)
@@ -150,10 +187,13 @@ class Sequencer:
     def _release(self, durable_seq: int) -> None:
         """Resolve the futures of every record now durable, in seq order."""
         unreleased = self._unreleased
-        while unreleased and unreleased[0][0] <= durable_seq:
-            seq, future, events = unreleased.popleft()
-            if not future.done():
-                future.set_result((seq, events))
+        on_durable = self._on_durable
+        while unreleased and unreleased[0][0].seq <= durable_seq:
+            record, future, events = unreleased.popleft()
+            if on_durable is not None:
+                on_durable(record, events)
+            if future is not None and not future.done():
+                future.set_result((record.seq, events))
 
     def _fail_waiters(self, exc: BaseException) -> None:
         """Fail every caller still waiting for an outcome."""
@@ -161,5 +201,5 @@ class Sequencer:
         error.__cause__ = exc
         while self._unreleased:
             _, future, _ = self._unreleased.popleft()
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_exception(error)

@@ -14,12 +14,14 @@ from exchange.markets import Market
 from exchange.messages import (
     BookDelta,
     Deposit,
+    Event,
     Liquidate,
     MarginCall,
     OrderAccepted,
     OrderFilled,
     OrderRested,
     PlaceOrder,
+    Record,
     SetIndexPrice,
     SetLeverage,
 )
@@ -38,6 +40,40 @@ def _order(account: str = "a", price: int = 100) -> PlaceOrder:
         qty=E8,
         price=price * E8,
     )
+
+
+_BTC = Market.from_decimals(
+    "BTC-PERP",
+    tick_size="0.1",
+    lot_size="0.001",
+    max_price="4529764",
+    mark_source="index",
+)
+# A trader at 20x long 1 BTC from 60000 against a maker with bids at 50000:
+# an index of 56000 then liquidates the trader.
+_LIQUIDATION_SETUP = (
+    Deposit(account="t", amount=3100 * E8),
+    Deposit(account="mm", amount=10**6 * E8),
+    SetIndexPrice(symbol="BTC-PERP", price=60000 * E8),
+    SetLeverage(account="t", symbol="BTC-PERP", leverage=20),
+    PlaceOrder(
+        account="mm",
+        symbol="BTC-PERP",
+        side="sell",
+        type="limit",
+        qty=E8,
+        price=60000 * E8,
+    ),
+    PlaceOrder(account="t", symbol="BTC-PERP", side="buy", type="market", qty=E8),
+    PlaceOrder(
+        account="mm",
+        symbol="BTC-PERP",
+        side="buy",
+        type="limit",
+        qty=E8,
+        price=50000 * E8,
+    ),
+)
 
 
 class TestSequencer:
@@ -144,42 +180,11 @@ class TestSystemCommands:
 
     async def test_a_liquidation_is_journaled_as_the_very_next_record(self) -> None:
         """The Liquidate a record asks for is applied and journaled right after it."""
-        btc = Market.from_decimals(
-            "BTC-PERP",
-            tick_size="0.1",
-            lot_size="0.001",
-            max_price="4529764",
-            mark_source="index",
-        )
         journal = MemoryJournal(HEADER)
-        seq = Sequencer(ExchangeCore([btc], margin=True), journal)
+        seq = Sequencer(ExchangeCore([_BTC], margin=True), journal)
         task = asyncio.create_task(seq.run())
         await asyncio.sleep(0)
-        for command in (
-            Deposit(account="t", amount=3100 * E8),
-            Deposit(account="mm", amount=10**6 * E8),
-            SetIndexPrice(symbol="BTC-PERP", price=60000 * E8),
-            SetLeverage(account="t", symbol="BTC-PERP", leverage=20),
-            PlaceOrder(
-                account="mm",
-                symbol="BTC-PERP",
-                side="sell",
-                type="limit",
-                qty=E8,
-                price=60000 * E8,
-            ),
-            PlaceOrder(
-                account="t", symbol="BTC-PERP", side="buy", type="market", qty=E8
-            ),
-            PlaceOrder(
-                account="mm",
-                symbol="BTC-PERP",
-                side="buy",
-                type="limit",
-                qty=E8,
-                price=50000 * E8,
-            ),
-        ):
+        for command in _LIQUIDATION_SETUP:
             await seq.submit(command)
         call_seq, events = await seq.submit(
             SetIndexPrice(symbol="BTC-PERP", price=56000 * E8)
@@ -196,3 +201,53 @@ class TestSystemCommands:
             isinstance(records[s].command, Liquidate)
             for s in range(call_seq + 1, after_seq)
         )
+
+
+class TestDurableRecords:
+    """``on_durable`` and ``offer``: what a transport adapter builds on."""
+
+    async def test_on_durable_sees_every_record_in_seq_order_once_durable(
+        self, tmp_path: Path
+    ) -> None:
+        """User and liquidation records reach the hook in seq order, none early."""
+        journal = FileJournal.open(tmp_path, header=HEADER, fsync="batch")
+        seen: list[tuple[int, str, bool]] = []
+
+        def hook(record: Record, events: list[Event]) -> None:
+            durable = journal.durable_seq >= record.seq
+            seen.append((record.seq, type(record.command).__name__, durable))
+            assert events[0].seq == record.seq
+
+        seq = Sequencer(ExchangeCore([_BTC], margin=True), journal, on_durable=hook)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        for command in _LIQUIDATION_SETUP:
+            await seq.submit(command)
+        call_seq, _ = await seq.submit(
+            SetIndexPrice(symbol="BTC-PERP", price=56000 * E8)
+        )
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        journal.close()
+        assert [s for s, _, _ in seen] == list(range(1, journal.last_seq + 1))
+        assert all(durable for _, _, durable in seen)
+        assert seen[call_seq][1] == "Liquidate"
+
+    async def test_offer_queues_without_waiting_and_refuses_when_full(self) -> None:
+        """Offer takes commands until the inbox is full, then returns False."""
+        applied: list[int] = []
+        seq = Sequencer(
+            ExchangeCore(),
+            MemoryJournal(HEADER),
+            queue_size=3,
+            on_durable=lambda record, _: applied.append(record.seq),
+        )
+        assert not seq.offer(_order())  # not running yet
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        assert [seq.offer(_order(str(i))) for i in range(4)] == [True] * 3 + [False]
+        assert seq.backlog == 3
+        await seq.stop()
+        assert not seq.offer(_order())  # stopping: nothing new
+        await asyncio.wait_for(task, 5)
+        assert applied == [1, 2, 3]

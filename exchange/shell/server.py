@@ -1,0 +1,256 @@
+"""``paperx serve``: the exchange as a network service, one asyncio TaskGroup.
+
+Wiring (each a named task, joined by bounded queues)::
+
+    paperx.gateway   MQTT cmd/{acct} -> session.decode -> sequencer.offer
+                     (inbox or outbox full: an OVERLOADED reject, never a wait)
+    paperx.sequencer stamp -> core -> journal; once durable: session.outcome
+                     -> outbox (acks and fills only after their record is durable)
+    paperx.journal   the journal's group commit (inside the sequencer)
+    paperx.publish.private / paperx.publish.market   outbox -> MQTT
+    paperx.snapshots an L2 snapshot per symbol every interval
+    paperx.feed      index prices (random walk or a recorded CSV), journaled
+    paperx.clock     AdvanceTime records, so funding happens with no traffic
+
+Start-up: load the config, start the embedded broker unless one is given,
+open the journal and recover the state from it (`replay.rebuild`), make the
+first deposit of every account the state has never seen, connect, then
+accept traffic (logged as ``server_ready``, with the state hash).
+
+Shutdown on SIGINT or SIGTERM: stop intake and the feeds, journal a
+checkpoint, let the sequencer apply what is queued, sync and close the
+journal, publish what is left, disconnect (``server_stopped``, with the
+state hash). A second signal exits at once; the journal stays valid either
+way (a torn tail is cut when it is next opened).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from exchange.core import ExchangeCore
+from exchange.gateway.auth import KeyStore
+from exchange.gateway.mqtt import MqttAdapter, client_for
+from exchange.gateway.outbox import Outbox
+from exchange.gateway.session import Session
+from exchange.gateway.wire import Codec
+from exchange.journal import FileJournal, Journal
+from exchange.journal.payload import JOURNALED_DECODER, exchange_header
+from exchange.logs import get_logger
+from exchange.messages import Checkpoint, Deposit
+from exchange.shell.broker import EmbeddedBroker
+from exchange.shell.feeds import random_walk, recorded, run_clock, run_index_feed
+from exchange.shell.sequencer import Sequencer
+from exchange.shell.server_config import ServerConfig
+
+__all__ = ["ServeOptions", "recover", "serve"]
+
+_log = get_logger(__name__)
+_DRAIN_TIMEOUT_S = 10.0  # publishing what is left after the journal closed
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What the command line adds to or overrides in the config file."""
+
+    broker: str | None = None  # mqtt:// URL of an external broker
+    index_feed: Path | None = None  # a CSV of recorded index prices
+    embedded_port: int | None = None  # override of [broker] embedded_port
+
+
+def recover(journal: Journal, config: ServerConfig) -> ExchangeCore:
+    """Return the state the journal's records built (a fresh one if empty).
+
+    Rebuild folds the journaled events (no matching), then the core resumes
+    from there, exactly as the live one was.
+    """
+    if not journal.last_seq:
+        return ExchangeCore(config.markets, margin=True)
+    from replay.rebuild import Rebuilder  # noqa: PLC0415 -- only on a restart
+
+    rebuilder = Rebuilder(config.markets, margin=True)
+    for _, payload in journal.read():
+        rebuilder.apply(JOURNALED_DECODER.decode(payload))
+    return rebuilder.resume()
+
+
+def serve(config: ServerConfig, options: ServeOptions) -> int:
+    """Run the server until a signal stops it; return the exit code."""
+    broker: EmbeddedBroker | None = None
+    url = options.broker or config.broker.url
+    if not url:
+        port = options.embedded_port
+        broker = EmbeddedBroker(config.broker.embedded_port if port is None else port)
+        broker.start()
+        url = broker.url
+    journal: Journal | None = None
+    try:
+        journal = FileJournal.open(
+            config.journal,
+            header=exchange_header(config.markets, margin=True),
+            fsync=config.fsync,
+        )
+        core = recover(journal, config)
+        _log.info(
+            "journal_recovered",
+            path=str(config.journal),
+            seq=core.last_seq,
+            recovery=journal.recovery.reason,
+        )
+        asyncio.run(_Server(config, options, url, journal, core).run())
+    except aiomqtt.MqttError as exc:
+        _log.error("broker_unreachable", broker=url, error=str(exc))
+        return 1
+    finally:
+        if journal is not None:
+            journal.close()  # after a failure too: what is written is synced
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+class _Server:
+    """The running server: its parts and the tasks that join them."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        options: ServeOptions,
+        url: str,
+        journal: Journal,
+        core: ExchangeCore,
+    ) -> None:
+        """Build the session, outbox and sequencer around a recovered core."""
+        self.config = config
+        self.options = options
+        self.url = url
+        self.journal = journal
+        self.core = core
+        self.session = Session(
+            core, KeyStore(config.credentials()), codec=Codec(config.format)
+        )
+        self.outbox = Outbox(config.outbox, config.market_data.queue)
+        self.sequencer = Sequencer(
+            core,
+            journal,
+            queue_size=config.queue,
+            on_durable=lambda record, events: self.outbox.put(
+                self.session.outcome(record, events)
+            ),
+        )
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Serve until a signal; then drain, close the journal and disconnect."""
+        self._install_signals()
+        async with (
+            client_for(
+                self.url,
+                identifier=f"paperx-{os.getpid()}",
+                username=self.config.broker.username or None,
+                password=self.config.broker.password or None,
+            ) as client,
+            asyncio.TaskGroup() as group,
+        ):
+            adapter = MqttAdapter(
+                client, self.session, self.sequencer.offer, self.outbox
+            )
+            sequencer = group.create_task(self.sequencer.run(), name="paperx.sequencer")
+            await asyncio.sleep(0)  # let the sequencer start before the deposits
+            await self._first_deposits()
+            await adapter.subscribe()  # before server_ready: nothing sent is lost
+            publishers = [
+                group.create_task(
+                    adapter.publish_private(), name="paperx.publish.private"
+                ),
+                group.create_task(
+                    adapter.publish_market(), name="paperx.publish.market"
+                ),
+            ]
+            intake = [
+                group.create_task(adapter.intake(), name="paperx.gateway"),
+                group.create_task(self._snapshots(), name="paperx.snapshots"),
+                group.create_task(self._index_feed(), name="paperx.feed"),
+                group.create_task(
+                    run_clock(self.sequencer.submit, self.config.clock.interval_ms),
+                    name="paperx.clock",
+                ),
+            ]
+            _log.info(
+                "server_ready",
+                broker=self.url,
+                seq=self.core.last_seq,
+                state_hash=self.core.state_hash(),
+                accounts=len(self.config.accounts),
+                markets=len(self.config.markets),
+            )
+            await self.stopping.wait()
+            for task in intake:
+                task.cancel()
+            await self.sequencer.submit(Checkpoint())
+            await self.sequencer.stop()
+            await sequencer
+            self.journal.close()
+            self.outbox.close()
+            _, late = await asyncio.wait(publishers, timeout=_DRAIN_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            _log.info(
+                "server_stopped",
+                seq=self.core.last_seq,
+                state_hash=self.core.state_hash(),
+                received=adapter.received,
+                dropped=dict(self.outbox.dropped),
+                unpublished=self.outbox.pending,
+            )
+
+    def _install_signals(self) -> None:
+        """SIGINT/SIGTERM: stop gracefully; a second one exits at once."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if self.stopping.is_set():
+                _log.warning("server_killed", signal=signal.Signals(signum).name)
+                os._exit(128 + signum)
+            _log.info("server_stopping", signal=signal.Signals(signum).name)
+            self.stopping.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    async def _first_deposits(self) -> None:
+        """Deposit each account's configured amount if the state never saw it."""
+        ledger = self.core.ledger
+        assert ledger is not None  # the server always runs the margin ledger
+        for account, amount in self.config.deposits_e8().items():
+            if account not in ledger.accounts:
+                await self.sequencer.submit(Deposit(account=account, amount=amount))
+
+    async def _snapshots(self) -> None:
+        """Publish an L2 snapshot of every symbol every interval."""
+        md = self.config.market_data
+        while True:
+            for market in self.config.markets:
+                snapshot = self.session.snapshot(market.symbol, md.depth)
+                if snapshot is not None:
+                    self.outbox.put([snapshot])
+            await asyncio.sleep(md.snapshot_interval_ms / 1000)
+
+    def _index_feed(self) -> Coroutine[Any, Any, None]:
+        """Return the index feed task: the recorded file if any, else the walk."""
+        feed = self.config.feed
+        path = self.options.index_feed or (Path(feed.file) if feed.file else None)
+        if path is not None:
+            symbols = {m.symbol for m in self.config.markets}
+            ticks = iter(list(recorded(path, symbols)))  # a bad row fails here
+        else:
+            ticks = random_walk(feed.start, feed.step, feed.interval_ms, feed.seed)
+        return run_index_feed(self.sequencer.submit, ticks)

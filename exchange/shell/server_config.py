@@ -1,0 +1,221 @@
+"""The server's configuration: one TOML file for ``paperx serve``.
+
+A file looks like this (every table but ``markets`` and ``accounts`` is
+optional; the values shown are the defaults)::
+
+    [server]
+    journal = "runs/serve"   # journal directory, relative to the file
+    fsync = "batch"          # always | batch | off
+    format = "json"          # the wire format: json | msgpack
+    queue = 4096             # sequencer inbox: full -> OVERLOADED rejects
+    outbox = 65536           # private messages waiting: above -> OVERLOADED
+
+    [broker]
+    url = ""                 # mqtt://host:port of an external broker;
+                             # "" starts the embedded one on 127.0.0.1
+    embedded_port = 1883     # the embedded broker's port (0: any free one)
+    username = ""            # the exchange's MQTT login on an external broker
+    password = ""            # (deploy/mosquitto/acl names it "paperx")
+
+    [feed]
+    file = ""                # CSV of recorded prices (see shell.feeds); "" = walk
+    seed = 1                 # the random walk's seed
+    interval_ms = 1000       # one index price per symbol this often
+    step = "0.0005"          # the walk's step, a fraction of the price
+    [feed.start]             # the walk's first index price per symbol
+    BTC-PERP = "65000"
+
+    [clock]
+    interval_ms = 1000       # an AdvanceTime record this often (funding)
+
+    [market_data]
+    snapshot_interval_ms = 1000   # an L2 snapshot per symbol this often
+    depth = 50                    # levels per side in a snapshot
+    queue = 10000                 # market-data messages waiting, per kind
+
+    [markets.BTC-PERP]       # as in `exchange.shell.config`
+    tick_size = "0.1"
+    lot_size = "0.001"
+
+    [accounts.alice]
+    api_key = "alice-key"    # names the account to a REST adapter
+    secret = "..."           # signs its requests (HMAC-SHA256)
+    deposit = "100000"       # USDT deposited when the account is first seen
+
+Decimals are strings, as in the market table. Secrets live only in this file
+and in memory: never in logs or the journal.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from exchange.errors import ConfigError
+from exchange.gateway.auth import ApiCredentials
+from exchange.markets import Market
+from exchange.shell.config import markets_from_toml
+from exchange.units import to_e8
+
+__all__ = [
+    "AccountConfig",
+    "BrokerConfig",
+    "ClockConfig",
+    "FeedConfig",
+    "MarketDataConfig",
+    "ServerConfig",
+    "load_server_config",
+]
+
+
+class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A TOML table: an unknown key is an error, not silently ignored."""
+
+
+class ServerSection(_Table, frozen=True):
+    """The ``[server]`` table: journal, durability, wire format and queues."""
+
+    journal: str = "runs/serve"
+    fsync: Literal["always", "batch", "off"] = "batch"
+    format: Literal["json", "msgpack"] = "json"
+    queue: int = 4096
+    outbox: int = 65536
+
+
+class BrokerConfig(_Table, frozen=True):
+    """The ``[broker]`` table: an external broker's URL or the embedded one."""
+
+    url: str = ""
+    embedded_port: int = 1883
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        """Show the broker, never the password."""
+        return f"BrokerConfig(url={self.url!r}, username={self.username!r})"
+
+
+class FeedConfig(_Table, frozen=True):
+    """The ``[feed]`` table: where index prices come from."""
+
+    file: str = ""
+    seed: int = 1
+    interval_ms: int = 1000
+    step: Decimal = Decimal("0.0005")
+    start: dict[str, Decimal] = {}
+
+
+class ClockConfig(_Table, frozen=True):
+    """The ``[clock]`` table: how often exchange time advances with no traffic."""
+
+    interval_ms: int = 1000
+
+
+class MarketDataConfig(_Table, frozen=True):
+    """The ``[market_data]`` table: snapshots and the conflation queues."""
+
+    snapshot_interval_ms: int = 1000
+    depth: int = 50
+    queue: int = 10000
+
+
+class AccountConfig(_Table, frozen=True):
+    """One ``[accounts.NAME]`` table: API credentials and the first deposit."""
+
+    api_key: str
+    secret: str
+    deposit: Decimal = Decimal(0)
+
+    def __repr__(self) -> str:
+        """Show the key, never the secret."""
+        return f"AccountConfig(api_key={self.api_key!r}, deposit={self.deposit})"
+
+
+class _Document(_Table, frozen=True):
+    """The whole file, minus the markets (`exchange.shell.config` reads those)."""
+
+    server: ServerSection = ServerSection()
+    broker: BrokerConfig = BrokerConfig()
+    feed: FeedConfig = FeedConfig()
+    clock: ClockConfig = ClockConfig()
+    market_data: MarketDataConfig = MarketDataConfig()
+    accounts: dict[str, AccountConfig] = {}
+    markets: dict[str, Any] = {}
+
+
+class ServerConfig(msgspec.Struct, kw_only=True):
+    """Everything ``paperx serve`` needs, read from one file."""
+
+    markets: list[Market]
+    accounts: dict[str, AccountConfig]
+    journal: Path
+    fsync: Literal["always", "batch", "off"]
+    format: Literal["json", "msgpack"]
+    queue: int
+    outbox: int
+    broker: BrokerConfig
+    feed: FeedConfig
+    clock: ClockConfig
+    market_data: MarketDataConfig
+
+    def credentials(self) -> dict[str, ApiCredentials]:
+        """Return each account's API credentials."""
+        return {
+            name: ApiCredentials(api_key=a.api_key, secret=a.secret)
+            for name, a in self.accounts.items()
+        }
+
+    def deposits_e8(self) -> dict[str, int]:
+        """Return each account's first deposit in E8 USDT (zero ones left out)."""
+        return {n: to_e8(a.deposit) for n, a in self.accounts.items() if a.deposit}
+
+
+def load_server_config(path: str | Path) -> ServerConfig:
+    """Read a server config file (see the module docstring for the format).
+
+    Relative paths in it (the journal, the feed file) are relative to the file.
+
+    Raises:
+        ConfigError: if the file is missing, not TOML, or has a bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = msgspec.convert(tomllib.loads(text), _Document, strict=False)
+    except OSError as exc:
+        msg = f"{path}: cannot read the server config: {exc.strerror}"
+        raise ConfigError(msg) from exc
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        msg = f"{path}: {exc}"
+        raise ConfigError(msg) from exc
+    if not document.accounts:
+        msg = f"{path}: needs at least one [accounts.NAME] table"
+        raise ConfigError(msg)
+    markets = markets_from_toml(text, str(path))
+    symbols = {m.symbol for m in markets}
+    unknown = sorted(set(document.feed.start) - symbols)
+    if unknown:
+        msg = f"{path}: [feed.start] names unknown markets: {', '.join(unknown)}"
+        raise ConfigError(msg)
+    base = path.parent
+    feed = document.feed
+    if feed.file:
+        feed = msgspec.structs.replace(feed, file=str(base / feed.file))
+    server = document.server
+    return ServerConfig(
+        markets=markets,
+        accounts=document.accounts,
+        journal=base / server.journal,
+        fsync=server.fsync,
+        format=server.format,
+        queue=server.queue,
+        outbox=server.outbox,
+        broker=document.broker,
+        feed=feed,
+        clock=document.clock,
+        market_data=document.market_data,
+    )

@@ -1,0 +1,218 @@
+"""``paperx serve`` as a child process, and plain aiomqtt bots that talk to it.
+
+The bots use no SDK: they sign with `exchange.gateway.auth`'s recipe and read
+the wire's JSON, as a bot author in any language would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from exchange.gateway.answers import Answer
+from exchange.gateway.auth import signed_payload
+from exchange.gateway.mqtt import client_for
+from exchange.gateway.wire import Codec, topic
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 15.0  # for anything that should take milliseconds; only a hang hits it
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(directory: Path, accounts: list[str], broker_login: str = "") -> Path:
+    """Write a server config for ``accounts`` (secret: NAME-secret) and return it.
+
+    ``broker_login`` is the exchange's MQTT password as user ``paperx``.
+    """
+    lines = [
+        "[server]",
+        'journal = "journal"',
+        "[feed.start]",
+        'BTC-PERP = "65000"',
+        "[markets.BTC-PERP]",
+        'tick_size = "0.1"',
+        'lot_size = "0.001"',
+    ]
+    for name in accounts:
+        lines += [
+            f'[accounts."{name}"]',
+            f'api_key = "{name}-key"',
+            f'secret = "{name}-secret"',
+            'deposit = "100000"',
+        ]
+    if broker_login:
+        lines += ["[broker]", 'username = "paperx"', f'password = "{broker_login}"']
+    path = directory / "paperx.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class Server:
+    """A ``paperx serve`` child process whose JSON log lines the test reads."""
+
+    def __init__(self, config: Path, broker: str | None, embedded_port: int) -> None:
+        """Start the server; `ready` waits until it accepts traffic."""
+        command = [
+            sys.executable,
+            "-m",
+            "exchange.cli",
+            "serve",
+            "--config",
+            str(config),
+        ]
+        command += (
+            ["--broker", broker] if broker else ["--embedded-port", str(embedded_port)]
+        )
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.process = subprocess.Popen(  # noqa: S603 -- our own CLI
+            command, stderr=subprocess.PIPE, env=env, cwd=REPO
+        )
+        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.log: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        """Pass every JSON log line to the test; None when stderr closes."""
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            try:
+                self.lines.put(json.loads(raw))
+            except ValueError:
+                self.lines.put({"event": "text", "text": raw.decode(errors="replace")})
+        self.lines.put(None)
+
+    def wait_for(self, event: str) -> dict[str, Any]:
+        """Return the first log entry named ``event``; fail if the server exits."""
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            if line is None:
+                msg = f"the server exited before {event!r}: {self.log[-5:]}"
+                raise AssertionError(msg)
+            self.log.append(line)
+            if line.get("event") == event:
+                return line
+
+    def stop(self, signum: int = signal.SIGTERM) -> dict[str, Any]:
+        """Signal the server, wait for it to exit 0, return its stop entry."""
+        self.process.send_signal(signum)
+        stopped = self.wait_for("server_stopped")
+        assert self.process.wait(TIMEOUT_S) == 0
+        return stopped
+
+    def kill(self) -> None:
+        """Kill the server if it still runs, and close its pipe (test teardown)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(TIMEOUT_S)
+        self._reader.join(TIMEOUT_S)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+class Bot:
+    """One account's plain MQTT client: signed requests out, its topics in."""
+
+    def __init__(
+        self,
+        url: str,
+        account: str,
+        *,
+        topics: tuple[str, ...] = (),
+        password: str | None = None,
+    ) -> None:
+        """Prepare a client for ``account``; enter it to connect and subscribe.
+
+        With ``password`` it logs in to the broker as the account.
+        """
+        self.account = account
+        self.secret = f"{account}-secret"
+        self.codec = Codec("json")
+        self.client = client_for(
+            url,
+            identifier=f"bot-{uuid.uuid4().hex[:12]}",
+            username=account if password else None,
+            password=password,
+        )
+        self.topics = topics or (topic("ack", account), topic("acct", account))
+        self.received: list[tuple[str, Answer]] = []
+        self._inbox: asyncio.Queue[tuple[str, Answer]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._counter = 0
+
+    async def __aenter__(self) -> Self:
+        """Connect, subscribe and start reading."""
+        await self.client.__aenter__()
+        for name in self.topics:
+            await self.client.subscribe(name, qos=1)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop reading and disconnect."""
+        if self._reader is not None:
+            self._reader.cancel()
+        await self.client.__aexit__(exc_type, exc, tb)
+
+    async def _read(self) -> None:
+        """Decode every message into the inbox."""
+        async for message in self.client.messages:
+            assert isinstance(message.payload, bytes)
+            item = (message.topic.value, self.codec.answer(message.payload))
+            self.received.append(item)
+            self._inbox.put_nowait(item)
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Return a request with a fresh id and the current time."""
+        self._counter += 1
+        body = {"op": op, "id": f"{self.account}-{self._counter}"}
+        body["ts_ms"] = time.time_ns() // 1_000_000
+        return body | fields
+
+    async def publish(self, payload: bytes, account: str | None = None) -> None:
+        """Publish raw bytes on a command topic (default: this account's)."""
+        name = f"paperx/v1/cmd/{account or self.account}"
+        await self.client.publish(name, payload, qos=1)
+
+    async def send(self, op: str, **fields: Any) -> str:
+        """Sign and publish one request; return its id."""
+        request = self.request(op, **fields)
+        await self.publish(signed_payload(self.codec, self.secret, request))
+        return str(request["id"])
+
+    async def expect(self, match: Callable[[str, Answer], bool]) -> Answer:
+        """Return the next message that ``match``es (others stay in `received`)."""
+        async with asyncio.timeout(TIMEOUT_S):
+            while True:
+                name, answer = await self._inbox.get()
+                if match(name, answer):
+                    return answer
+
+    async def answer(self, request_id: str) -> Answer:
+        """Return the answer to one request (accepted, rejected, a query's)."""
+        return await self.expect(lambda _, a: getattr(a, "id", None) == request_id)

@@ -1,0 +1,111 @@
+"""The broker lock: a test-started Mosquitto with deploy/'s ACL and passwords.
+
+Never the shared broker: this one runs on a free port with the generated
+password file, so the exchange logs in as ``paperx`` and each bot as its
+account, and the ACL alone keeps a bot to its own topics.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_rig import REPO, TIMEOUT_S, Bot, Server, free_port, write_config
+from services import missing
+
+from exchange.gateway.answers import Accepted, OpenOrdersInfo
+from exchange.gateway.auth import signed_payload
+from exchange.gateway.wire import topic
+
+pytestmark = pytest.mark.broker
+
+PASSWORD = "pw-for-tests"  # noqa: S105 -- a throwaway broker's
+
+
+@pytest.fixture
+def locked_broker(tmp_path: Path) -> Iterator[str]:
+    """Run Mosquitto with deploy/mosquitto's config on a free port; yield its URL."""
+    mosquitto, passwd = shutil.which("mosquitto"), shutil.which("mosquitto_passwd")
+    if mosquitto is None or passwd is None:
+        missing("mosquitto and mosquitto_passwd are not installed")
+    port = free_port()
+    store = tmp_path / "passwd"
+    for n, user in enumerate(("paperx", "alice", "bob")):
+        create = ["-c"] if n == 0 else []
+        subprocess.run(  # noqa: S603 -- the test's own broker tool
+            [passwd, *create, "-b", str(store), user, PASSWORD], check=True
+        )
+    text = (REPO / "deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
+    text = text.replace("listener 1883", f"listener {port} 127.0.0.1")
+    text = text.replace("/mosquitto/config/passwd", str(store))
+    text = text.replace("/mosquitto/config/acl", str(REPO / "deploy/mosquitto/acl"))
+    # run as the test's user: started as root, Mosquitto would switch to user
+    # "mosquitto", who cannot read pytest's private tmp_path
+    text += f"user {getpass.getuser()}\n"
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(text, encoding="utf-8")
+    broker = subprocess.Popen(  # noqa: S603
+        [mosquitto, "-c", str(conf)], stderr=subprocess.PIPE
+    )
+    try:
+        _wait_until_listening(port)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        broker.wait(TIMEOUT_S)
+        assert broker.stderr is not None
+        broker.stderr.close()
+
+
+def _wait_until_listening(port: int) -> None:
+    """Return once 127.0.0.1:port accepts connections (fail after the timeout)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # polling a port that is being opened
+        else:
+            return
+
+
+async def test_the_broker_keeps_each_account_to_its_own_topics(
+    tmp_path: Path, locked_broker: str
+) -> None:
+    """Bob can neither read Alice's topics nor publish on her command topic."""
+    write_config(tmp_path, ["alice", "bob"], broker_login=PASSWORD)
+    server = Server(tmp_path / "paperx.toml", locked_broker, 0)
+    try:
+        server.wait_for("server_ready")
+        async with (
+            Bot(locked_broker, "alice", password=PASSWORD) as a,
+            Bot(locked_broker, "bob", password=PASSWORD) as b,
+        ):
+            # granted (MQTT 3.1.1 has no refusal), but the ACL filters delivery
+            await b.client.subscribe(topic("ack", "alice"), qos=1)
+            # signed with Alice's own secret: only the broker can stop it
+            forged = a.request("new", symbol="BTC-PERP", side="buy", type="limit")
+            forged |= {"qty": "0.01", "price": "60000"}
+            await b.publish(signed_payload(a.codec, a.secret, forged), account="alice")
+            # Bob's request is answered after anything he sent before it
+            await b.answer(await b.send("open_orders"))
+            hers = await a.answer(await a.send("open_orders"))
+            assert isinstance(hers, OpenOrdersInfo)
+            assert hers.orders == []
+            order = {k: forged[k] for k in ("symbol", "side", "type", "qty", "price")}
+            own = await a.answer(await a.send("new", **order))
+            assert isinstance(own, Accepted)
+            # published after Alice's answers: Bob would have had those first
+            await b.answer(await b.send("open_orders"))
+        assert all(name.endswith("/alice") for name, _ in a.received)
+        assert all(name.endswith("/bob") for name, _ in b.received)
+    finally:
+        server.kill()

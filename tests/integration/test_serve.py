@@ -1,0 +1,192 @@
+"""``paperx serve`` over a real broker: Mosquitto on 127.0.0.1:1883, and embedded.
+
+Each test starts the server as a child process with a journal of its own and
+accounts named for the test (the shared Mosquitto may carry other traffic),
+and trades through plain aiomqtt clients that sign their requests.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from serve_rig import Bot, Server, free_port, write_config
+
+from exchange.gateway.answers import (
+    Accepted,
+    OpenOrdersInfo,
+    OrderUpdate,
+    Rejected,
+    TradeFill,
+)
+from exchange.gateway.auth import signed_payload
+from replay.log import ExchangeLog
+from replay.verify import verify
+
+pytestmark = pytest.mark.broker
+
+Start = Callable[[Path], Server]
+
+
+@pytest.fixture(params=["mosquitto", "embedded"])
+def broker(
+    request: pytest.FixtureRequest,
+    require_service: Callable[[str, str, int], None],
+) -> tuple[str | None, int, str]:
+    """Return (external URL or None, embedded port, the URL bots connect to)."""
+    if request.param == "mosquitto":
+        require_service("mosquitto", "127.0.0.1", 1883)
+        return "mqtt://127.0.0.1:1883", 0, "mqtt://127.0.0.1:1883"
+    port = free_port()
+    return None, port, f"mqtt://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def names() -> tuple[str, str]:
+    """Return two account names no other test or run uses."""
+    tag = uuid.uuid4().hex[:8]
+    return f"alice-{tag}", f"bob-{tag}"
+
+
+@pytest.fixture
+def start(
+    tmp_path: Path, broker: tuple[str | None, int, str], names: tuple[str, str]
+) -> Iterator[Start]:
+    """Return ``start(directory)``: a ready server with that config directory."""
+    servers: list[Server] = []
+
+    def run(directory: Path) -> Server:
+        config = directory / "paperx.toml"
+        if not config.exists():
+            write_config(directory, list(names))
+        server = Server(config, broker[0], broker[1])
+        servers.append(server)
+        server.wait_for("server_ready")
+        return server
+
+    yield run
+    for server in servers:
+        server.kill()
+    assert tmp_path.exists()
+
+
+@pytest.fixture
+def url(broker: tuple[str | None, int, str]) -> str:
+    """Return the URL the bots connect to."""
+    return broker[2]
+
+
+def _limit(side: str, price: str, qty: str = "0.01") -> dict[str, str]:
+    """Return the fields of a GTC limit order in BTC-PERP."""
+    return {
+        "symbol": "BTC-PERP",
+        "side": side,
+        "type": "limit",
+        "qty": qty,
+        "price": price,
+    }
+
+
+async def test_two_accounts_trade_and_each_hears_only_of_its_own_orders(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """A maker and a taker get their acks and fills, each on its own topics only."""
+    start(tmp_path)
+    alice, bob = names
+    async with Bot(url, alice) as a, Bot(url, bob) as b:
+        ask = await a.answer(await a.send("new", **_limit("sell", "65000")))
+        assert isinstance(ask, Accepted)
+        bid = await b.answer(await b.send("new", **_limit("buy", "65000")))
+        assert isinstance(bid, Accepted)
+        assert bid.seq > ask.seq
+        a_fill = await a.expect(lambda _, m: isinstance(m, TradeFill))
+        b_fill = await b.expect(lambda _, m: isinstance(m, TradeFill))
+    assert isinstance(a_fill, TradeFill)
+    assert isinstance(b_fill, TradeFill)
+    assert (a_fill.order_id, a_fill.liquidity) == (ask.order_id, "maker")
+    assert (b_fill.order_id, b_fill.liquidity) == (bid.order_id, "taker")
+    assert a_fill.trade_id == b_fill.trade_id
+    for bot, own in ((a, ask.order_id), (b, bid.order_id)):
+        assert {t for t, _ in bot.received} <= set(bot.topics)
+        ids = {
+            m.order_id
+            for _, m in bot.received
+            if isinstance(m, OrderUpdate | TradeFill)
+        }
+        assert ids == {own}
+
+
+async def test_a_malformed_payload_gets_a_coded_reject(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """Bytes that are not a request are answered MALFORMED on the sender's ack topic."""
+    start(tmp_path)
+    async with Bot(url, names[0]) as a:
+        await a.publish(b'{"req": {"op": "new", "id": "x1"')
+        reject = await a.expect(lambda _, m: isinstance(m, Rejected))
+        assert isinstance(reject, Rejected)
+        assert (reject.name, reject.code) == ("MALFORMED", 1001)
+        # the gateway still answers after it
+        ok = await a.answer(await a.send("new", **_limit("buy", "60000")))
+        assert isinstance(ok, Accepted)
+
+
+async def test_an_account_cannot_act_for_another(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """Alice fails the signature on Bob's topic and cannot cancel Bob's order."""
+    start(tmp_path)
+    alice, bob = names
+    async with Bot(url, alice) as a, Bot(url, bob) as b:
+        order = await b.answer(await b.send("new", **_limit("buy", "60000")))
+        assert isinstance(order, Accepted)
+        forged = a.request("cancel", order_id=order.order_id)
+        await a.publish(signed_payload(a.codec, a.secret, forged), account=bob)
+        refused = await b.answer(str(forged["id"]))
+        assert isinstance(refused, Rejected)
+        assert refused.name == "BAD_SIGNATURE"
+        stolen = await a.answer(await a.send("cancel", order_id=order.order_id))
+        assert isinstance(stolen, Rejected)
+        assert stolen.name == "UNKNOWN_ORDER"
+        still = await b.answer(await b.send("open_orders", symbol="BTC-PERP"))
+    assert isinstance(still, OpenOrdersInfo)
+    assert [o.order_id for o in still.orders] == [order.order_id]
+
+
+async def test_a_restart_recovers_the_state_from_the_journal(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """A restarted server has the state hash it stopped with, resting orders too."""
+    server = start(tmp_path)
+    alice, bob = names
+    async with Bot(url, alice) as a, Bot(url, bob) as b:
+        rest = await a.answer(await a.send("new", **_limit("sell", "66000")))
+        assert isinstance(rest, Accepted)
+        await a.answer(await a.send("new", **_limit("sell", "65000")))
+        await b.answer(await b.send("new", **_limit("buy", "65000")))
+    stopped = server.stop()
+    restarted = start(tmp_path)
+    ready = restarted.log[-1]
+    assert ready["state_hash"] == stopped["state_hash"]
+    assert ready["seq"] == stopped["seq"]
+    async with Bot(url, alice) as a:
+        orders = await a.answer(await a.send("open_orders", symbol="BTC-PERP"))
+    assert isinstance(orders, OpenOrdersInfo)
+    assert [o.order_id for o in orders.orders] == [rest.order_id]
+
+
+async def test_sigterm_under_traffic_leaves_a_journal_that_verifies(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """Orders in flight at SIGTERM are drained; replay verify accepts the journal."""
+    server = start(tmp_path)
+    async with Bot(url, names[0]) as a:
+        sent = [await a.send("new", **_limit("buy", str(60000 + i))) for i in range(50)]
+        await a.answer(sent[0])
+        server.stop(signal.SIGTERM)
+    report = verify(ExchangeLog(tmp_path / "journal"))
+    assert report.ok, report
+    assert report.checkpoints >= 1
