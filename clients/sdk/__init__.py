@@ -2,8 +2,9 @@
 
 Typical use::
 
-    async with PaperxClient("mm", api_key, secret, broker="mqtt://127.0.0.1:1883") as client:
-        order = await client.create_order("BTC/USDT:USDT", "limit", "buy", "0.01", "65000")
+    broker = "mqtt://127.0.0.1:1883"
+    async with PaperxClient("mm", api_key, secret, broker=broker) as client:
+        order = await client.create_order("BTC-PERP", "limit", "buy", "0.01", "65000")
         async for update in client.watch_orders():
             ...
 

@@ -25,14 +25,11 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import msgspec
-
-from exchange.gateway import answers as out
-from exchange.gateway import wire
-from exchange.gateway.auth import signed_payload
 
 from clients.sdk._book import LocalBook
 from clients.sdk._errors import (
@@ -66,6 +63,9 @@ from clients.sdk._shapes import (
 )
 from clients.sdk._streams import Channels, Stream
 from clients.sdk._transport import Message, Transport, TransportError
+from exchange.gateway import answers as out
+from exchange.gateway import wire
+from exchange.gateway.auth import signed_payload
 
 __all__ = ["PaperxClient"]
 
@@ -75,7 +75,7 @@ _RESYNC_TRIES = 5
 class PaperxClient:
     """An async client of one account: ccxt's method names, paperx's wire."""
 
-    def __init__(  # noqa: PLR0913 -- a client's settings
+    def __init__(
         self,
         account: str,
         api_key: str,
@@ -171,7 +171,8 @@ class PaperxClient:
             await self._transport.connect()
             await self._subscribe_all()
         except TransportError as exc:
-            raise NetworkError(f"cannot connect: {exc}") from exc
+            msg = f"cannot connect: {exc}"
+            raise NetworkError(msg) from exc
         self._connected.set()
         self._receiver = asyncio.create_task(
             self._receive(), name=f"paperx.sdk.{self.account}.receive"
@@ -244,7 +245,7 @@ class PaperxClient:
 
     # ------------------------------------------------------------ routing
 
-    def _route(self, message: Message) -> None:  # noqa: C901 -- one branch per kind
+    def _route(self, message: Message) -> None:  # noqa: C901, PLR0912 -- one branch per kind
         """Deliver one received message to whoever waits for it."""
         try:
             answer = self._codec.answer(message.payload)
@@ -351,7 +352,8 @@ class PaperxClient:
             ClientClosed: the client is closed.
         """
         if self._closed:
-            raise ClientClosed("the client was closed")
+            msg = "the client was closed"
+            raise ClientClosed(msg)
         loop = asyncio.get_running_loop()
         futures = {item.id: loop.create_future() for item in items}
         self._pending.update(futures)
@@ -381,11 +383,8 @@ class PaperxClient:
             msgspec.structs.replace(i, ts_ms=now, recv_window_ms=self.recv_window_ms)
             for i in items
         ]
-        request: wire.Request
-        if len(fresh) == 1:
-            request = fresh[0]
-        else:
-            request = wire.Batch(cmds=fresh)  # type: ignore[arg-type]
+        batch = wire.Batch(cmds=fresh) if len(fresh) > 1 else None  # type: ignore[arg-type]
+        request = fresh[0] if batch is None else batch
         payload = signed_payload(self._codec, self._secret, request)
         with contextlib.suppress(TransportError):  # the retry resends it
             await self._transport.publish(self._cmd_topic, payload, 1)
@@ -443,7 +442,7 @@ class PaperxClient:
             raise NetworkError(msg)
         return self.orders.shape_unseen(request, answer)
 
-    async def create_order(  # noqa: PLR0913 -- ccxt's signature
+    async def create_order(
         self,
         symbol: str,
         type: str,  # noqa: A002 -- ccxt's name
@@ -487,7 +486,8 @@ class PaperxClient:
         ]
         answers = await self._send(list(requests))
         return [
-            await self._order_result(a, r) for r, a in zip(requests, answers, strict=True)
+            await self._order_result(a, r)
+            for r, a in zip(requests, answers, strict=True)
         ]
 
     async def cancel_order(
@@ -507,7 +507,7 @@ class PaperxClient:
         )
         return await self._order_result(await self._call(request))
 
-    async def edit_order(  # noqa: PLR0913 -- ccxt's signature
+    async def edit_order(
         self,
         id: str,  # noqa: A002 -- ccxt's name
         symbol: str | None = None,  # noqa: ARG002 -- ids are exchange-wide
@@ -550,7 +550,11 @@ class PaperxClient:
         name = paperx_symbol(symbol)
         request = wire.SetLeverage(**self._stamp(), symbol=name, leverage=leverage)
         answer = await self._call(request)
-        return {"symbol": self._symbol(name), "leverage": leverage, "info": info(answer)}
+        return {
+            "symbol": self._symbol(name),
+            "leverage": leverage,
+            "info": info(answer),
+        }
 
     async def set_margin_mode(
         self,
@@ -580,7 +584,10 @@ class PaperxClient:
         )
 
     async def _adjust_margin(
-        self, symbol: str, amount: Any, kind: str  # noqa: ANN401 -- a Decimal
+        self,
+        symbol: str,
+        amount: Decimal,
+        kind: str,
     ) -> dict[str, Any]:
         """Send a margin adjustment; return ccxt's margin modification shape."""
         name = paperx_symbol(symbol)
@@ -601,7 +608,9 @@ class PaperxClient:
         assert isinstance(answer, out.BalanceInfo)  # the answer to GetBalance
         return balance_shape(answer)
 
-    async def fetch_positions(self, symbols: Iterable[str] | None = None) -> list[Position]:
+    async def fetch_positions(
+        self, symbols: Iterable[str] | None = None
+    ) -> list[Position]:
         """Return the open positions (in ``symbols`` if given)."""
         answer = await self._call(wire.GetPositions(**self._stamp()))
         assert isinstance(answer, out.PositionsInfo)  # the answer to GetPositions
@@ -628,11 +637,15 @@ class PaperxClient:
 
     async def _book_snapshot(self, symbol: str, depth: int) -> out.BookSnapshot:
         """Return a book snapshot from the exchange."""
-        answer = await self._call(wire.GetBook(**self._stamp(), symbol=symbol, depth=depth))
+        answer = await self._call(
+            wire.GetBook(**self._stamp(), symbol=symbol, depth=depth)
+        )
         assert isinstance(answer, out.BookSnapshot)  # the answer to GetBook
         return answer
 
-    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> OrderBook:
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None
+    ) -> OrderBook:
         """Return an L2 snapshot of ``symbol``, ``limit`` levels a side (100)."""
         name = paperx_symbol(symbol)
         snapshot = await self._book_snapshot(name, limit or 100)
@@ -648,11 +661,19 @@ class PaperxClient:
     # ------------------------------------------------------------ streams
 
     def _stream(
-        self, channel: str, *, conflate: bool = False, start: Any = None  # noqa: ANN401
+        self,
+        channel: str,
+        *,
+        conflate: bool = False,
+        start: Any = None,  # noqa: ANN401
     ) -> Stream[Any]:
         """Open a stream on a channel, failing at once if the client is closed."""
         stream: Stream[Any] = Stream(
-            self.channels, channel, limit=self.stream_limit, conflate=conflate, start=start
+            self.channels,
+            channel,
+            limit=self.stream_limit,
+            conflate=conflate,
+            start=start,
         )
         if self._closed:
             stream.end(ClientClosed("the client was closed"))
@@ -675,7 +696,7 @@ class PaperxClient:
         return self._stream(self._channel("positions", symbol))
 
     def watch_account(self) -> Stream[out.Answer]:
-        """Stream the account's notices: balance, margin call, liquidation, ADL, funding."""
+        """Stream account notices: balance, margin call, liquidation, ADL, funding."""
         return self._stream("account")
 
     def watch_trades(self, symbol: str) -> Stream[Trade]:
@@ -688,7 +709,9 @@ class PaperxClient:
     def watch_mark_price(self, symbol: str) -> Stream[MarkPrice]:
         """Stream ``symbol``'s mark price."""
         name = paperx_symbol(symbol)
-        return self._stream(f"mark:{name}", start=lambda: self._watch_topic("mark", name))
+        return self._stream(
+            f"mark:{name}", start=lambda: self._watch_topic("mark", name)
+        )
 
     def watch_order_book(self, symbol: str) -> Stream[OrderBook]:
         """Stream ``symbol``'s local book each time it changes while in sync.
@@ -698,9 +721,13 @@ class PaperxClient:
         only the newest book: a slow reader skips states, never falls behind.
         """
         name = paperx_symbol(symbol)
-        return self._stream(f"book:{name}", conflate=True, start=lambda: self._open_book(name))
+        return self._stream(
+            f"book:{name}", conflate=True, start=lambda: self._open_book(name)
+        )
 
-    async def _watch_topic(self, kind: Literal["trades", "book", "mark"], symbol: str) -> None:
+    async def _watch_topic(
+        self, kind: Literal["trades", "book", "mark"], symbol: str
+    ) -> None:
         """Subscribe to a market data topic (kept across reconnects)."""
         name = wire.topic(kind, symbol)
         if name not in self._topics:

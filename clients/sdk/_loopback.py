@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 
+from clients.sdk._transport import Message, TransportError
 from exchange.core import ExchangeCore
 from exchange.gateway.auth import ApiCredentials, KeyStore
 from exchange.gateway.session import Session
@@ -28,8 +29,6 @@ from exchange.gateway.wire import Codec, Outbound, topic
 from exchange.markets import DEFAULT_MARKETS, Market
 from exchange.messages import Command, Deposit, Record, SetIndexPrice
 from exchange.units import to_e8
-
-from clients.sdk._transport import Message, TransportError
 
 __all__ = ["LoopbackExchange", "LoopbackTransport"]
 
@@ -87,7 +86,8 @@ class LoopbackTransport:
         while True:
             item = await self._queue.get()
             if isinstance(item, _Drop):
-                raise TransportError("connection dropped")
+                msg = "connection dropped"
+                raise TransportError(msg)
             yield item
 
     def drop(self) -> None:

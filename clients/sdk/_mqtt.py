@@ -9,6 +9,7 @@ reconnect instead of being lost.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -114,7 +115,6 @@ class MqttTransport:
         """Leave the current connection, if any, ignoring a link already gone."""
         client, self._client = self._client, None
         if client is not None:
-            try:
+            # the link may already be down: then there is nothing left to close
+            with contextlib.suppress(aiomqtt.MqttError):
                 await client.__aexit__(None, None, None)
-            except aiomqtt.MqttError:
-                pass  # the link is already down: nothing left to close

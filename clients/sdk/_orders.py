@@ -15,9 +15,6 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
-from exchange.gateway import answers as out
-from exchange.gateway import wire
-
 from clients.sdk._shapes import (
     QUOTE,
     Fee,
@@ -29,6 +26,8 @@ from clients.sdk._shapes import (
     ms,
     order_status,
 )
+from exchange.gateway import answers as out
+from exchange.gateway import wire
 
 __all__ = ["OrderCache"]
 
@@ -94,16 +93,19 @@ class OrderCache:
         self.recent.append(fill)
 
     async def wait(
-        self, order_id: int, seq: int, timeout: float
+        self, order_id: int, seq: int, patience: float
     ) -> out.OrderUpdate | None:
-        """Return the order's state as of record ``seq`` or later (None: not seen)."""
+        """Return the order's state as of record ``seq`` or later.
+
+        None: no such update came within ``patience`` seconds.
+        """
         update = self.updates.get(order_id)
         if update is None or update.seq < seq:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             waiters = self._waiters.setdefault(order_id, [])
             waiters.append((seq, future))
             try:
-                await asyncio.wait_for(future, timeout)
+                await asyncio.wait_for(future, patience)
             except TimeoutError:
                 return None
             finally:
@@ -205,7 +207,7 @@ class OrderCache:
         ]
 
 
-def _order(  # noqa: PLR0913 -- an order has this many facts
+def _order(
     *,
     order_id: int,
     cid: str,

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, get_args
 
-from exchange.messages import OrderType, SelfTradePrevention, TimeInForce, TriggerSource
-
 from clients.sdk._shapes import as_decimal, paperx_symbol
+from exchange.messages import OrderType, SelfTradePrevention, TimeInForce, TriggerSource
 
 __all__ = ["Number", "order_fields"]
 
@@ -39,7 +38,7 @@ _ORDER_PARAMS = frozenset(
 )
 
 
-def order_fields(  # noqa: PLR0913 -- ccxt's signature
+def order_fields(
     symbol: str,
     type_: str,
     side: str,
@@ -73,7 +72,9 @@ def order_fields(  # noqa: PLR0913 -- ccxt's signature
     trigger = take_profit if take_profit is not None else trigger
     stp = str(params.get("selfTradePrevention", "none")).lower()
     if stp not in get_args(SelfTradePrevention):
-        msg = f"selfTradePrevention {stp!r} is not one of {get_args(SelfTradePrevention)}"
+        msg = (
+            f"selfTradePrevention {stp!r} is not one of {get_args(SelfTradePrevention)}"
+        )
         raise ValueError(msg)
     trigger_by = str(params.get("triggerBy", "last")).lower()
     if trigger_by not in get_args(TriggerSource):

@@ -1,9 +1,9 @@
-"""ccxt's unified shapes of what the client returns, and the conversions to them.
+r"""ccxt's unified shapes of what the client returns, and the conversions to them.
 
 Results are plain dicts shaped as ccxt's (an order: ``id`` as a string,
 ``clientOrderId``, ``timestamp`` in ms, ``datetime`` ISO 8601, ``status``
 open/closed/canceled/expired/rejected, ...; ``info`` holds the raw message),
-typed here as `TypedDict`\\ s. Numbers are `Decimal`, never float. Symbols
+typed here as `TypedDict`s. Numbers are `Decimal`, never float. Symbols
 may be given as paperx names (``BTC-PERP``) or ccxt's unified ones
 (``BTC/USDT:USDT``); results use the form the client was built with.
 """
@@ -118,16 +118,12 @@ class Balance(TypedDict):
     total: Decimal
 
 
-Balances = TypedDict(
-    "Balances",
-    {
-        "USDT": Balance,
-        "free": dict[str, Decimal],
-        "used": dict[str, Decimal],
-        "total": dict[str, Decimal],
-        "info": dict[str, Any],
-    },
-)
+class Balances(TypedDict):
+    USDT: Balance
+    free: dict[str, Decimal]
+    used: dict[str, Decimal]
+    total: dict[str, Decimal]
+    info: dict[str, Any]
 
 
 class OrderBook(TypedDict):
@@ -155,7 +151,7 @@ class MarkPrice(TypedDict):
 # ---------------------------------------------------------------- conversions
 
 
-def as_decimal(value: Decimal | str | int | float, name: str) -> Decimal:
+def as_decimal(value: Decimal | str | float, name: str) -> Decimal:
     """Return ``value`` as a Decimal; a float is read by its shortest repr.
 
     Raises:

@@ -1,9 +1,9 @@
-"""The transport protocol: how the client reaches a broker, or a venue in-process.
+r"""The transport protocol: how the client reaches a broker, or a venue in-process.
 
 A transport moves opaque payloads on MQTT-style topics. The client drives it
 as: ``connect()``, ``subscribe`` to its topics, then ``messages()`` until that
 iterator raises `TransportError` (the link dropped; the client reconnects by
-calling ``connect()`` again and resubscribing) or the client ``close()``\\ s it.
+calling ``connect()`` again and resubscribing) or the client ``close()``s it.
 """
 
 from __future__ import annotations
