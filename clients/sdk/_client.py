@@ -157,6 +157,7 @@ class PaperxClient:
         self.books: dict[str, LocalBook] = {}
         self.marks: dict[str, out.MarkUpdate] = {}
         self.reconnects = 0
+        self._generation = 0  # counts connections, to tell a stale failure
         self.undecodable = 0
 
     # ------------------------------------------------------------ lifetime
@@ -232,6 +233,7 @@ class PaperxClient:
             except TransportError:
                 continue
             self.reconnects += 1
+            self._generation += 1
             self._connected.set()
             for book in self.books.values():  # deltas may have been lost meanwhile
                 self._spawn(self._resync(book), f"resync.{book.symbol}")
@@ -360,10 +362,10 @@ class PaperxClient:
         waiting = items
         try:
             for _ in range(self.retries + 1):
-                await self._publish(waiting)
-                await asyncio.wait(
-                    [futures[item.id] for item in waiting], timeout=self.timeout
-                )
+                if await self._publish(waiting):
+                    await asyncio.wait(
+                        [futures[item.id] for item in waiting], timeout=self.timeout
+                    )
                 waiting = [item for item in waiting if not futures[item.id].done()]
                 if not waiting:
                     return [futures[item.id].result() for item in items]
@@ -372,12 +374,12 @@ class PaperxClient:
             for request_id in futures:
                 self._pending.pop(request_id, None)
 
-    async def _publish(self, items: list[wire.BatchItem | wire.Query]) -> None:
-        """Sign and publish requests with a fresh timestamp, once connected."""
+    async def _publish(self, items: list[wire.BatchItem | wire.Query]) -> bool:
+        """Sign and publish requests with a fresh timestamp; False if not sent."""
         try:
             await asyncio.wait_for(self._connected.wait(), self.timeout)
         except TimeoutError:
-            return  # counts as an attempt: the caller waits and retries
+            return False
         now = self._clock_ms()
         fresh = [
             msgspec.structs.replace(i, ts_ms=now, recv_window_ms=self.recv_window_ms)
@@ -386,8 +388,16 @@ class PaperxClient:
         batch = wire.Batch(cmds=fresh) if len(fresh) > 1 else None  # type: ignore[arg-type]
         request = fresh[0] if batch is None else batch
         payload = signed_payload(self._codec, self._secret, request)
-        with contextlib.suppress(TransportError):  # the retry resends it
+        generation = self._generation
+        try:
             await self._transport.publish(self._cmd_topic, payload, 1)
+        except TransportError:
+            # The link is down though the receive task has not noticed yet:
+            # wait for the reconnect it is about to make, unless it already has.
+            if generation == self._generation:
+                self._connected.clear()
+            return False
+        return True
 
     async def _call(self, item: wire.BatchItem | wire.Query) -> out.Answer:
         """Send one request; return its answer, raising its reject."""
