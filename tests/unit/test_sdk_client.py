@@ -9,7 +9,6 @@ import pytest
 from sdk_rig import BOOK, BTC, BTC_CCXT, client, venue
 
 from clients.sdk import (
-    PaperxClient,
     AuthenticationError,
     BadSymbol,
     ClientClosed,
@@ -18,6 +17,7 @@ from clients.sdk import (
     InvalidOrder,
     LoopbackExchange,
     OrderNotFound,
+    PaperxClient,
     RejectedError,
     RequestTimeout,
     TransportError,
@@ -25,8 +25,8 @@ from clients.sdk import (
 from clients.sdk._errors import rejected_error
 from exchange.codes import RejectCode
 from exchange.errors import REJECT_CLASSES
-from exchange.gateway.wire import Codec
 from exchange.gateway.answers import LiquidationNotice
+from exchange.gateway.wire import Codec
 
 D = Decimal
 
@@ -238,7 +238,6 @@ class TestRejects:
 
     def test_every_exchange_reject_family_has_an_sdk_class_of_the_same_name(self):
         """Each reject code maps to the SDK class named as the exchange's family."""
-
         for code, family in REJECT_CLASSES.items():
             error = rejected_error(int(code), code.name, "why")
             assert type(error).__name__ == family.__name__
@@ -246,7 +245,6 @@ class TestRejects:
 
     def test_a_code_the_sdk_does_not_know_raises_the_base_reject(self):
         """An unknown code (a newer server's) raises plain RejectedError."""
-
         assert type(rejected_error(7777, "NEW", "why")) is RejectedError
 
 
@@ -333,7 +331,6 @@ class TestRetries:
 
     def test_a_retry_budget_beyond_the_request_memory_is_refused(self):
         """A client whose retries could outlive the exchange's memory is refused."""
-
         with pytest.raises(ValueError, match="60 s"):
             PaperxClient("a", "k", "s", timeout=30, retries=1)
 
@@ -541,7 +538,6 @@ class TestManyClients:
 
     async def test_msgpack_clients_trade_on_a_msgpack_venue(self):
         """The msgpack wire format works end to end."""
-
         ex = venue("alice", codec=Codec("msgpack"))
         async with client(ex, "alice", fmt="msgpack") as alice:
             order = await alice.create_order(BTC, "limit", "buy", "0.01", "64000")
