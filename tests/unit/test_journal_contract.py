@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
@@ -18,9 +20,11 @@ from exchange.journal import (
     durability,
 )
 from exchange.journal.base import Recovery
+from exchange.journal.nats import NatsJournal, delete_nats_journal
+from services import missing
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from exchange.journal.base import FsyncPolicy
@@ -360,5 +364,59 @@ class TestFileJournalAlways(TestFileJournalBatch):
 
 class TestFileJournalOff(TestFileJournalBatch):
     """FileJournal never fsyncing."""
+
+    policy = "off"
+
+
+NATS_SERVER = "nats://127.0.0.1:4222"
+
+
+def nats_available() -> None:
+    """Skip (or fail, when services are required) unless NATS and nats-py are here."""
+    try:
+        import nats  # noqa: F401, PLC0415
+    except ImportError:
+        missing("nats-py is not installed (pip install 'paperx[nats]')")
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError as exc:
+        missing(f"no NATS server with JetStream at 127.0.0.1:4222 ({exc})")
+
+
+@pytest.mark.nats
+class TestNatsJournalBatch(PersistentJournalContract):
+    """NatsJournal on the real JetStream server, group commit (the default)."""
+
+    policy = "batch"
+
+    @pytest.fixture(autouse=True)
+    def _stream(self) -> Iterator[None]:
+        """Give each test its own stream, deleted afterwards."""
+        nats_available()
+        self.url = f"{NATS_SERVER}/paperx-test-{uuid.uuid4().hex[:12]}"
+        yield
+        delete_nats_journal(self.url)
+
+    def open_journal(self, header: JournalHeader = HEADER, **kwargs: Any) -> Journal:
+        """Return a new NatsJournal on the test's stream."""
+        kwargs.setdefault("fsync", self.policy)
+        return NatsJournal.open(self.url, header, **kwargs)
+
+    def reopen(self, **kwargs: Any) -> Journal:
+        """Return the test's NatsJournal opened again."""
+        kwargs.setdefault("fsync", self.policy)
+        return NatsJournal.open(self.url, HEADER, **kwargs)
+
+
+@pytest.mark.nats
+class TestNatsJournalAlways(TestNatsJournalBatch):
+    """NatsJournal waiting for every record's ack."""
+
+    policy = "always"
+
+
+@pytest.mark.nats
+class TestNatsJournalOff(TestNatsJournalBatch):
+    """NatsJournal never waiting for acks."""
 
     policy = "off"
