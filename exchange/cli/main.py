@@ -16,6 +16,8 @@ examples:
   paperx demo                          trade a generated stream, journal it, verify it
   paperx demo --n 1000000 --fsync off  a bigger run without fsync
   paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
+  paperx demo --journal nats://127.0.0.1:4222/DEMO   journal to NATS JetStream
+  paperx replay verify nats://127.0.0.1:4222/DEMO
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -50,10 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42, help="generator seed")
     demo.add_argument(
         "--journal",
-        type=Path,
-        default=Path("runs/demo"),
+        default="runs/demo",
         help="journal directory (default runs/demo; a non-empty one "
-        "gets a timestamped subdirectory)",
+        "gets a timestamped subdirectory), or nats://host:port/STREAM",
     )
     demo.add_argument(
         "--fsync",
@@ -81,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = replay_sub.add_parser(
         "verify", help="prove live hash == rebuild hash == rerun hash for a journal"
     )
-    verify.add_argument("journal", type=Path, help="journal directory")
+    verify.add_argument(
+        "journal", help="journal directory, or nats://host:port/STREAM (JetStream)"
+    )
     return parser
 
 
@@ -115,14 +118,15 @@ def _run(argv: list[str] | None) -> int:
     return _replay_verify(args.journal)
 
 
-def _replay_verify(journal: Path) -> int:
+def _replay_verify(journal: str) -> int:
     """Verify one journal and print the three hashes."""
     from exchange.cli.progress import ProgressBar  # noqa: PLC0415
     from exchange.errors import JournalError  # noqa: PLC0415
+    from exchange.journal import is_nats_url  # noqa: PLC0415
     from replay.log import ExchangeLog  # noqa: PLC0415
     from replay.verify import verify  # noqa: PLC0415
 
-    if not journal.is_dir():
+    if not is_nats_url(journal) and not Path(journal).is_dir():
         print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
         return 2
     try:

@@ -10,17 +10,19 @@ frame, no CRC of our own (JetStream checksums its blocks). The header is a
 message rather than stream metadata because metadata needs nats-server 2.10
 and any server (and ``nats stream get STREAM 1``) can read a message.
 
-Publishing. Each record goes out with two headers: ``Nats-Msg-Id: <seq>``
-(JetStream drops a second message with the same id inside the duplicate
+Publishing. Each record goes out with two headers: ``Nats-Msg-Id:
+<seq>.<writer>`` (the seq and a token drawn when the journal is opened;
+JetStream drops a second message with the same id inside the duplicate
 window, 2 minutes, answering with the first one's ack) and
 ``Nats-Expected-Last-Sequence`` (the stream sequence before it: the stream
 refuses the message unless it lands exactly at its own seq, so two writers
-on one stream cannot interleave). An ack must name the stream sequence the
-seq maps to; anything else poisons the journal. A record not acked within
-``ack_timeout`` is published again with the same id, and every record after
-it with it (the server checks the id before the expected sequence, so a
-copy of a stored record is answered as a duplicate, not refused); after
-``retries`` tries the journal fails.
+on one stream cannot interleave, and the writer token keeps one writer's
+resend from being taken for another's record). An ack must name the stream
+sequence the seq maps to; anything else poisons the journal. A record not
+acked within ``ack_timeout`` is published again with the same id, and every
+record after it with it (the server checks the id before the expected
+sequence, so a copy of a stored record is answered as a duplicate, not
+refused); after ``retries`` tries the journal fails.
 
 What "durable" means here. A JetStream publish ack says the stream has
 stored the message: with one replica, written by the nats-server process to
@@ -372,6 +374,7 @@ class _Publisher:
         self._sender: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._inbox = ""
+        self._writer = uuid.uuid4().hex[:12]  # tells this writer's msg ids apart
 
     async def start(self) -> None:
         """Subscribe to the ack inbox and start the retry watchdog."""
@@ -436,7 +439,10 @@ class _Publisher:
                 self._subject,
                 payload,
                 reply=f"{self._inbox}.{seq}",
-                headers={_MSG_ID: str(seq), _EXPECTED_LAST: str(expected)},
+                headers={
+                    _MSG_ID: f"{seq}.{self._writer}",
+                    _EXPECTED_LAST: str(expected),
+                },
             )
         except Exception as exc:  # noqa: BLE001 -- any client failure fails the journal
             self._fail(f"publishing seq {seq} failed: {exc!r}")
@@ -781,8 +787,8 @@ def _read_records(
             messages = io.run(_fetch(consumer, batch), 60.0)
             for message in messages:
                 seq = message.metadata.sequence.stream - 2 + first_seq
-                msg_id = (message.headers or {}).get(_MSG_ID)
-                if seq != expected or msg_id != str(seq):
+                msg_id = (message.headers or {}).get(_MSG_ID, "")
+                if seq != expected or msg_id.partition(".")[0] != str(seq):
                     on_stop(_gap(address, expected, seq, msg_id))
                     return
                 yield seq, message.data
@@ -803,7 +809,7 @@ def _read_records(
     )
 
 
-def _gap(address: NatsAddress, expected: int, seq: int, msg_id: str | None) -> ReadStop:
+def _gap(address: NatsAddress, expected: int, seq: int, msg_id: str) -> ReadStop:
     """Return the stop for a message that is not the record due next."""
     return ReadStop(
         path=address.url,

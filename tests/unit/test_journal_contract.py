@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
+from services import NATS_URL, require_nats
 
 from exchange.errors import JournalError, JournalSeqError
 from exchange.journal import (
@@ -21,7 +21,6 @@ from exchange.journal import (
 )
 from exchange.journal.base import Recovery
 from exchange.journal.nats import NatsJournal, delete_nats_journal
-from services import missing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -368,21 +367,6 @@ class TestFileJournalOff(TestFileJournalBatch):
     policy = "off"
 
 
-NATS_SERVER = "nats://127.0.0.1:4222"
-
-
-def nats_available() -> None:
-    """Skip (or fail, when services are required) unless NATS and nats-py are here."""
-    try:
-        import nats  # noqa: F401, PLC0415
-    except ImportError:
-        missing("nats-py is not installed (pip install 'paperx[nats]')")
-    try:
-        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
-    except OSError as exc:
-        missing(f"no NATS server with JetStream at 127.0.0.1:4222 ({exc})")
-
-
 @pytest.mark.nats
 class TestNatsJournalBatch(PersistentJournalContract):
     """NatsJournal on the real JetStream server, group commit (the default)."""
@@ -392,8 +376,8 @@ class TestNatsJournalBatch(PersistentJournalContract):
     @pytest.fixture(autouse=True)
     def _stream(self) -> Iterator[None]:
         """Give each test its own stream, deleted afterwards."""
-        nats_available()
-        self.url = f"{NATS_SERVER}/paperx-test-{uuid.uuid4().hex[:12]}"
+        require_nats()
+        self.url = f"{NATS_URL}/paperx-test-{uuid.uuid4().hex[:12]}"
         yield
         delete_nats_journal(self.url)
 
