@@ -66,13 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core",),
-        help="core: matching, full core, and journaled core",
+        choices=("core", "journal"),
+        help="core: matching, full core, and journaled core; "
+        "journal: file vs NATS JetStream journal throughput",
     )
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
-        help="options of the benchmark (see paperx bench core --help)",
+        help="options of the benchmark (see paperx bench core|journal --help)",
     )
 
     replay = sub.add_parser("replay", help="read, rebuild and rerun recorded journals")
@@ -112,6 +113,10 @@ def _run(argv: list[str] | None) -> int:
 
         return run_demo(args.n, args.seed, args.journal, args.fsync)
     if args.command == "bench":
+        if args.target == "journal":
+            from bench.journal import main as bench_journal  # noqa: PLC0415
+
+            return bench_journal(args.rest)
         from bench.core import main as bench_core  # noqa: PLC0415
 
         return bench_core(args.rest)

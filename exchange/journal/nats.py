@@ -19,10 +19,12 @@ refuses the message unless it lands exactly at its own seq, so two writers
 on one stream cannot interleave, and the writer token keeps one writer's
 resend from being taken for another's record). An ack must name the stream
 sequence the seq maps to; anything else poisons the journal. A record not
-acked within ``ack_timeout`` is published again with the same id, and every
-record after it with it (the server checks the id before the expected
-sequence, so a copy of a stored record is answered as a duplicate, not
-refused); after ``retries`` tries the journal fails.
+acked while no ack at all arrives for ``ack_timeout`` is published again
+with the same id, and every record after it with it (the server checks the
+id before the expected sequence, so a copy of a stored record is answered
+as a duplicate, not refused); after ``retries`` such stalls in a row the
+journal fails. At most 8192 records are in flight (published, not acked),
+so a slow server slows the publisher instead of queueing without bound.
 
 What "durable" means here. A JetStream publish ack says the stream has
 stored the message: with one replica, written by the nats-server process to
@@ -109,6 +111,7 @@ _EXPECTED_LAST: Final = "Nats-Expected-Last-Sequence"
 _WRONG_LAST_SEQUENCE: Final = 10071  # JetStream's err_code for a refused expectation
 _DUPLICATE_WINDOW_S: Final = 120.0
 _READ_BATCH: Final = 4096
+_IN_FLIGHT: Final = 8192  # records published and not yet acked, at most
 _API_TIMEOUT_S: Final = 10.0
 _READERS: Final = itertools.count()  # names the reading threads
 _INSTALL_HINT: Final = (
@@ -368,8 +371,12 @@ class _Publisher:
         self._sent = last_seq  # the highest seq published
         self._outbox: deque[tuple[int, bytes]] = deque()
         self._kicked = False
-        # seq -> (payload, first publish time, attempts), oldest first
-        self._pending: dict[int, tuple[bytes, float, int]] = {}
+        # seq -> payload of every record published and not yet acked, in order
+        self._pending: dict[int, bytes] = {}
+        self._room = asyncio.Event()  # set while fewer than _IN_FLIGHT are pending
+        self._room.set()
+        self._progress_at = 0.0  # when acks last advanced (or a wait began)
+        self._stalls = 0  # ack timeouts in a row without progress
         self._waiters: list[tuple[int, Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -423,11 +430,16 @@ class _Publisher:
 
     async def _send(self) -> None:
         """Publish every queued record, in seq order."""
-        outbox = self._outbox
-        now = time.monotonic()
+        outbox, pending = self._outbox, self._pending
         while outbox and self.error is None:
+            if len(pending) >= _IN_FLIGHT:
+                self._room.clear()
+                await self._room.wait()
+                continue
             seq, payload = outbox.popleft()
-            self._pending[seq] = (payload, now, 1)
+            if not pending:
+                self._progress_at = time.monotonic()
+            pending[seq] = payload
             self._sent = seq
             await self._publish(seq, payload)
 
@@ -477,7 +489,13 @@ class _Publisher:
     def _settle(self) -> None:
         """Advance ``acked`` past every record acked in order; resolve waiters."""
         pending = self._pending
-        self.acked = next(iter(pending)) - 1 if pending else self._sent
+        acked = next(iter(pending)) - 1 if pending else self._sent
+        if acked > self.acked:
+            self._progress_at = time.monotonic()
+            self._stalls = 0
+        self.acked = acked
+        if len(pending) < _IN_FLIGHT:
+            self._room.set()
         if self._waiters:
             acked = self.acked
             keep = []
@@ -498,23 +516,27 @@ class _Publisher:
             self._waiters.append((seq, future))
 
     async def _watch(self) -> None:
-        """Resend the records from the oldest one not acked in time; fail at last."""
+        """Resend what is pending once acks stop for ``ack_timeout``; fail at last.
+
+        Timing the stall, not each record, keeps a long queue of records
+        being acked in order (a slow server) from counting as lost.
+        """
         while self.error is None:
             await asyncio.sleep(self._ack_timeout / 4)
-            if not self._pending:
+            pending = self._pending
+            if not pending or time.monotonic() - self._progress_at < self._ack_timeout:
                 continue
-            oldest, (_, since, attempts) = next(iter(self._pending.items()))
-            if time.monotonic() - since < self._ack_timeout * attempts:
-                continue
-            if attempts > self._retries:
+            self._stalls += 1
+            oldest = next(iter(pending))
+            if self._stalls > self._retries:
                 self._fail(
-                    f"no ack for seq {oldest} after {attempts} tries "
+                    f"no ack for seq {oldest} after {self._stalls} tries "
                     f"({self._ack_timeout} s each)"
                 )
                 return
-            _log.warning("nats_journal_resend", from_seq=oldest, attempts=attempts)
-            for seq, (payload, first, tries) in list(self._pending.items()):
-                self._pending[seq] = (payload, first, tries + 1)
+            _log.warning("nats_journal_resend", from_seq=oldest, records=len(pending))
+            self._progress_at = time.monotonic()
+            for seq, payload in list(pending.items()):
                 await self._publish(seq, payload)
 
     def _fail(self, reason: str) -> None:
