@@ -545,16 +545,18 @@ class _Publisher:
             return
         self.error = f"{self._address.url}: {reason}"
         _log.error("nats_journal_failed", reason=self.error)
+        self._room.set()  # a sender waiting for room sees the error and ends
         waiters, self._waiters = self._waiters, []
         for _, future in waiters:
             future.set_exception(NatsPublishError(self.error))
 
     async def stop(self) -> None:
-        """Stop the watchdog and fail the waiters left (the journal is closing)."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        """Stop the watchdog and sender; fail the waiters left (the journal closes)."""
+        for task in (self._watchdog, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         waiters, self._waiters = self._waiters, []
         for _, future in waiters:
             future.set_exception(NatsPublishError("the journal closed"))
