@@ -18,6 +18,8 @@ examples:
   paperx serve --config paperx.toml    the exchange over MQTT (embedded broker)
   paperx serve --config paperx.toml --broker mqtt://127.0.0.1:1883
   paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
+  paperx demo --journal nats://127.0.0.1:4222/DEMO   journal to NATS JetStream
+  paperx replay verify nats://127.0.0.1:4222/DEMO
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -53,10 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42, help="generator seed")
     demo.add_argument(
         "--journal",
-        type=Path,
-        default=Path("runs/demo"),
+        default="runs/demo",
         help="journal directory (default runs/demo; a non-empty one "
-        "gets a timestamped subdirectory)",
+        "gets a timestamped subdirectory), or nats://host:port/STREAM",
     )
     demo.add_argument(
         "--fsync",
@@ -70,13 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core",),
-        help="core: matching, full core, and journaled core",
+        choices=("core", "journal"),
+        help="core: matching, full core, and journaled core; "
+        "journal: file vs NATS JetStream journal throughput",
     )
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
-        help="options of the benchmark (see paperx bench core --help)",
+        help="options of the benchmark (see paperx bench core|journal --help)",
     )
 
     replay = sub.add_parser("replay", help="read, rebuild and rerun recorded journals")
@@ -86,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = replay_sub.add_parser(
         "verify", help="prove live hash == rebuild hash == rerun hash for a journal"
     )
-    verify.add_argument("journal", type=Path, help="journal directory")
+    verify.add_argument(
+        "journal", help="journal directory, or nats://host:port/STREAM (JetStream)"
+    )
     return parser
 
 
@@ -162,6 +166,10 @@ def _run(argv: list[str] | None) -> int:
 
         return run_demo(args.n, args.seed, args.journal, args.fsync)
     if args.command == "bench":
+        if args.target == "journal":
+            from bench.journal import main as bench_journal  # noqa: PLC0415
+
+            return bench_journal(args.rest)
         from bench.core import main as bench_core  # noqa: PLC0415
 
         return bench_core(args.rest)
@@ -189,14 +197,15 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
 
 
-def _replay_verify(journal: Path) -> int:
+def _replay_verify(journal: str) -> int:
     """Verify one journal and print the three hashes."""
     from exchange.cli.progress import ProgressBar  # noqa: PLC0415
     from exchange.errors import JournalError  # noqa: PLC0415
+    from exchange.journal import is_nats_url  # noqa: PLC0415
     from replay.log import ExchangeLog  # noqa: PLC0415
     from replay.verify import verify  # noqa: PLC0415
 
-    if not journal.is_dir():
+    if not is_nats_url(journal) and not Path(journal).is_dir():
         print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
         return 2
     try:

@@ -32,9 +32,13 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 import msgspec
 
-from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
+from exchange.errors import JournalCorrupt, JournalError
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
-from exchange.journal.durability import DurableJournal, check_settings
+from exchange.journal.durability import (
+    DurableJournal,
+    check_header,
+    check_settings,
+)
 from exchange.journal.frames import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
@@ -145,7 +149,7 @@ class FileJournal(DurableJournal):
             segments = list_segments(path)
         stored = read_header(segments[0][1], segments[0][0])
         if header is not None:
-            _check_header(path, stored, header)
+            check_header(str(path), stored, header)
         limits = (segment_bytes, batch_records, batch_ms)
         return cls(
             path,
@@ -320,19 +324,6 @@ def _fsync_and_close(fd: int) -> None:
         _fdatasync(fd)
     finally:
         os.close(fd)
-
-
-def _check_header(directory: Path, stored: JournalHeader, given: JournalHeader) -> None:
-    """Raise unless ``given`` has the stored schema version and config hash.
-
-    Raises:
-        JournalMismatch: Naming the first field that differs.
-    """
-    for field in ("schema_version", "config_hash"):
-        if getattr(stored, field) != getattr(given, field):
-            raise JournalMismatch(
-                str(directory), field, getattr(stored, field), getattr(given, field)
-            )
 
 
 def _remove_leftovers(directory: Path) -> list[str]:

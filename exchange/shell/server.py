@@ -42,7 +42,7 @@ from exchange.gateway.mqtt import MqttAdapter, client_for
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import Codec
-from exchange.journal import FileJournal, Journal
+from exchange.journal import Journal, open_journal
 from exchange.journal.payload import JOURNALED_DECODER, exchange_header
 from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
@@ -93,7 +93,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
         url = broker.url
     journal: Journal | None = None
     try:
-        journal = FileJournal.open(
+        journal = open_journal(
             config.journal,
             header=exchange_header(config.markets, margin=True),
             fsync=config.fsync,

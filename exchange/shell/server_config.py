@@ -4,7 +4,7 @@ A file looks like this (every table but ``markets`` and ``accounts`` is
 optional; the values shown are the defaults)::
 
     [server]
-    journal = "runs/serve"   # journal directory, relative to the file
+    journal = "runs/serve"   # journal directory (relative to the file) or nats:// URL
     fsync = "batch"          # always | batch | off
     format = "json"          # the wire format: json | msgpack
     queue = 4096             # sequencer inbox: full -> OVERLOADED rejects
@@ -57,6 +57,7 @@ import msgspec
 
 from exchange.errors import ConfigError
 from exchange.gateway.auth import ApiCredentials
+from exchange.journal.target import is_nats_url
 from exchange.markets import Market
 from exchange.shell.config import markets_from_toml
 from exchange.units import to_e8
@@ -152,7 +153,7 @@ class ServerConfig(msgspec.Struct, kw_only=True):
 
     markets: list[Market]
     accounts: dict[str, AccountConfig]
-    journal: Path
+    journal: Path | str  # a directory, or a nats://host:port/STREAM URL
     fsync: Literal["always", "batch", "off"]
     format: Literal["json", "msgpack"]
     queue: int
@@ -209,7 +210,9 @@ def load_server_config(path: str | Path) -> ServerConfig:
     return ServerConfig(
         markets=markets,
         accounts=document.accounts,
-        journal=base / server.journal,
+        journal=(
+            server.journal if is_nats_url(server.journal) else base / server.journal
+        ),
         fsync=server.fsync,
         format=server.format,
         queue=server.queue,
