@@ -16,6 +16,7 @@ examples:
   paperx demo                          trade a generated stream, journal it, verify it
   paperx demo --n 1000000 --fsync off  a bigger run without fsync
   paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
+  paperx replay repair runs/demo       move a damaged journal part aside, keep the rest
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="prove live hash == rebuild hash == rerun hash for a journal"
     )
     verify.add_argument("journal", type=Path, help="journal directory")
+    repair = replay_sub.add_parser(
+        "repair",
+        help="cut a damaged journal at its first damage, moving the rest aside "
+        "into files of their own (nothing is deleted)",
+    )
+    repair.add_argument("journal", type=Path, help="journal directory")
     return parser
 
 
@@ -112,7 +119,45 @@ def _run(argv: list[str] | None) -> int:
         from bench.core import main as bench_core  # noqa: PLC0415
 
         return bench_core(args.rest)
+    if args.replay_command == "repair":
+        return _replay_repair(args.journal)
     return _replay_verify(args.journal)
+
+
+def _replay_repair(journal: Path) -> int:
+    """Repair one journal and say what was kept and what was moved aside."""
+    from exchange.errors import JournalError  # noqa: PLC0415
+    from replay.repair import repair  # noqa: PLC0415
+
+    if not journal.is_dir():
+        print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
+        return 2
+    try:
+        report = repair(journal)
+    except JournalError as exc:
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
+    damage = report.damage
+    if damage is None:
+        print(
+            f"intact        {report.kept_records:,} records, last seq "
+            f"{report.last_seq}; nothing moved"
+        )
+        return 0
+    print(
+        f"damage        {damage.reason} at {damage.path} byte {damage.offset} "
+        f"({damage.detail})"
+    )
+    print(
+        f"kept          {report.kept_records:,} records, seq {report.first_seq}"
+        f"..{report.last_seq}"
+    )
+    print(f"moved aside   {damage.records_after:,} intact records after the damage")
+    for moved in report.moved:
+        print(f"  {moved.path}  ({moved.bytes:,} bytes)")
+    for stale in report.stale_snapshots:
+        print(f"stale         {stale}  (a snapshot past the kept records)")
+    return 0
 
 
 def _replay_verify(journal: Path) -> int:
@@ -144,6 +189,14 @@ def _replay_verify(journal: Path) -> int:
     print(f"rerun hash    {report.rerun_hash}")
     if report.damage:
         print(f"damage        {report.damage}")
+    if report.snapshot_seq is not None:
+        verdict = "matches the rebuild" if report.snapshot_ok else "MISMATCH"
+        print(
+            f"snapshot      seq {report.snapshot_seq}: {report.snapshot_hash}"
+            f"  {verdict} (at its seq, and rebuilt from it to the end)"
+        )
+    for skipped in report.snapshots_skipped:
+        print(f"skipped       {skipped}")
     if report.rebuild_error:
         print(f"rebuild       diverged: {report.rebuild_error}")
     if report.rerun_difference:
