@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core",),
-        help="core: matching, full core, and journaled core",
+        choices=("core", "recovery"),
+        help="core: matching, full core, and journaled core; "
+        "recovery: rebuild speed and recovery time with and without a snapshot",
     )
     bench.add_argument(
         "rest",
@@ -116,6 +117,10 @@ def _run(argv: list[str] | None) -> int:
 
         return run_demo(args.n, args.seed, args.journal, args.fsync)
     if args.command == "bench":
+        if args.target == "recovery":
+            from bench.recovery import main as bench_recovery  # noqa: PLC0415
+
+            return bench_recovery(args.rest)
         from bench.core import main as bench_core  # noqa: PLC0415
 
         return bench_core(args.rest)
