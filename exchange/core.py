@@ -67,6 +67,7 @@ from exchange.messages import (
     Withdraw,
 )
 from exchange.resting import fit_resting_orders
+from exchange.state import CoreState, capture, restore
 
 __all__ = ["STATE_SCHEMA", "ExchangeCore"]
 
@@ -210,6 +211,36 @@ class ExchangeCore:
         self.execution.restore_resting_reduce_only()
         if self.liquidator is not None:
             self.liquidator.reindex()
+
+    def snapshot(self) -> CoreState:
+        """Return the whole state as plain data, for a snapshot (see `restored`).
+
+        Call it between records. The data is the core's own (frozen structs of
+        ints, strings and lists); writing it anywhere is the shell's business.
+        """
+        return capture(self, STATE_SCHEMA)
+
+    @classmethod
+    def restored(
+        cls, state: CoreState, markets: Iterable[Market], *, margin: bool
+    ) -> ExchangeCore:
+        """Return a core rebuilt from ``snapshot()`` data, ready for the next record.
+
+        Given the markets and margin setting the original ran with, the
+        result has the original's `state_hash` and handles every following
+        record exactly as the original would (same events, same state).
+
+        Raises:
+            InvariantViolation: If ``state`` is of another state schema, other
+                markets or margin setting, or inconsistent.
+        """
+        if state.schema != STATE_SCHEMA:
+            msg = f"snapshot state schema {state.schema}, this core's {STATE_SCHEMA}"
+            raise InvariantViolation(msg)
+        core = cls(markets, margin=margin)
+        restore(core, state)
+        core.restore_indexes()
+        return core
 
     def take_system_commands(self) -> list[Liquidate]:
         """Return (and forget) the system commands the last records asked for.

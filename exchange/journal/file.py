@@ -11,7 +11,11 @@ Layout and recovery:
   corrupt tail (incomplete frame, CRC mismatch, absurd length) is logged as
   ``journal_tail_truncated``, reported in :attr:`~DurableJournal.recovery`,
   and cut at the end of the last good frame (then fsynced): every complete
-  record before it survives. Damage anywhere else raises
+  record before it survives. It is a tail only if no intact frame follows
+  it: damage with intact records after it (a flipped bit, not a crash
+  mid-write) raises :class:`~exchange.errors.JournalCorrupt` with their
+  count instead, and ``paperx replay repair`` moves the damaged part aside.
+  Damage anywhere else raises
   :class:`~exchange.errors.JournalCorrupt`, since history cannot be dropped
   silently; ``verify=True`` scans the older segments too instead of only when
   they are read.
@@ -51,6 +55,7 @@ from exchange.journal.segment import (
     TEMP_SUFFIX,
     SegmentScan,
     create_segment,
+    intact_after,
     list_segments,
     read_header,
 )
@@ -180,6 +185,7 @@ class FileJournal(DurableJournal):
             pass
         if scan.reason in (StopReason.HEADER, StopReason.SEQ):
             raise JournalCorrupt(str(path), scan.end, f"{scan.reason}: {scan.detail}")
+        _refuse_inner_damage(scan)
         self._last_seq = self._durable_seq = scan.last_seq
         self._open_writer(path, scan.end)
         try:
@@ -324,6 +330,24 @@ def _fsync_and_close(fd: int) -> None:
         _fdatasync(fd)
     finally:
         os.close(fd)
+
+
+def _refuse_inner_damage(scan: SegmentScan) -> None:
+    """Raise if intact frames follow where ``scan`` stopped: not a torn tail.
+
+    Raises:
+        JournalCorrupt: Naming the segment, the offset of the damage and the
+            count of intact records after it.
+    """
+    following = intact_after(scan)
+    if following is not None:
+        raise JournalCorrupt(
+            str(scan.path),
+            scan.end,
+            f"{scan.reason}: {scan.detail} (after seq {scan.last_seq}; intact "
+            f"again at byte {following[0]})",
+            records_after=following[1],
+        )
 
 
 def _remove_leftovers(directory: Path) -> list[str]:
