@@ -16,6 +16,10 @@ optional; the values shown are the defaults)::
     embedded_port = 1883     # the embedded broker's port (0: any free one)
     username = ""            # the exchange's MQTT login on an external broker
     password = ""            # (deploy/mosquitto/acl names it "paperx")
+    client_id = ""           # the exchange's MQTT client id ("": paperx-PID);
+                             # its session is persistent until a clean stop
+    reconnect_delay_ms = 100      # first reconnect backoff (doubling, +-50%)
+    max_reconnect_delay_ms = 5000 # longest reconnect backoff
 
     [feed]
     file = ""                # CSV of recorded prices (see shell.feeds); "" = walk
@@ -93,6 +97,9 @@ class BrokerConfig(_Table, frozen=True):
     embedded_port: int = 1883
     username: str = ""
     password: str = ""
+    client_id: str = ""
+    reconnect_delay_ms: int = 100
+    max_reconnect_delay_ms: int = 5000
 
     def __repr__(self) -> str:
         """Show the broker, never the password."""
