@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 
 from exchange.core import ExchangeCore
+from exchange.gateway.acl import EXCHANGE_USER, mosquitto_hash
 from exchange.gateway.auth import KeyStore
 from exchange.gateway.mqtt import Backoff, MqttAdapter, client_for
 from exchange.gateway.outbox import Outbox
@@ -91,9 +94,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
     broker: EmbeddedBroker | None = None
     url = options.broker or config.broker.url
     if not url:
-        port = options.embedded_port
-        broker = EmbeddedBroker(config.broker.embedded_port if port is None else port)
-        broker.start()
+        config, broker = _embedded_broker(config, options)
         url = broker.url
     journal: Journal | None = None
     try:
@@ -119,6 +120,39 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
         if broker is not None:
             broker.stop()
     return 0
+
+
+def _embedded_broker(
+    config: ServerConfig, options: ServeOptions
+) -> tuple[ServerConfig, EmbeddedBroker]:
+    """Start the embedded broker; return it and the config the server logs in with.
+
+    When accounts have MQTT passwords, the broker requires logins and applies
+    the topic ACL; the exchange then logs in as ``[broker] username`` with its
+    password, or with a random one made for this run if the config has none.
+    """
+    port = options.embedded_port
+    port = config.broker.embedded_port if port is None else port
+    users = config.broker_users()
+    if not users:
+        broker = EmbeddedBroker(port)
+        broker.start()
+        return config, broker
+    login = config.broker
+    if not login.password:
+        login = msgspec.structs.replace(
+            login,
+            username=login.username or EXCHANGE_USER,
+            password=secrets.token_urlsafe(24),
+        )
+    user = login.username or EXCHANGE_USER
+    broker = EmbeddedBroker(
+        port,
+        users=users | {user: mosquitto_hash(login.password)},
+        exchange_user=user,
+    )
+    broker.start()
+    return msgspec.structs.replace(config, broker=login), broker
 
 
 class _Server:

@@ -45,6 +45,12 @@ optional; the values shown are the defaults)::
     api_key = "alice-key"    # names the account to a REST adapter
     secret = "..."           # signs its requests (HMAC-SHA256)
     deposit = "100000"       # USDT deposited when the account is first seen
+    mqtt_password_hash = ""  # its broker password, hashed ($7$, as Mosquitto's
+                             # password file); any: the embedded broker
+                             # requires logins and applies the topic ACL
+
+``paperx accounts add NAME --config FILE`` writes an account's table (and
+Mosquitto's password file and ACL beside it).
 
 Decimals are strings, as in the market table. Secrets live only in this file
 and in memory: never in logs or the journal.
@@ -136,6 +142,7 @@ class AccountConfig(_Table, frozen=True):
     api_key: str
     secret: str
     deposit: Decimal = Decimal(0)
+    mqtt_password_hash: str = ""
 
     def __repr__(self) -> str:
         """Show the key, never the secret."""
@@ -174,6 +181,14 @@ class ServerConfig(msgspec.Struct, kw_only=True):
         return {
             name: ApiCredentials(api_key=a.api_key, secret=a.secret)
             for name, a in self.accounts.items()
+        }
+
+    def broker_users(self) -> dict[str, str]:
+        """Return the accounts' MQTT users (name -> password hash) that have one."""
+        return {
+            name: a.mqtt_password_hash
+            for name, a in self.accounts.items()
+            if a.mqtt_password_hash
         }
 
     def deposits_e8(self) -> dict[str, int]:

@@ -199,13 +199,15 @@ class Bot:
         *,
         topics: tuple[str, ...] = (),
         password: str | None = None,
+        secret: str | None = None,
     ) -> None:
         """Prepare a client for ``account``; enter it to connect and subscribe.
 
-        With ``password`` it logs in to the broker as the account.
+        With ``password`` it logs in to the broker as the account; ``secret``
+        is its API secret (default: write_config's, NAME-secret).
         """
         self.account = account
-        self.secret = f"{account}-secret"
+        self.secret = secret or f"{account}-secret"
         self.codec = Codec("json")
         self.client = client_for(
             url,

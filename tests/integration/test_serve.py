@@ -137,17 +137,24 @@ async def test_a_malformed_payload_gets_a_coded_reject(
 async def test_an_account_cannot_act_for_another(
     start: Start, tmp_path: Path, url: str, names: tuple[str, str]
 ) -> None:
-    """Alice fails the signature on Bob's topic and cannot cancel Bob's order."""
+    """With no ACL in the way, Alice's signature fails on Bob's topic, any request."""
     start(tmp_path)
     alice, bob = names
     async with Bot(url, alice) as a, Bot(url, bob) as b:
         order = await b.answer(await b.send("new", **_limit("buy", "60000")))
         assert isinstance(order, Accepted)
-        forged = a.request("cancel", order_id=order.order_id)
-        await a.publish(signed_payload(a.codec, a.secret, forged), account=bob)
-        refused = await b.answer(str(forged["id"]))
-        assert isinstance(refused, Rejected)
-        assert refused.name == "BAD_SIGNATURE"
+        for op, fields in (
+            ("new", _limit("buy", "61000")),
+            ("cancel", {"order_id": order.order_id}),
+            ("cancel_all", {}),
+            ("open_orders", {"symbol": "BTC-PERP"}),
+            ("balance", {}),
+        ):
+            forged = a.request(op, **fields)
+            await a.publish(signed_payload(a.codec, a.secret, forged), account=bob)
+            refused = await b.answer(str(forged["id"]))
+            assert isinstance(refused, Rejected), op
+            assert refused.name == "BAD_SIGNATURE"
         stolen = await a.answer(await a.send("cancel", order_id=order.order_id))
         assert isinstance(stolen, Rejected)
         assert stolen.name == "UNKNOWN_ORDER"

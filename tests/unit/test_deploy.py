@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exchange.gateway.acl import acl_file_text
 from exchange.gateway.wire import topic
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
@@ -46,3 +47,7 @@ class TestMosquittoDeploy:
             ("write", topic("acct", "+")),
             ("write", "paperx/v1/md/#"),
         }
+
+    def test_the_acl_file_is_what_accounts_add_writes(self) -> None:
+        """deploy/'s ACL is the one generated from the rules both brokers apply."""
+        assert (DEPLOY / "acl").read_text(encoding="utf-8") == acl_file_text()
