@@ -19,13 +19,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from services import missing
 
+from clients.sdk import PaperxClient
 from exchange.gateway.answers import Answer
 from exchange.gateway.auth import signed_payload
 from exchange.gateway.mqtt import client_for
@@ -187,6 +189,48 @@ class Server:
         self._reader.join(TIMEOUT_S)
         assert self.process.stderr is not None
         self.process.stderr.close()
+
+
+@contextmanager
+def serving(config: Path, broker: str, settings: str = "") -> Iterator[str]:
+    """Run ``paperx serve`` with ``config`` on a broker of its own; yield its URL.
+
+    ``broker`` is "own-mosquitto" (a test-started Mosquitto with the extra
+    config lines ``settings``) or "embedded".
+    """
+    mosquitto: Mosquitto | None = None
+    if broker == "own-mosquitto":
+        mosquitto = Mosquitto(config.parent, settings).start()
+        server = Server(config, mosquitto.url, 0)
+        url = mosquitto.url
+    else:
+        port = free_port()
+        server = Server(config, None, port)
+        url = f"mqtt://127.0.0.1:{port}"
+    try:
+        server.wait_for("server_ready")
+        yield url
+    finally:
+        server.kill()
+        if mosquitto is not None:
+            mosquitto.kill()
+
+
+def sdk_client(url: str, account: str, **settings: Any) -> PaperxClient:
+    """Return an SDK client of an account write_config made (paperx symbols)."""
+    options: dict[str, Any] = {"timeout": 3.0, "retries": 2} | settings
+    return PaperxClient(
+        account,
+        f"{account}-key",
+        f"{account}-secret",
+        broker=url,
+        unified_symbols=False,
+        **options,
+    )
+
+
+Start = Callable[[Path], Server]
+"""``start(directory)``: a ready server with that config directory (conftest)."""
 
 
 class Bot:

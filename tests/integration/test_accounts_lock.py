@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from serve_rig import Bot, Mosquitto, Server, free_port, write_config
+from serve_rig import Bot, serving, write_config
 
 from exchange.gateway.answers import Accepted, OpenOrdersInfo
 from exchange.gateway.auth import signed_payload
@@ -43,7 +43,7 @@ def accounts(tmp_path: Path) -> tuple[NewAccount, NewAccount]:
     )
 
 
-@pytest.fixture(params=["mosquitto", "embedded"])
+@pytest.fixture(params=["own-mosquitto", "embedded"])
 def locked(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -51,27 +51,12 @@ def locked(
 ) -> Iterator[str]:
     """Run the server behind a locked broker of the parameter's kind; yield its URL."""
     assert accounts
-    config = tmp_path / "paperx.toml"
-    broker: Mosquitto | None = None
-    if request.param == "mosquitto":
-        settings = (
-            "allow_anonymous false\nset_tcp_nodelay true\n"
-            f"password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\n"
-        )
-        broker = Mosquitto(tmp_path, settings).start()
-        server = Server(config, broker.url, 0)
-        url = broker.url
-    else:
-        port = free_port()
-        server = Server(config, None, port)
-        url = f"mqtt://127.0.0.1:{port}"
-    try:
-        server.wait_for("server_ready")
+    settings = (
+        "allow_anonymous false\nset_tcp_nodelay true\n"
+        f"password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\n"
+    )
+    with serving(tmp_path / "paperx.toml", request.param, settings) as url:
         yield url
-    finally:
-        server.kill()
-        if broker is not None:
-            broker.kill()
 
 
 def _bot(url: str, account: NewAccount) -> Bot:

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from serve_rig import TIMEOUT_S, Mosquitto, Server, write_config
+from serve_rig import TIMEOUT_S, Mosquitto, Server, sdk_client, write_config
 
 from clients.sdk import Order, PaperxClient
 from exchange.messages import PlaceOrder
@@ -28,16 +28,13 @@ ORDERS = 30  # per account; the broker dies after a third of them are answered
 
 def _client(url: str, account: str) -> PaperxClient:
     """Return an SDK client that retries for long enough to outlive a restart."""
-    return PaperxClient(
+    return sdk_client(
+        url,
         account,
-        f"{account}-key",
-        f"{account}-secret",
-        broker=url,
         timeout=1.0,
         retries=20,
         reconnect_delay=0.05,
         max_reconnect_delay=0.5,
-        unified_symbols=False,
     )
 
 

@@ -8,12 +8,10 @@ and trades through plain aiomqtt clients that sign their requests.
 from __future__ import annotations
 
 import signal
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from serve_rig import Bot, Server, free_port, write_config
+from serve_rig import Bot, Start
 
 from exchange.gateway.answers import (
     Accepted,
@@ -27,56 +25,6 @@ from replay.log import ExchangeLog
 from replay.verify import verify
 
 pytestmark = pytest.mark.broker
-
-Start = Callable[[Path], Server]
-
-
-@pytest.fixture(params=["mosquitto", "embedded"])
-def broker(
-    request: pytest.FixtureRequest,
-    require_service: Callable[[str, str, int], None],
-) -> tuple[str | None, int, str]:
-    """Return (external URL or None, embedded port, the URL bots connect to)."""
-    if request.param == "mosquitto":
-        require_service("mosquitto", "127.0.0.1", 1883)
-        return "mqtt://127.0.0.1:1883", 0, "mqtt://127.0.0.1:1883"
-    port = free_port()
-    return None, port, f"mqtt://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def names() -> tuple[str, str]:
-    """Return two account names no other test or run uses."""
-    tag = uuid.uuid4().hex[:8]
-    return f"alice-{tag}", f"bob-{tag}"
-
-
-@pytest.fixture
-def start(
-    tmp_path: Path, broker: tuple[str | None, int, str], names: tuple[str, str]
-) -> Iterator[Start]:
-    """Return ``start(directory)``: a ready server with that config directory."""
-    servers: list[Server] = []
-
-    def run(directory: Path) -> Server:
-        config = directory / "paperx.toml"
-        if not config.exists():
-            write_config(directory, list(names))
-        server = Server(config, broker[0], broker[1])
-        servers.append(server)
-        server.wait_for("server_ready")
-        return server
-
-    yield run
-    for server in servers:
-        server.kill()
-    assert tmp_path.exists()
-
-
-@pytest.fixture
-def url(broker: tuple[str | None, int, str]) -> str:
-    """Return the URL the bots connect to."""
-    return broker[2]
 
 
 def _limit(side: str, price: str, qty: str = "0.01") -> dict[str, str]:
