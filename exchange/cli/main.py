@@ -21,6 +21,7 @@ examples:
   paperx demo --journal nats://127.0.0.1:4222/DEMO   journal to NATS JetStream
   paperx replay verify nats://127.0.0.1:4222/DEMO
   paperx replay repair runs/demo       move a damaged journal part aside, keep the rest
+  paperx accounts add bob --config paperx.toml   bob's API key, secret, broker login
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_serve(sub)
+    _add_accounts(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
@@ -147,6 +149,37 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _add_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx accounts add`` and its options."""
+    accounts = sub.add_parser("accounts", help="manage the accounts that may trade")
+    actions = accounts.add_subparsers(
+        dest="accounts_command", required=True, metavar="ACTION"
+    )
+    add = actions.add_parser(
+        "add",
+        help="create an account: API key and secret, broker login, ACL",
+        description="Create an account: its API key and secret and first "
+        "deposit go into the server config; its MQTT password goes hashed into "
+        "Mosquitto's password file (and the config, for the embedded broker); "
+        "the ACL file is rewritten. The secrets are printed once, here only.",
+    )
+    add.add_argument("name", help="the account: its MQTT username and topic key")
+    add.add_argument(
+        "--config", type=Path, required=True, help="the server's TOML file"
+    )
+    add.add_argument(
+        "--deposit", default="10000", help="USDT deposited at first (default 10000)"
+    )
+    add.add_argument(
+        "--passwd",
+        type=Path,
+        help="Mosquitto's password file (default: passwd beside the config)",
+    )
+    add.add_argument(
+        "--acl", type=Path, help="Mosquitto's ACL file (default: acl beside the config)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code.
 
@@ -169,6 +202,8 @@ def _run(argv: list[str] | None) -> int:
     configure_logging(level)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "accounts":
+        return _accounts_add(args)
     if args.command == "demo":
         from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
 
@@ -249,6 +284,38 @@ def _replay_repair(journal: Path) -> int:
         print(f"  {moved.path}  ({moved.bytes:,} bytes)")
     for stale in report.stale_snapshots:
         print(f"stale         {stale}  (a snapshot past the kept records)")
+    return 0
+
+
+def _accounts_add(args: argparse.Namespace) -> int:
+    """Create an account and print its credentials, once."""
+    from exchange.errors import ConfigError  # noqa: PLC0415
+    from exchange.shell.accounts import add_account  # noqa: PLC0415
+
+    base = args.config.parent
+    try:
+        made = add_account(
+            args.config,
+            args.name,
+            deposit=args.deposit,
+            password_file=args.passwd or base / "passwd",
+            acl_file=args.acl or base / "acl",
+        )
+    except ConfigError as exc:
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
+    print(f"account        {made.name}")
+    print(f"api key        {made.api_key}")
+    print(f"api secret     {made.secret}")
+    print(f"mqtt username  {made.name}")
+    print(f"mqtt password  {made.mqtt_password}")
+    if made.exchange_login_created:
+        print("exchange login created in [broker] (the server's own MQTT user)")
+    print(
+        "The secret and the password are shown only now: give them to the bot "
+        "(PaperxClient(account, api_key, secret, mqtt_password=...)). Restart "
+        "paperx serve, and reload Mosquitto (SIGHUP) to read the new password."
+    )
     return 0
 
 
