@@ -43,6 +43,7 @@ import msgspec
 from exchange.core import ExchangeCore
 from exchange.journal.payload import exchange_header, journal_payload
 from exchange.margin.accounts import DEFAULT_LEVERAGE, DEFAULT_MODE
+from replay.order_ids import RecordedOrderIds
 from exchange.messages import (
     AdjustMargin,
     AmendOrder,
@@ -129,7 +130,7 @@ class ChangedRun:
         self.journal = journal
         self.on_record = on_record
         self.summary = RerunSummary(settings=list(settings.texts))
-        self._old_next_id = 1  # the next order id of the old run
+        self._old_ids = RecordedOrderIds()  # the old run's order ids
         self._ids: dict[int, int] = {}  # old run's order id -> new run's
         # (account, symbol) pairs whose mode / leverage was set so far
         self._mode_set: set[tuple[str, str]] = set()
@@ -155,7 +156,7 @@ class ChangedRun:
         summary.records_read += 1
         record, old_events = entry.record, entry.events
         cmd = record.command
-        old_id = self._follow_old_ids(cmd, old_events)
+        old_id = self._old_ids.follow(cmd, old_events)
         if isinstance(cmd, Liquidate):
             summary.recorded_liquidations += 1
             return
@@ -176,29 +177,6 @@ class ChangedRun:
         if not isinstance(self._last, Checkpoint):
             self._submit(Checkpoint())
         self.summary.state_hash = self.core.state_hash()
-
-    # ------------------------------------------------------------ the old run
-
-    def _follow_old_ids(self, cmd: Command, events: list[Event]) -> int | None:
-        """Follow the old run's order ids; return the id its `PlaceOrder` got.
-
-        A `PlaceOrder` without a `CommandRejected` accepted its order with the
-        next id (as `replay.rebuild_books` derives it); a liquidation order's
-        acceptance is journaled with its id.
-        """
-        placed: int | None = None
-        if isinstance(cmd, PlaceOrder) and not any(
-            type(e) is CommandRejected for e in events
-        ):
-            placed = self._old_next_id
-        for event in events:
-            if type(event) is OrderAccepted:  # a liquidation's, or a schema 1 log's
-                if not event.liquidation and placed is not None:
-                    placed = event.order_id
-                self._old_next_id = max(self._old_next_id, event.order_id + 1)
-        if placed is not None:
-            self._old_next_id = max(self._old_next_id, placed + 1)
-        return placed
 
     # ------------------------------------------------------------ the new run
 

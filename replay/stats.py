@@ -5,7 +5,8 @@ the state the record left (a rebuild's or a rerun's ledger), and adds up:
 
 * per account: fills, traded notional, fees, realized PnL, funding, the
   liquidations (time, market, mode, size, mark and bankruptcy price, and
-  whether the cross wallet lost money in that record), auto-deleveraging,
+  whether the cross wallet ended that record lower: an isolated liquidation
+  takes at most its bucket, so it never does), auto-deleveraging,
   the largest absolute position per market, the result of every position
   from open to flat, and the equity curve: equity (wallets plus unrealized
   PnL, `equity_e8`) after every record that moved a wallet, a position, or
@@ -55,7 +56,7 @@ class Liquidation:
     mark: int
     bankruptcy_price: int
     equity_after: int
-    wallet_touched: bool  # the cross wallet lost money in this record
+    wallet_touched: bool  # the cross wallet ended this record lower
 
 
 @dataclass
@@ -228,9 +229,14 @@ class RunStats:
         """Record one liquidation step, and whether the cross wallet paid for it."""
         stats = self.account(event.account)
         spec = self.specs[event.symbol]
-        touched = any(
-            type(e) is BalanceChanged and e.account == event.account and e.amount < 0
-            for e in events
+        # the net move: a returned isolated remainder may pay the clearance fee
+        touched = (
+            sum(
+                e.amount
+                for e in events
+                if type(e) is BalanceChanged and e.account == event.account
+            )
+            < 0
         )
         stats.liquidations.append(
             Liquidation(

@@ -22,13 +22,20 @@ from replay.rebuild import Rebuilder
 from replay.rerun_changed import ChangedRun, RefusedCommand, RerunSummary
 from replay.settings import parse_settings
 from replay.stats import AccountStats, RunStats
-from replay.fmt import e8_text, iso_utc
+from replay.fmt import e8_text, iso_utc, money, table
 
 if TYPE_CHECKING:
     from exchange.journal import Journal
     from replay.log import ExchangeLog
 
-__all__ = ["FLIP", "WhatIf", "account_json", "recorded_stats", "what_if"]
+__all__ = [
+    "FLIP",
+    "WhatIf",
+    "account_json",
+    "recorded_stats",
+    "what_if",
+    "what_if_text",
+]
 
 FLIP = "margin_mode=flip"
 """The setting of the what-if rerun."""
@@ -173,3 +180,51 @@ def what_if(
     )
     flipped.finish(run.core.ledger)
     return WhatIf(recorded, flipped, summary)
+
+
+def _liquidations(stats: AccountStats) -> str:
+    """Return the liquidations as ``count (time at mark, ...)``."""
+    if not stats.liquidations:
+        return "0"
+    shown = ", ".join(
+        f"{iso_utc(liq.ts_ns)[11:19]} {liq.symbol} @ {money(liq.mark)}"
+        for liq in stats.liquidations[:3]
+    )
+    more = ", ..." if len(stats.liquidations) > 3 else ""  # noqa: PLR2004
+    return f"{len(stats.liquidations)} ({shown}{more})"
+
+
+def what_if_text(result: WhatIf, top: int = 10) -> str:
+    """Return the side-by-side report as text; ``top`` accounts, most changed first."""
+    names = result.accounts()
+    s = result.summary
+    lines = [
+        f"what-if: every margin mode flipped ({FLIP}); {result.recorded.records:,} "
+        f"records rerun as {s.records_written:,}",
+        f"liquidations: recorded {s.recorded_liquidations}, what-if {s.liquidations}; "
+        f"{s.rewritten} commands rewritten, {s.injected} injected, "
+        f"{len(s.refused)} recorded commands refused or dropped",
+    ]
+    for name in names[:top]:
+        rec, alt = result.recorded.account(name), result.flipped.account(name)
+        rows = [
+            ["liquidations", _liquidations(rec), _liquidations(alt)],
+            ["net realized", money(rec.net_realized), money(alt.net_realized)],
+            ["largest loss, one position", money(rec.largest_loss), money(alt.largest_loss)],
+            ["worst drawdown", money(rec.max_drawdown), money(alt.max_drawdown)],
+            ["final equity", money(rec.equity), money(alt.equity)],
+            [
+                "liquidation took cross wallet",
+                "yes" if rec.wallet_touched else "no",
+                "yes" if alt.wallet_touched else "no",
+            ],
+        ]
+        modes = ["/".join(sorted(x.modes)) or "-" for x in (rec, alt)]
+        lines += ["", table([name, f"recorded ({modes[0]})", f"what-if ({modes[1]})"], rows)]
+        refused = result.refused(name)
+        if refused:
+            first = "; ".join(f"seq {r.old_seq} {r.command}: {r.reason}" for r in refused[:3])
+            lines.append(f"  refused in the what-if: {len(refused)} ({first})")
+    if len(names) > top:
+        lines += ["", f"... and {len(names) - top:,} more accounts (--top, --json)"]
+    return "\n".join(lines)

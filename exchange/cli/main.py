@@ -7,6 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from exchange.cli.replay_commands import COMMANDS as REPLAY_COMMANDS
+from exchange.cli.replay_commands import add_parsers as add_replay_parsers
+from exchange.cli.replay_commands import run as run_replay
 from exchange.logs import configure_logging
 
 __all__ = ["main"]
@@ -21,6 +24,8 @@ examples:
   paperx demo --journal nats://127.0.0.1:4222/DEMO   journal to NATS JetStream
   paperx replay verify nats://127.0.0.1:4222/DEMO
   paperx replay repair runs/demo       move a damaged journal part aside, keep the rest
+  paperx replay rebuild runs/demo --at 5000   books and accounts after record 5000
+  paperx replay whatif runs/demo       every margin mode flipped, side by side
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -99,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into files of their own (nothing is deleted)",
     )
     repair.add_argument("journal", type=Path, help="journal directory")
+    add_replay_parsers(replay_sub)
     return parser
 
 
@@ -175,6 +181,8 @@ def _run(argv: list[str] | None) -> int:
         return run_demo(args.n, args.seed, args.journal, args.fsync)
     if args.command == "bench":
         return _bench(args.target, args.rest)
+    if args.replay_command in REPLAY_COMMANDS:
+        return run_replay(args)
     if args.replay_command == "repair":
         return _replay_repair(args.journal)
     return _replay_verify(args.journal)
