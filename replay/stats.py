@@ -129,6 +129,7 @@ class RunStats:
         self.last_ts = 0
         self._holders: dict[str, set[str]] = {m.symbol: set() for m in markets}
         self._life: dict[tuple[str, str], int] = {}  # open position -> its result
+        self._closed: set[tuple[str, str]] = set()  # positions the record closed
 
     def account(self, name: str) -> AccountStats:
         """Return an account's stats, created empty on first use."""
@@ -144,6 +145,7 @@ class RunStats:
         touched: set[str] = set()
         for event in events:
             self._event(ts, event, touched)
+        self._close_positions()
         if ledger is None:
             return
         for name in touched:
@@ -214,14 +216,21 @@ class RunStats:
             stats.modes.add(event.mode)
         key = (event.account, event.symbol)
         result = self._life.get(key, 0) + event.realized - event.fee
+        self._life[key] = result
         holders = self._holders[event.symbol]
         if event.size:
-            self._life[key] = result
             holders.add(event.account)
-            return
-        holders.discard(event.account)
-        self._life.pop(key, None)
-        stats.largest_loss = min(stats.largest_loss, result)
+            self._closed.discard(key)
+        else:  # its liquidation's fees may follow in the record: closed at its end
+            holders.discard(event.account)
+            self._closed.add(key)
+
+    def _close_positions(self) -> None:
+        """Count the result of every position the record closed."""
+        for key in self._closed:
+            stats = self.account(key[0])
+            stats.largest_loss = min(stats.largest_loss, self._life.pop(key))
+        self._closed.clear()
 
     def _liquidated(
         self, record: Record, events: list[Event], event: PositionLiquidated, ledger: Ledger
