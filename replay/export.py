@@ -165,7 +165,11 @@ class _Exporter:
                     pass
 
     def _order(
-        self, head: list[Cell], cmd: PlaceOrder, order_id: int | None, events: list[Event]
+        self,
+        head: list[Cell],
+        cmd: PlaceOrder,
+        order_id: int | None,
+        events: list[Event],
     ) -> None:
         reject = next((e for e in events if type(e) is CommandRejected), None)
         self.tables["orders"].rows.append([
@@ -237,7 +241,8 @@ def write_parquet(tables: list[Table], out: Path) -> list[Path]:
         import pyarrow as pa  # noqa: PLC0415 -- an optional extra
         import pyarrow.parquet as pq  # noqa: PLC0415
     except ImportError as exc:
-        raise MissingDependency("pyarrow", "parquet", "export to parquet") from exc
+        missing = MissingDependency("pyarrow", "parquet", "export to parquet")
+        raise missing from exc
     types = {
         "int": pa.int64(),
         "decimal": pa.decimal128(38, 8),

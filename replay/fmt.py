@@ -23,7 +23,7 @@ def parse_iso_utc(text: str) -> int:
     Raises:
         ValueError: if ``text`` is not an ISO-8601 date or time.
     """
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)  # "Z" too, since Python 3.11
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)

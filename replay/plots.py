@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import matplotlib as mpl
 
 mpl.use("Agg")  # files only: never a window, never a display server
-import matplotlib.pyplot as plt  # noqa: E402 -- the backend is chosen first
+import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,7 +97,9 @@ def plot_report(stats: RunStats, out: Path, top: int = 8) -> list[Path]:
     fig.savefig(equity, dpi=100)
     plt.close(fig)
     markets = sorted(stats.markets.values(), key=lambda m: m.symbol)
-    fig, axes = plt.subplots(len(markets), 1, figsize=(10, 3 * len(markets)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(markets), 1, figsize=(10, 3 * len(markets)), squeeze=False
+    )
     for ax, market in zip(axes[:, 0], markets, strict=True):
         ax.step(
             [(ts - start) / _HOUR_NS for ts, _ in market.marks],
@@ -105,7 +107,9 @@ def plot_report(stats: RunStats, out: Path, top: int = 8) -> list[Path]:
             where="post",
         )
         liquidations = [
-            liq for a in stats.accounts.values() for liq in a.liquidations
+            liq
+            for a in stats.accounts.values()
+            for liq in a.liquidations
             if liq.symbol == market.symbol
         ]
         ax.plot(

@@ -43,7 +43,6 @@ import msgspec
 from exchange.core import ExchangeCore
 from exchange.journal.payload import exchange_header, journal_payload
 from exchange.margin.accounts import DEFAULT_LEVERAGE, DEFAULT_MODE
-from replay.order_ids import RecordedOrderIds
 from exchange.messages import (
     AdjustMargin,
     AmendOrder,
@@ -59,6 +58,7 @@ from exchange.messages import (
     SetLeverage,
     SetMarginMode,
 )
+from replay.order_ids import RecordedOrderIds
 
 if TYPE_CHECKING:
     from exchange.journal import Journal, JournalHeader
@@ -100,7 +100,9 @@ class RerunSummary(msgspec.Struct, kw_only=True):
     state_hash: str = ""
 
 
-def rerun_header(log: ExchangeLog, markets: list[Market], settings: list[str]) -> JournalHeader:
+def rerun_header(
+    log: ExchangeLog, markets: list[Market], settings: list[str]
+) -> JournalHeader:
     """Return the new journal's header: the new markets, and where they came from."""
     header = exchange_header(markets, margin=log.margin)
     config = {**header.config, "rerun": {"source": str(log.path), "settings": settings}}
@@ -292,4 +294,3 @@ def _accepted_id(events: list[Event]) -> int | None:
 def _tag(cmd: Command) -> str:
     """Return a command's stable tag ("new", "cancel", ...)."""
     return str(type(cmd).__struct_config__.tag)
-

@@ -10,9 +10,9 @@ Two kinds of setting, applied in two ways:
   ``KEY=VALUE`` changes every market, ``KEY.SYMBOL=VALUE`` one.
 * **account settings** change how commands apply, so they become commands:
   ``margin_mode`` (``isolated``, ``cross``, or ``flip``: the other one of
-  what the account had) and ``leverage`` (from 1; the tiers cap it). ``KEY=VALUE`` is every
-  account, ``KEY.ACCOUNT=VALUE`` one account in every market,
-  ``KEY.SYMBOL=VALUE`` every account in one market, and
+  what the account had) and ``leverage`` (from 1; the tiers cap it).
+  ``KEY=VALUE`` is every account, ``KEY.ACCOUNT=VALUE`` one account in every
+  market, ``KEY.SYMBOL=VALUE`` every account in one market, and
   ``KEY.ACCOUNT.SYMBOL=VALUE`` one of each; the most specific rule wins. How
   the rerun turns them into commands is `replay.rerun_changed`'s business.
 """
@@ -113,7 +113,7 @@ class RerunSettings:
         return "cross" if rule.value == "cross" else "isolated"
 
     def leverage(self, account: str, symbol: str, had: int) -> int:
-        """Return the leverage ``account`` uses in ``symbol``, given the recorded one."""
+        """Return ``account``'s leverage in ``symbol``, given the recorded one."""
         rule = _winner(self.leverages, account, symbol)
         return had if rule is None else int(rule.value)
 
@@ -133,7 +133,9 @@ def parse_settings(
     for text in texts:
         key, sep, value = text.partition("=")
         if not sep or not value:
-            msg = f"--set {text!r}: expected KEY=VALUE (keys: {', '.join(SETTING_KEYS)})"
+            msg = (
+                f"--set {text!r}: expected KEY=VALUE (keys: {', '.join(SETTING_KEYS)})"
+            )
             raise ConfigError(msg)
         name, _, scope = key.strip().partition(".")
         value = value.strip()
@@ -149,7 +151,8 @@ def parse_settings(
             change = settings.market_changes.setdefault(scope or None, {})
             change[name] = _market_value(text, name, value, base)
         else:
-            msg = f"--set {text!r}: unknown key {name!r} (keys: {', '.join(SETTING_KEYS)})"
+            keys = ", ".join(SETTING_KEYS)
+            msg = f"--set {text!r}: unknown key {name!r} (keys: {keys})"
             raise ConfigError(msg)
     return settings
 

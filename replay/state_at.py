@@ -88,7 +88,10 @@ def state_view(
     if ledger is not None:
         names = sorted(ledger.accounts) if accounts is None else accounts
         view["accounts"] = {
-            name: {**balance_view(ledger, name), "positions": position_views(ledger, name)}
+            name: {
+                **balance_view(ledger, name),
+                "positions": position_views(ledger, name),
+            }
             for name in names
         }
         view["insurance_fund"] = from_e8(ledger.settlement.insurance_fund)
@@ -142,4 +145,7 @@ def state_text(view: dict[str, Any]) -> str:
 def _pairs(bids: list[Any], asks: list[Any]) -> list[tuple[Any, Any]]:
     """Return the book's levels side by side, the shorter side padded."""
     n = max(len(bids), len(asks))
-    return [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(n)]
+    return [
+        (bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None)
+        for i in range(n)
+    ]

@@ -138,7 +138,9 @@ class RunStats:
             stats = self.accounts[name] = AccountStats(name)
         return stats
 
-    def observe(self, record: Record, events: list[Event], ledger: Ledger | None) -> None:
+    def observe(
+        self, record: Record, events: list[Event], ledger: Ledger | None
+    ) -> None:
         """Fold one record's events; ``ledger`` holds the state it left (margin)."""
         self.records += 1
         ts = self.last_ts = record.ts_ns
@@ -154,7 +156,7 @@ class RunStats:
             if type(event) is PositionLiquidated:
                 self._liquidated(record, events, event, ledger)
 
-    def _event(self, ts: int, event: Event, touched: set[str]) -> None:  # noqa: C901 -- one branch per kind
+    def _event(self, ts: int, event: Event, touched: set[str]) -> None:
         """Fold one event; note the accounts whose equity it may move."""
         match event:
             case OrderFilled():
@@ -233,7 +235,11 @@ class RunStats:
         self._closed.clear()
 
     def _liquidated(
-        self, record: Record, events: list[Event], event: PositionLiquidated, ledger: Ledger
+        self,
+        record: Record,
+        events: list[Event],
+        event: PositionLiquidated,
+        ledger: Ledger,
     ) -> None:
         """Record one liquidation step, and whether the cross wallet paid for it."""
         stats = self.account(event.account)

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from exchange.errors import ConfigError
+from replay.fmt import e8_text, iso_utc, money, table
 from replay.rebuild import Rebuilder
 from replay.rerun_changed import ChangedRun, RefusedCommand, RerunSummary
 from replay.settings import parse_settings
 from replay.stats import AccountStats, RunStats
-from replay.fmt import e8_text, iso_utc, money, table
 
 if TYPE_CHECKING:
     from exchange.journal import Journal
@@ -60,7 +60,9 @@ def recorded_stats(log: ExchangeLog, progress: Progress | None = None) -> RunSta
 class WhatIf:
     """The recorded run and the flipped run, side by side (module docstring)."""
 
-    def __init__(self, recorded: RunStats, flipped: RunStats, summary: RerunSummary) -> None:
+    def __init__(
+        self, recorded: RunStats, flipped: RunStats, summary: RerunSummary
+    ) -> None:
         """Keep both runs' statistics and the rerun's summary."""
         self.recorded = recorded
         self.flipped = flipped
@@ -190,7 +192,7 @@ def _liquidations(stats: AccountStats) -> str:
         f"{iso_utc(liq.ts_ns)[11:19]} {liq.symbol} @ {money(liq.mark)}"
         for liq in stats.liquidations[:3]
     )
-    more = ", ..." if len(stats.liquidations) > 3 else ""  # noqa: PLR2004
+    more = ", ..." if len(stats.liquidations) > 3 else ""
     return f"{len(stats.liquidations)} ({shown}{more})"
 
 
@@ -199,18 +201,26 @@ def what_if_text(result: WhatIf, top: int = 10) -> str:
     names = result.accounts()
     s = result.summary
     lines = [
-        f"what-if: every margin mode flipped ({FLIP}); {result.recorded.records:,} "
-        f"records rerun as {s.records_written:,}",
-        f"liquidations: recorded {s.recorded_liquidations}, what-if {s.liquidations}; "
-        f"{s.rewritten} commands rewritten, {s.injected} injected, "
-        f"{len(s.refused)} recorded commands refused or dropped",
+        (
+            f"what-if: every margin mode flipped ({FLIP}); "
+            f"{result.recorded.records:,} records rerun as {s.records_written:,}"
+        ),
+        (
+            f"liquidations: recorded {s.recorded_liquidations}, what-if "
+            f"{s.liquidations}; {s.rewritten} commands rewritten, {s.injected} "
+            f"injected, {len(s.refused)} recorded commands refused or dropped"
+        ),
     ]
     for name in names[:top]:
         rec, alt = result.recorded.account(name), result.flipped.account(name)
         rows = [
             ["liquidations", _liquidations(rec), _liquidations(alt)],
             ["net realized", money(rec.net_realized), money(alt.net_realized)],
-            ["largest loss, one position", money(rec.largest_loss), money(alt.largest_loss)],
+            [
+                "largest loss, one position",
+                money(rec.largest_loss),
+                money(alt.largest_loss),
+            ],
             ["worst drawdown", money(rec.max_drawdown), money(alt.max_drawdown)],
             ["final equity", money(rec.equity), money(alt.equity)],
             [
@@ -220,10 +230,15 @@ def what_if_text(result: WhatIf, top: int = 10) -> str:
             ],
         ]
         modes = ["/".join(sorted(x.modes)) or "-" for x in (rec, alt)]
-        lines += ["", table([name, f"recorded ({modes[0]})", f"what-if ({modes[1]})"], rows)]
+        lines += [
+            "",
+            table([name, f"recorded ({modes[0]})", f"what-if ({modes[1]})"], rows),
+        ]
         refused = result.refused(name)
         if refused:
-            first = "; ".join(f"seq {r.old_seq} {r.command}: {r.reason}" for r in refused[:3])
+            first = "; ".join(
+                f"seq {r.old_seq} {r.command}: {r.reason}" for r in refused[:3]
+            )
             lines.append(f"  refused in the what-if: {len(refused)} ({first})")
     if len(names) > top:
         lines += ["", f"... and {len(names) - top:,} more accounts (--top, --json)"]

@@ -1,15 +1,15 @@
-"""Recorded runs for the replay tools' tests: the README's crash, and a margin stream."""
+"""Recorded runs for the replay tools' tests: the README's crash, a margin stream."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import msgspec
+from clock import START_NS, FixedClock
 
 from clients.margin_flow import MarginShape, MarginStream, generate
 from exchange import DEFAULT_MARKETS, Exchange, Market
 from exchange.messages import SetMarginMode
-from clock import START_NS, FixedClock
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,6 +25,15 @@ STORY_MARKET = Market.from_decimals(
 SECOND_NS = 10**9
 
 
+def story_venue(path: Path, clock: FixedClock | None = None) -> Exchange:
+    """Return a margin exchange on the story's market, journaling to ``path``.
+
+    ``clock`` (default: standing at 07:00 UTC) stamps its records.
+    """
+    clock = clock or FixedClock(START_NS)
+    return Exchange([STORY_MARKET], margin=True, journal=path, clock=clock)
+
+
 def record_crash(path: Path, alice: str, bob: str) -> None:
     """Journal the README's story with alice and bob in the given margin modes.
 
@@ -33,7 +42,7 @@ def record_crash(path: Path, alice: str, bob: str) -> None:
     isolated liquidation price 54,216.87), comes back to 57,000, then 58,000.
     """
     clock = FixedClock(START_NS)
-    ex = Exchange([STORY_MARKET], margin=True, journal=path, clock=clock)
+    ex = story_venue(path, clock)
     ex.deposit("alice", "10000")
     ex.deposit("bob", "1000000")
     ex.set_index_price(BTC, "60000")
@@ -65,6 +74,7 @@ def record_stream(path: Path, stream: MarginStream, *, flip: bool) -> None:
         clock.now = ts_ns
         if flip and isinstance(cmd, SetMarginMode):
             other = "cross" if cmd.mode == "isolated" else "isolated"
-            cmd = msgspec.structs.replace(cmd, mode=other)
-        ex.submit(cmd)
+            ex.submit(msgspec.structs.replace(cmd, mode=other))
+        else:
+            ex.submit(cmd)
     ex.close()

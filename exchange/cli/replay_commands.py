@@ -98,7 +98,9 @@ examples:
 """
 
 
-def _parser(sub: _Sub[argparse.ArgumentParser], name: str, text: str) -> argparse.ArgumentParser:
+def _parser(
+    sub: _Sub[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
     """Add one subcommand with its teaching description."""
     parser = sub.add_parser(
         name,
@@ -138,12 +140,18 @@ def add_parsers(sub: _Sub[argparse.ArgumentParser]) -> None:
     whatif = _parser(sub, "whatif", _WHATIF)
     whatif.add_argument("--json", action="store_true", help="print JSON")
     whatif.add_argument("--png", type=Path, metavar="FILE", help="write equity curves")
-    whatif.add_argument("--out", type=Path, help="also keep the flipped run as a journal")
-    whatif.add_argument("--top", type=int, default=10, help="accounts shown (default 10)")
+    whatif.add_argument(
+        "--out", type=Path, help="also keep the flipped run as a journal"
+    )
+    whatif.add_argument(
+        "--top", type=int, default=10, help="accounts shown (default 10)"
+    )
     report = _parser(sub, "report", _REPORT)
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--png", type=Path, metavar="DIR", help="write plots into DIR")
-    report.add_argument("--top", type=int, default=20, help="accounts shown (default 20)")
+    report.add_argument(
+        "--top", type=int, default=20, help="accounts shown (default 20)"
+    )
     export = _parser(sub, "export", _EXPORT)
     export.add_argument("--format", choices=("csv", "parquet"), default="csv")
     export.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -249,7 +257,9 @@ def _rerun(args: argparse.Namespace, log: ExchangeLog) -> int:
     if args.json:
         _print_json(_summary_json(summary))
         return 0
-    print(f"settings      {' '.join(settings.texts) or '(none: the recorded run again)'}")
+    print(
+        f"settings      {' '.join(settings.texts) or '(none: the recorded run again)'}"
+    )
     print(
         f"records       {summary.records_read:,} read, {summary.records_written:,} "
         f"written to {args.out}"

@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
-from replay_rig import record_crash
+from replay_rig import record_crash, story_venue
 
+from exchange import Rejected
 from exchange.cli.main import main
 from replay.errors import MissingDependency
 from replay.export import TABLES, export_tables, write_parquet
@@ -33,7 +34,9 @@ class TestCsv:
         out = tmp_path / "csv"
         assert main(["replay", "export", str(tmp_path / "j"), "--out", str(out)]) == 0
         assert "orders" in capsys.readouterr().out
-        assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.csv" for t in TABLES)
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            f"{t}.csv" for t in TABLES
+        )
         orders = _rows(out / "orders.csv")
         assert [(o["order_id"], o["account"], o["liquidation"]) for o in orders] == [
             ("1", "bob", "false"),
@@ -48,16 +51,13 @@ class TestCsv:
 
     def test_rejected_orders_carry_their_code(self, tmp_path: Path) -> None:
         """A refused order is a row with status rejected and no id."""
-        from clock import FixedClock  # noqa: PLC0415
-        from replay_rig import STORY_MARKET  # noqa: PLC0415
-
-        from exchange import Exchange, Rejected  # noqa: PLC0415
-
-        ex = Exchange([STORY_MARKET], margin=True, journal=tmp_path / "j", clock=FixedClock())
+        ex = story_venue(tmp_path / "j")
         with pytest.raises(Rejected):
             ex.place_order("nobody", "BTC-PERP", "buy", "limit", "1", "100")
         ex.close()
-        (orders,) = [t for t in export_tables(ExchangeLog(tmp_path / "j")) if t.name == "orders"]
+        (orders,) = [
+            t for t in export_tables(ExchangeLog(tmp_path / "j")) if t.name == "orders"
+        ]
         (row,) = orders.rows
         names = [name for name, _ in orders.columns]
         assert row[names.index("status")] == "rejected"
@@ -84,7 +84,20 @@ class TestParquet:
         """The fills table reads back with its decimal prices and fees."""
         pq = pytest.importorskip("pyarrow.parquet")
         record_crash(tmp_path / "j", "isolated", "cross")
-        assert main(["replay", "export", str(tmp_path / "j"), "--format", "parquet", "--out", str(tmp_path / "pq")]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    "export",
+                    str(tmp_path / "j"),
+                    "--format",
+                    "parquet",
+                    "--out",
+                    str(tmp_path / "pq"),
+                ]
+            )
+            == 0
+        )
         fills = pq.read_table(tmp_path / "pq" / "fills.parquet").to_pylist()
-        assert [f["price"] for f in fills] == [Decimal("60000"), Decimal("54100")]
-        assert fills[0]["taker_fee"] == Decimal("15")
+        assert [f["price"] for f in fills] == [Decimal(60000), Decimal(54100)]
+        assert fills[0]["taker_fee"] == Decimal(15)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 class TestStateAt:
     """The rebuilt state after a seq or at a time."""
 
-    def test_state_after_the_trade_shows_the_isolated_long(self, tmp_path: Path) -> None:
+    def test_state_after_the_trade_shows_the_isolated_long(
+        self, tmp_path: Path
+    ) -> None:
         """After record 9 alice is long 0.5 at 60,000 with her liquidation price."""
         record_crash(tmp_path / "j", "isolated", "cross")
         view = state_view(rebuild_until(ExchangeLog(tmp_path / "j"), seq=9))
@@ -37,8 +39,14 @@ class TestStateAt:
         """At 07:00:02 the liquidation (stamped then) has happened; at 07:00:01 not."""
         record_crash(tmp_path / "j", "isolated", "cross")
         log = ExchangeLog(tmp_path / "j")
-        before = state_view(rebuild_until(log, ts_ns=parse_iso_utc("2024-03-01T07:00:01Z")))
-        after = state_view(rebuild_until(ExchangeLog(tmp_path / "j"), ts_ns=parse_iso_utc("2024-03-01T07:00:02Z")))
+        before = state_view(
+            rebuild_until(log, ts_ns=parse_iso_utc("2024-03-01T07:00:01Z"))
+        )
+        after = state_view(
+            rebuild_until(
+                ExchangeLog(tmp_path / "j"), ts_ns=parse_iso_utc("2024-03-01T07:00:02Z")
+            )
+        )
         assert before["accounts"]["alice"]["positions"]
         assert after["accounts"]["alice"]["positions"] == []
         assert after["insurance_fund"] == "50"
@@ -53,7 +61,9 @@ class TestStateAt:
 class TestCommandLine:
     """``paperx replay rebuild`` prints tables or JSON."""
 
-    def test_rebuild_prints_books_balances_and_positions(self, tmp_path: Path, capsys) -> None:
+    def test_rebuild_prints_books_balances_and_positions(
+        self, tmp_path: Path, capsys
+    ) -> None:
         """The table shows the book, the balances and alice's liquidation price."""
         record_crash(tmp_path / "j", "isolated", "cross")
         assert main(["replay", "rebuild", str(tmp_path / "j"), "--at", "9"]) == 0
@@ -62,7 +72,9 @@ class TestCommandLine:
         assert "54216.86746988" in out
         assert "insurance fund  0" in out
 
-    def test_rebuild_json_at_a_time_for_one_account(self, tmp_path: Path, capsys) -> None:
+    def test_rebuild_json_at_a_time_for_one_account(
+        self, tmp_path: Path, capsys
+    ) -> None:
         """--json with --account gives that account only, at the end of the run."""
         record_crash(tmp_path / "j", "isolated", "cross")
         args = ["replay", "rebuild", str(tmp_path / "j"), "--json", "--account", "bob"]
@@ -71,9 +83,13 @@ class TestCommandLine:
         assert list(data["accounts"]) == ["bob"]
         assert data["time"] == "2024-03-01T07:00:04.000Z"
 
-    def test_rebuild_of_a_missing_journal_or_a_bad_time_exits_2(self, tmp_path: Path, capsys) -> None:
+    def test_rebuild_of_a_missing_journal_or_a_bad_time_exits_2(
+        self, tmp_path: Path, capsys
+    ) -> None:
         """A directory that is not there, or a time that is not one, is refused."""
         assert main(["replay", "rebuild", str(tmp_path / "none")]) == 2
         record_crash(tmp_path / "j", "isolated", "cross")
-        assert main(["replay", "rebuild", str(tmp_path / "j"), "--at", "yesterday"]) == 2
+        assert (
+            main(["replay", "rebuild", str(tmp_path / "j"), "--at", "yesterday"]) == 2
+        )
         assert "paperx:" in capsys.readouterr().err

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from clock import FixedClock
-from replay_rig import BTC, STORY_MARKET, record_crash
+from replay_rig import BTC, STORY_MARKET, record_crash, story_venue
 
-from exchange import Exchange
 from exchange.cli.main import main
 from exchange.errors import ConfigError
 from exchange.journal import open_journal
@@ -38,7 +37,9 @@ def _rerun(source: Path, out: Path, texts: list[str]) -> RerunSummary:
     log = ExchangeLog(source)
     settings = parse_settings(texts, [m.symbol for m in log.markets])
     run = ChangedRun(log, settings)
-    with open_journal(out, header=rerun_header(log, run.markets, texts), fsync="off") as j:
+    with open_journal(
+        out, header=rerun_header(log, run.markets, texts), fsync="off"
+    ) as j:
         run.journal = j
         return run.run()
 
@@ -51,9 +52,13 @@ class TestSettings:
     """``--set KEY=VALUE`` texts parse into rules and market changes."""
 
     def test_most_specific_margin_mode_rule_wins(self) -> None:
-        """An account-and-symbol rule beats an account rule, which beats a global one."""
+        """An account-and-symbol rule beats an account rule, which beats any other."""
         s = parse_settings(
-            ["margin_mode=cross", "margin_mode.alice=isolated", "margin_mode.alice.ETH-PERP=flip"],
+            [
+                "margin_mode=cross",
+                "margin_mode.alice=isolated",
+                "margin_mode.alice.ETH-PERP=flip",
+            ],
             ["BTC-PERP", "ETH-PERP"],
         )
         assert s.mode("bob", BTC, "isolated") == "cross"
@@ -68,7 +73,13 @@ class TestSettings:
 
     @pytest.mark.parametrize(
         "text",
-        ["margin_mode=both", "leverage=0", "taker_fee.NOPE=0.1", "colour=red", "taker_fee"],
+        [
+            "margin_mode=both",
+            "leverage=0",
+            "taker_fee.NOPE=0.1",
+            "colour=red",
+            "taker_fee",
+        ],
     )
     def test_bad_settings_are_refused_with_a_reason(self, text: str) -> None:
         """Unknown keys, symbols and values raise ConfigError naming the text."""
@@ -88,7 +99,9 @@ class TestSettings:
 class TestRerun:
     """The new run is a journal of its own that verifies."""
 
-    def test_rerun_without_settings_reproduces_the_journal_exactly(self, tmp_path: Path) -> None:
+    def test_rerun_without_settings_reproduces_the_journal_exactly(
+        self, tmp_path: Path
+    ) -> None:
         """No setting: the same records, the same events, the same hash."""
         record_crash(tmp_path / "a", "isolated", "cross")
         summary = _rerun(tmp_path / "a", tmp_path / "b", [])
@@ -115,12 +128,14 @@ class TestRerun:
         self, tmp_path: Path
     ) -> None:
         """An account that never set them gets both just before its first order."""
-        ex = Exchange([STORY_MARKET], margin=True, journal=tmp_path / "a", clock=FixedClock())
+        ex = story_venue(tmp_path / "a")
         ex.deposit("carol", "10000")
         ex.set_index_price(BTC, "60000")
         ex.place_order("carol", BTC, "buy", "limit", "0.1", "59000")
         ex.close()
-        summary = _rerun(tmp_path / "a", tmp_path / "b", ["margin_mode=isolated", "leverage.carol=5"])
+        summary = _rerun(
+            tmp_path / "a", tmp_path / "b", ["margin_mode=isolated", "leverage.carol=5"]
+        )
         commands = _commands(tmp_path / "b")
         assert commands[2:4] == [
             SetMarginMode(account="carol", symbol=BTC, mode="isolated"),
@@ -133,7 +148,7 @@ class TestRerun:
         self, tmp_path: Path
     ) -> None:
         """When ids shift, a cancel names the new run's id of the same order."""
-        ex = Exchange([STORY_MARKET], margin=True, journal=tmp_path / "a", clock=FixedClock())
+        ex = story_venue(tmp_path / "a")
         ex.deposit("dan", "1000")
         ex.set_index_price(BTC, "60000")
         ex.place_order("dan", BTC, "buy", "limit", "0.1", "59000")  # refused at 1x
@@ -143,7 +158,9 @@ class TestRerun:
         summary = _rerun(tmp_path / "a", tmp_path / "b", ["leverage=1"])
         assert [r.command for r in summary.refused] == ["new"]
         canceled = [
-            e for x in ExchangeLog(tmp_path / "b").entries() for e in x.events
+            e
+            for x in ExchangeLog(tmp_path / "b").entries()
+            for e in x.events
             if isinstance(e, OrderCanceled)
         ]
         assert [c.order_id for c in canceled] == [1]  # the first order never was
@@ -152,7 +169,7 @@ class TestRerun:
     def test_funding_off_pays_no_funding(self, tmp_path: Path) -> None:
         """``funding=off`` keeps every position's money through a funding time."""
         clock = FixedClock()
-        ex = Exchange([STORY_MARKET], margin=True, journal=tmp_path / "a", clock=clock)
+        ex = story_venue(tmp_path / "a", clock)
         for name in ("e", "f"):
             ex.deposit(name, "100000")
         ex.set_index_price(BTC, "60000")
@@ -161,11 +178,18 @@ class TestRerun:
         clock.now += 2 * HOUR_NS  # past 08:00 UTC
         ex.set_index_price(BTC, "60000")
         ex.close()
-        paid = [e for x in ExchangeLog(tmp_path / "a").entries() for e in journaled_events(x.events) if isinstance(e, FundingPaid)]
+        paid = [
+            e
+            for x in ExchangeLog(tmp_path / "a").entries()
+            for e in journaled_events(x.events)
+            if isinstance(e, FundingPaid)
+        ]
         assert paid
         _rerun(tmp_path / "a", tmp_path / "b", ["funding=off"])
         log = ExchangeLog(tmp_path / "b")
-        assert not [e for x in log.entries() for e in x.events if isinstance(e, FundingPaid)]
+        assert not [
+            e for x in log.entries() for e in x.events if isinstance(e, FundingPaid)
+        ]
         assert verify(log).ok
 
 
@@ -178,7 +202,20 @@ class TestCommandLine:
         """The summary names the settings and liquidations; verify passes."""
         record_crash(tmp_path / "a", "isolated", "cross")
         out = tmp_path / "b"
-        assert main(["replay", "rerun", str(tmp_path / "a"), "--set", "margin_mode=cross", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    "rerun",
+                    str(tmp_path / "a"),
+                    "--set",
+                    "margin_mode=cross",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         text = capsys.readouterr().out
         assert "margin_mode=cross" in text
         assert "recorded 1 (not replayed), this run 0" in text
@@ -187,13 +224,43 @@ class TestCommandLine:
     def test_rerun_json_and_a_bad_setting(self, tmp_path: Path, capsys) -> None:
         """--json prints the summary; an unknown key exits 2 with a reason."""
         record_crash(tmp_path / "a", "isolated", "cross")
-        assert main(["replay", "rerun", str(tmp_path / "a"), "--json", "--out", str(tmp_path / "b")]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    "rerun",
+                    str(tmp_path / "a"),
+                    "--json",
+                    "--out",
+                    str(tmp_path / "b"),
+                ]
+            )
+            == 0
+        )
         assert json.loads(capsys.readouterr().out)["records_read"] > 0
-        assert main(["replay", "rerun", str(tmp_path / "a"), "--set", "x=1", "--out", str(tmp_path / "c")]) == 2
+        assert (
+            main(
+                [
+                    "replay",
+                    "rerun",
+                    str(tmp_path / "a"),
+                    "--set",
+                    "x=1",
+                    "--out",
+                    str(tmp_path / "c"),
+                ]
+            )
+            == 2
+        )
         assert "unknown key" in capsys.readouterr().err
 
-    def test_rerun_refuses_an_out_that_holds_a_journal(self, tmp_path: Path, capsys) -> None:
+    def test_rerun_refuses_an_out_that_holds_a_journal(
+        self, tmp_path: Path, capsys
+    ) -> None:
         """A journal is never appended to: exit 2."""
         record_crash(tmp_path / "a", "isolated", "cross")
-        assert main(["replay", "rerun", str(tmp_path / "a"), "--out", str(tmp_path / "a")]) == 2
+        assert (
+            main(["replay", "rerun", str(tmp_path / "a"), "--out", str(tmp_path / "a")])
+            == 2
+        )
         assert "already holds" in capsys.readouterr().err

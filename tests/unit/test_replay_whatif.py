@@ -6,8 +6,9 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from replay_rig import margin_stream, record_crash, record_stream
+from replay_rig import margin_stream, record_crash, record_stream, story_venue
 
+from exchange import Exchange
 from exchange.cli.main import main
 from exchange.journal import open_journal
 from exchange.messages import PositionLiquidated
@@ -47,7 +48,10 @@ class TestTheTruth:
 
     @pytest.mark.parametrize(
         ("recorded", "direct"),
-        [(("isolated", "cross"), ("cross", "isolated")), (("cross", "isolated"), ("isolated", "cross"))],
+        [
+            (("isolated", "cross"), ("cross", "isolated")),
+            (("cross", "isolated"), ("isolated", "cross")),
+        ],
     )
     def test_crash_what_if_equals_the_run_recorded_in_the_other_modes(
         self, tmp_path: Path, recorded: tuple[str, str], direct: tuple[str, str]
@@ -115,12 +119,7 @@ class TestRefusals:
         self, tmp_path: Path
     ) -> None:
         """An AdjustMargin accepted in isolated is refused in cross, and listed."""
-        from clock import FixedClock  # noqa: PLC0415
-
-        from exchange import Exchange  # noqa: PLC0415
-        from replay_rig import STORY_MARKET  # noqa: PLC0415
-
-        ex = Exchange([STORY_MARKET], margin=True, journal=tmp_path / "j", clock=FixedClock())
+        ex = story_venue(tmp_path / "j")
         ex.deposit("alice", "10000")
         ex.deposit("bob", "1000000")
         ex.set_index_price("BTC-PERP", "60000")
@@ -132,7 +131,10 @@ class TestRefusals:
         result = what_if(ExchangeLog(tmp_path / "j"))
         refused = result.refused("alice")
         assert [r.command for r in refused] == ["adjust_margin"]
-        assert result.to_json()["accounts"]["alice"]["refused"][0]["code"] == refused[0].code
+        assert (
+            result.to_json()["accounts"]["alice"]["refused"][0]["code"]
+            == refused[0].code
+        )
 
 
 class TestCommandLine:
@@ -155,16 +157,31 @@ class TestCommandLine:
         """--json is parseable, and the --out journal passes verify."""
         record_crash(tmp_path / "j", "isolated", "cross")
         out_dir = tmp_path / "flipped"
-        assert main(["replay", "whatif", str(tmp_path / "j"), "--json", "--out", str(out_dir)]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    "whatif",
+                    str(tmp_path / "j"),
+                    "--json",
+                    "--out",
+                    str(out_dir),
+                ]
+            )
+            == 0
+        )
         data = json.loads(capsys.readouterr().out)
-        assert data["accounts"]["alice"]["recorded"]["liquidations"][0]["mode"] == "isolated"
+        assert (
+            data["accounts"]["alice"]["recorded"]["liquidations"][0]["mode"]
+            == "isolated"
+        )
         assert data["accounts"]["alice"]["what_if"]["liquidations"] == []
         assert main(["replay", "verify", str(out_dir)]) == 0
 
-    def test_whatif_of_a_journal_without_margin_is_refused(self, tmp_path: Path, capsys) -> None:
+    def test_whatif_of_a_journal_without_margin_is_refused(
+        self, tmp_path: Path, capsys
+    ) -> None:
         """A journal without margin has no modes: exit 2 with a reason."""
-        from exchange import Exchange  # noqa: PLC0415
-
         Exchange(journal=tmp_path / "j").close()
         assert main(["replay", "whatif", str(tmp_path / "j")]) == 2
         assert "without margin" in capsys.readouterr().err
