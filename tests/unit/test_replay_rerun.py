@@ -264,3 +264,27 @@ class TestCommandLine:
             == 2
         )
         assert "already holds" in capsys.readouterr().err
+
+
+class TestEveryReplayCommand:
+    """Each replay command teaches by example and shows its progress."""
+
+    @pytest.mark.parametrize(
+        "command", ["rebuild", "rerun", "whatif", "report", "export"]
+    )
+    def test_help_shows_examples(self, command: str, capsys) -> None:
+        """``--help`` ends with examples of the command itself."""
+        with pytest.raises(SystemExit) as stop:
+            main(["replay", command, "--help"])
+        assert stop.value.code == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out
+        assert f"paperx replay {command} runs/demo" in out
+
+    def test_progress_bar_ends_on_stderr(self, tmp_path: Path, capsys) -> None:
+        """Off a terminal the bar prints one final line on stderr, not stdout."""
+        record_crash(tmp_path / "a", "isolated", "cross")
+        assert main(["replay", "report", str(tmp_path / "a")]) == 0
+        captured = capsys.readouterr()
+        assert "reporting [##############################] 100% 15/15" in captured.err
+        assert "reporting" not in captured.out
