@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from exchange.cli.replay_commands import COMMANDS as REPLAY_COMMANDS
+from exchange.cli.replay_commands import add_parsers as add_replay_parsers
+from exchange.cli.replay_commands import run as run_replay
 from exchange.logs import configure_logging
 
 __all__ = ["main"]
@@ -22,6 +26,8 @@ examples:
   paperx replay verify nats://127.0.0.1:4222/DEMO
   paperx replay repair runs/demo       move a damaged journal part aside, keep the rest
   paperx accounts add bob --config paperx.toml   bob's API key, secret, broker login
+  paperx replay rebuild runs/demo --at 5000   books and accounts after record 5000
+  paperx replay whatif runs/demo       every margin mode flipped, side by side
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -101,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into files of their own (nothing is deleted)",
     )
     repair.add_argument("journal", type=Path, help="journal directory")
+    add_replay_parsers(replay_sub)
     return parser
 
 
@@ -200,16 +207,27 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("info" if args.command == "serve" else "warning")
     configure_logging(level)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "accounts":
-        return _accounts_add(args)
-    if args.command == "demo":
-        from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _serve,
+        "accounts": _accounts_add,
+        "demo": _demo,
+        "bench": lambda a: _bench(a.target, a.rest),
+        "replay": _replay,
+    }
+    return commands[args.command](args)
 
-        return run_demo(args.n, args.seed, args.journal, args.fsync)
-    if args.command == "bench":
-        return _bench(args.target, args.rest)
+
+def _demo(args: argparse.Namespace) -> int:
+    """Run the demo (imported only when asked for: keep --help fast)."""
+    from exchange.cli.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(args.n, args.seed, args.journal, args.fsync)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Run one ``paperx replay`` subcommand."""
+    if args.replay_command in REPLAY_COMMANDS:
+        return run_replay(args)
     if args.replay_command == "repair":
         return _replay_repair(args.journal)
     return _replay_verify(args.journal)
