@@ -9,7 +9,7 @@ How the recording becomes the new run:
 
 * **System commands are the new core's own.** The recorded `Liquidate`
   records are not replayed: they were the old run's answers to its margin
-  calls. The new core asks for its own (`ExchangeCore.take_system_commands`),
+  calls. The new core asks for its own (`ExchangeCore.system_commands`),
   and each becomes the very next record, depth first, exactly as the live
   sequencer submits them, stamped with the time of the record that caused it
   (the earliest time the sequencer could have stamped).
@@ -243,7 +243,18 @@ class ChangedRun:
                 )
 
     def _submit(self, cmd: Command) -> list[Event]:
-        """Apply one record, journal it, then the system commands it asked for."""
+        """Apply one command, then the system commands it asks for; its events.
+
+        In the core's order (`ExchangeCore.system_commands`), as the live
+        sequencer and the facade sequence them.
+        """
+        events = self._record(cmd)
+        for system in self.core.system_commands():
+            self._record(system)
+        return events
+
+    def _record(self, cmd: Command) -> list[Event]:
+        """Apply one record and journal it; return its events."""
         core = self.core
         record = Record(core.last_seq + 1, self._ts, cmd)
         events = core.handle(record)
@@ -255,8 +266,6 @@ class ChangedRun:
             self.journal.append(record.seq, journal_payload(record, events))
         if self.on_record is not None:
             self.on_record(record, events, core)
-        for system in core.take_system_commands():  # depth first, as the sequencer
-            self._submit(system)
         return events
 
     def _compare(

@@ -148,11 +148,8 @@ class Exchange:
         self._orders.start_call()
         seq, events = self._apply(command)
         self.system_events = []
-        pending = self.core.take_system_commands()
-        while pending:
-            for system_command in pending:
-                self.system_events += self._apply(system_command)[1]
-            pending = self.core.take_system_commands()
+        for system_command in self.core.system_commands():
+            self.system_events += self._apply(system_command)[1]
         return seq, events
 
     def _apply(self, command: Command) -> tuple[int, list[Event]]:
