@@ -72,6 +72,7 @@ class RejectCode(IntEnum):
     # 9xxx: overload and internal
     OVERLOADED = 9001  # the exchange's intake queue is full: retry later (-1008)
     INTERNAL = 9002  # a bug in the exchange answered instead of crashing (-1000)
+    RATE_LIMITED = 9003  # over the account's request rate: retry after (-1003)
 
 
 class Refusal:

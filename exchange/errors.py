@@ -189,6 +189,7 @@ REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.LEVERAGE_WITH_ORDERS: OperationRejected,
     RejectCode.OVERLOADED: ExchangeNotAvailable,
     RejectCode.INTERNAL: ExchangeNotAvailable,
+    RejectCode.RATE_LIMITED: ExchangeNotAvailable,
 }
 """The family class of every reject code: what the facade raises for it."""
 

@@ -73,6 +73,8 @@ class Rejected(_Answer, tag="rejected"):
     ``code`` and ``name`` are a stable `exchange.codes.RejectCode`; ``seq`` is
     the journal record of a reject the core decided (0: refused before it).
     ``id`` is "" when the request was too malformed to read its id.
+    ``retry_after_ms``: for RATE_LIMITED, how long to wait before the account
+    may send again (0 otherwise).
     """
 
     id: str
@@ -84,6 +86,7 @@ class Rejected(_Answer, tag="rejected"):
     order_id: int = 0
     cid: str = ""
     duplicate: bool = False
+    retry_after_ms: int = 0
 
 
 class OrderUpdate(_Answer, tag="order"):

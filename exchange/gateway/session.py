@@ -35,6 +35,7 @@ from exchange.gateway import answers as out
 from exchange.gateway import wire
 from exchange.gateway.auth import KeyStore, check_timestamp, verify
 from exchange.gateway.intake import to_command
+from exchange.gateway.limits import RateLimits
 from exchange.gateway.memory import Remembered, RequestMemory
 from exchange.gateway.publish import Publisher
 from exchange.gateway.queries import answer_query
@@ -79,17 +80,20 @@ class Session:
         codec: wire.Codec | None = None,
         max_batch: int = MAX_BATCH,
         memory: RequestMemory | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         """Serve ``core``'s markets to the accounts of ``keys``.
 
         Build it when the core is in its starting state (fresh or recovered)
         and before any record is in flight: the session's views start there.
+        ``limits``: per-account request rate limits (None: unlimited).
         """
         self.core = core
         self.keys = keys
         self.codec = codec or wire.Codec()
         self.max_batch = max_batch
         self.memory = memory or RequestMemory()
+        self.limits = limits
         self.publisher = Publisher(core)
         self._lenient = (
             msgspec.json.Decoder(_IdOnly)
@@ -167,6 +171,20 @@ class Session:
             )
         if stale is not None:
             self._reject(result, account, item.id, op, stale.code, stale.reason, cid)
+            return
+        wait_ms = 0 if self.limits is None else self.limits.admit(account, now_ms)
+        if wait_ms:
+            message = f"over the request rate limit: retry after {wait_ms} ms"
+            self._reject(
+                result,
+                account,
+                item.id,
+                op,
+                RejectCode.RATE_LIMITED,
+                message,
+                cid,
+                retry_after_ms=wait_ms,
+            )
             return
         if isinstance(item, wire.Query):
             answer = answer_query(self.core, self.publisher, account, item)
@@ -290,6 +308,8 @@ class Session:
         code: RejectCode,
         message: str,
         cid: str = "",
+        *,
+        retry_after_ms: int = 0,
     ) -> None:
         """Add a reject the session decided (nothing reached the core)."""
         answer = out.Rejected(
@@ -299,6 +319,7 @@ class Session:
             name=code.name,
             message=message,
             cid=cid,
+            retry_after_ms=retry_after_ms,
         )
         result.answers.append(Outbound("ack", account, answer))
 

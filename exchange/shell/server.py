@@ -45,6 +45,7 @@ import msgspec
 from exchange.core import ExchangeCore
 from exchange.gateway.acl import EXCHANGE_USER, mosquitto_hash
 from exchange.gateway.auth import KeyStore
+from exchange.gateway.limits import RateLimits
 from exchange.gateway.mqtt import Backoff, MqttAdapter, client_for
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
@@ -173,7 +174,14 @@ class _Server:
         self.journal = journal
         self.core = core
         self.session = Session(
-            core, KeyStore(config.credentials()), codec=Codec(config.format)
+            core,
+            KeyStore(config.credentials()),
+            codec=Codec(config.format),
+            limits=(
+                RateLimits(config.rate_limit, config.rate_burst)
+                if config.rate_limit
+                else None
+            ),
         )
         self.outbox = Outbox(config.outbox, config.market_data.queue)
         self.sequencer = Sequencer(

@@ -9,6 +9,9 @@ optional; the values shown are the defaults)::
     format = "json"          # the wire format: json | msgpack
     queue = 4096             # sequencer inbox: full -> OVERLOADED rejects
     outbox = 65536           # private messages waiting: above -> OVERLOADED
+    rate_limit = 0           # requests a second per account (0: no limit);
+    rate_burst = 0           # over it -> RATE_LIMITED with a retry-after; burst
+                             # 0 = one second's worth
 
     [broker]
     url = ""                 # mqtt://host:port of an external broker;
@@ -61,7 +64,7 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -95,6 +98,8 @@ class ServerSection(_Table, frozen=True):
     format: Literal["json", "msgpack"] = "json"
     queue: int = 4096
     outbox: int = 65536
+    rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
+    rate_burst: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class BrokerConfig(_Table, frozen=True):
@@ -172,6 +177,8 @@ class ServerConfig(msgspec.Struct, kw_only=True):
     format: Literal["json", "msgpack"]
     queue: int
     outbox: int
+    rate_limit: int  # requests a second per account; 0: no limit
+    rate_burst: int
     broker: BrokerConfig
     feed: FeedConfig
     clock: ClockConfig
@@ -239,6 +246,8 @@ def load_server_config(path: str | Path) -> ServerConfig:
         format=server.format,
         queue=server.queue,
         outbox=server.outbox,
+        rate_limit=server.rate_limit,
+        rate_burst=server.rate_burst,
         broker=document.broker,
         feed=feed,
         clock=document.clock,

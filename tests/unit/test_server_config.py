@@ -40,6 +40,7 @@ class TestServerConfig:
         ("extra", "match"),
         [
             ("[server]\nfsync = 'sometimes'\n", "fsync"),
+            ("[server]\nrate_limit = -1\n", "rate_limit"),
             ("[broker]\nhost = 'x'\n", "host"),
             ("[feed.start]\nDOGE-PERP = '1'\n", "DOGE-PERP"),
         ],
