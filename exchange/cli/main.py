@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from exchange.cli.loadtest_command import add_loadtest, run_loadtest_command
 from exchange.logs import configure_logging
 
 __all__ = ["main"]
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_serve(sub)
     _add_accounts(sub)
+    add_loadtest(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
@@ -204,6 +206,8 @@ def _run(argv: list[str] | None) -> int:
         return _serve(args)
     if args.command == "accounts":
         return _accounts_add(args)
+    if args.command == "loadtest":
+        return run_loadtest_command(args)
     if args.command == "demo":
         from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
 
