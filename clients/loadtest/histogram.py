@@ -62,7 +62,7 @@ class Latency:
 
     def add(self, other: Latency) -> None:
         """Add every value of ``other`` to this one."""
-        self._histogram.add(other._histogram)  # noqa: SLF001 -- same class
+        self._histogram.add(other._histogram)
         self.clipped += other.clipped
 
     def encode(self) -> str:
@@ -75,7 +75,7 @@ class Latency:
         encoded, _, clipped = text.rpartition("/")
         latency = cls()
         if encoded:
-            latency._histogram.decode_and_add(encoded.encode("ascii"))  # noqa: SLF001
+            latency._histogram.decode_and_add(encoded.encode("ascii"))
         latency.clipped = int(clipped)
         return latency
 

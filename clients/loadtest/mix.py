@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exchange.gateway.wire import AmendOrder, CancelOrder, NewOrder, Request
-from exchange.messages import MarginMode
+from exchange.gateway.wire import AmendOrder, BatchItem, CancelOrder, NewOrder
+from exchange.messages import MarginMode, Side
 
 __all__ = ["BotBook", "OrderMix", "parse_mix"]
 
@@ -88,7 +88,7 @@ class BotBook:
     mid: dict[str, Decimal]
     open_orders: dict[int, str] = field(default_factory=dict)  # order id -> symbol
 
-    def draw(self, request_id: str) -> tuple[str, Request]:
+    def draw(self, request_id: str) -> tuple[str, BatchItem]:
         """Return the next request's metric (order, cancel, amend) and the request."""
         kinds, weights = self.mix.kinds()
         kind = self.rng.choices(kinds, weights)[0]
@@ -100,7 +100,7 @@ class BotBook:
         if kind == "amend" and self.open_orders:
             order_id = next(reversed(self.open_orders))
             symbol = self.open_orders[order_id]
-            side = "buy" if self.rng.random() < 0.5 else "sell"  # noqa: PLR2004
+            side: Side = "buy" if self.rng.random() < 0.5 else "sell"
             return "amend", AmendOrder(
                 id=request_id,
                 ts_ms=ts_ms,
@@ -113,7 +113,7 @@ class BotBook:
         """Return a new limit or market order of a random side and size."""
         rng, mix = self.rng, self.mix
         symbol = rng.choice(mix.symbols)
-        side = "buy" if rng.random() < 0.5 else "sell"  # noqa: PLR2004
+        side: Side = "buy" if rng.random() < 0.5 else "sell"
         qty = self.lot * rng.randint(*mix.qty_lots)
         reduce_only = rng.random() < mix.reduce_only
         if market:
@@ -146,13 +146,13 @@ class BotBook:
             cid=request_id,
         )
 
-    def _passive_price(self, symbol: str, side: str) -> Decimal:
+    def _passive_price(self, symbol: str, side: Side) -> Decimal:
         """Return a price on the bot's own side of the mid, within the band."""
         away = Decimal(repr(self.rng.uniform(0.0001, self.mix.band)))
         factor = 1 - away if side == "buy" else 1 + away
         return self._on_tick(self.mid[symbol] * factor)
 
-    def _crossing_price(self, symbol: str, side: str) -> Decimal:
+    def _crossing_price(self, symbol: str, side: Side) -> Decimal:
         """Return a price through the mid by up to half the band (it trades)."""
         away = Decimal(repr(self.rng.uniform(0.0001, self.mix.band / 2)))
         factor = 1 + away if side == "buy" else 1 - away

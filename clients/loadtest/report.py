@@ -115,10 +115,11 @@ def _timeline(parts: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
 
 def summary_table(results: dict[str, Any]) -> str:
     """Return the results as a table for a terminal."""
-    lines = [
+    header = (
         f"{'phase':<22} {'offered/s':>10} {'achieved/s':>10} {'metric':<7}"
         f" {'count':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  (ms)"
-    ]
+    )
+    lines = [header]
     for phase in results["phases"]:
         first = True
         for metric in ("ack", "order", "cancel", "amend", "fill", "md"):
@@ -157,7 +158,7 @@ def summary_table(results: dict[str, Any]) -> str:
             f"journal: {journal['records']:,} records; accepted answers in it"
             f" {journal['accepted_in_journal']:,}/{journal['accepted_answers']:,};"
             + (
-                f" state hash {'== rebuild' if journal['hash_matches'] else '!= rebuild'}"
+                f" state hash {'==' if journal['hash_matches'] else '!='} rebuild"
                 f" ({journal['state_hash']})"
                 if "hash_matches" in journal
                 else " hashes not verified"

@@ -17,7 +17,6 @@ import contextlib
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -167,7 +166,6 @@ def _drive(
     for worker in workers:
         worker.start()
     results: dict[int, dict[str, Any]] = {}
-    progress: dict[int, tuple[int, int, int]] = {}
     try:
         ready = 0
         while ready < len(workers):
@@ -176,21 +174,14 @@ def _drive(
         start_ns.value = time.time_ns() + _START_LEAD_NS
         go.set()
         deadline = options.duration_s + options.drain_s + 60.0
-        shown = 0.0
-        for line in _progress_lines(start_ns.value, total, progress, options):
+        shown = _Progress(start_ns.value, total * options.batch, options, log)
+        while len(results) < len(workers):
             kind, index, *rest = _get(messages, workers, deadline)
             if kind == "progress":
-                progress[index] = (rest[0], rest[1], rest[2])
+                shown.update(index, rest[0], rest[1], rest[2])
             elif kind == "result":
                 results[index] = rest[0]
-                if len(results) == len(workers):
-                    break
-            if options.progress and time.monotonic() - shown >= 0.5:  # noqa: PLR2004
-                shown = time.monotonic()
-                end = "\r" if log.isatty() else "\n"
-                print(line(), end=end, file=log, flush=True)
-        if options.progress and log.isatty():
-            print(file=log)
+        shown.close()
     finally:
         for worker in workers:
             worker.join(10)
@@ -199,28 +190,44 @@ def _drive(
     return [results[i] for i in sorted(results)]
 
 
-def _progress_lines(
-    start_ns: int,
-    total: int,
-    progress: dict[int, tuple[int, int, int]],
-    options: LoadtestOptions,
-) -> Iterator[Any]:
-    """Yield (forever) a function that renders the current progress line."""
+class _Progress:
+    """The live progress line: sent, answered, in flight, rejected."""
 
-    def line() -> str:
-        sent = sum(p[0] for p in progress.values())
-        answered = sum(p[1] for p in progress.values())
-        rejects = sum(p[2] for p in progress.values())
-        elapsed = max(0.0, (time.time_ns() - start_ns) / 1e9)
-        return (
-            f"  {min(elapsed, options.duration_s):6.1f}/{options.duration_s:g} s"
-            f"  sent {sent:>9,}/{total * options.batch:,}"
-            f"  answered {answered:>9,}  in flight {sent - answered:>6,}"
-            f"  rejected {rejects:>7,}"
+    def __init__(
+        self, start_ns: int, total: int, options: LoadtestOptions, log: TextIO
+    ) -> None:
+        """Show progress on ``log`` (one line rewritten in a terminal)."""
+        self.start_ns = start_ns
+        self.total = total
+        self.options = options
+        self.log = log
+        self.counts: dict[int, tuple[int, int, int]] = {}
+        self.shown = 0.0
+
+    def update(self, index: int, sent: int, answered: int, rejected: int) -> None:
+        """Take one process's counts; redraw at most twice a second."""
+        self.counts[index] = (sent, answered, rejected)
+        if not self.options.progress or time.monotonic() - self.shown < 0.5:
+            return
+        self.shown = time.monotonic()
+        sent = sum(c[0] for c in self.counts.values())
+        answered = sum(c[1] for c in self.counts.values())
+        rejected = sum(c[2] for c in self.counts.values())
+        elapsed = max(0.0, (time.time_ns() - self.start_ns) / 1e9)
+        duration = self.options.duration_s
+        print(
+            f"  {min(elapsed, duration):6.1f}/{duration:g} s"
+            f"  sent {sent:>9,}/{self.total:,}  answered {answered:>9,}"
+            f"  in flight {sent - answered:>6,}  rejected {rejected:>7,}",
+            end="\r" if self.log.isatty() else "\n",
+            file=self.log,
+            flush=True,
         )
 
-    while True:
-        yield line
+    def close(self) -> None:
+        """End the rewritten line."""
+        if self.options.progress and self.log.isatty():
+            print(file=self.log)
 
 
 def _get(messages: Any, workers: list[Any], timeout: float) -> tuple[Any, ...]:  # noqa: ANN401 -- a multiprocessing queue

@@ -23,7 +23,7 @@ __all__ = ["Schedule", "Segment", "parse_schedule"]
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """``start_s``..``end_s`` at a rate going linearly from ``rate_from`` to ``rate_to``."""
+    """``start_s``..``end_s``, the rate going linearly from ``rate_from`` to ``rate_to``."""
 
     phase: str
     start_s: float
@@ -41,7 +41,7 @@ class Segment:
         return (self.rate_from + self.rate_to) / 2 * self.duration_s
 
     def time_of(self, count: float) -> float:
-        """Return the offset from the segment's start where ``count`` requests were offered."""
+        """Return the offset into the segment where ``count`` requests were offered."""
         r0, duration = self.rate_from, self.duration_s
         slope = (self.rate_to - r0) / duration
         if abs(slope) < 1e-12:
@@ -182,5 +182,8 @@ def _segments(kind: str, args: list[str], duration: float) -> list[Segment]:
                 )
             start += every
         return segments
-    msg = "expected constant:RATE, ramp:FROM:TO[:PHASES], step:R1,R2,... or burst:BASE:PEAK:EVERY:WIDTH"
+    msg = (
+        "expected constant:RATE, ramp:FROM:TO[:PHASES], step:R1,R2,... "
+        "or burst:BASE:PEAK:EVERY:WIDTH"
+    )
     raise ValueError(msg)

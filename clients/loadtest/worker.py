@@ -21,9 +21,8 @@ import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiomqtt
 import msgspec
 
 from clients.loadtest.mix import BotBook, OrderMix
@@ -31,7 +30,17 @@ from clients.loadtest.probe import Pacer, Probe
 from clients.loadtest.schedule import Schedule
 from exchange.gateway.auth import signed_payload
 from exchange.gateway.mqtt import client_for
-from exchange.gateway.wire import Batch, Codec, SetLeverage, SetMarginMode, topic
+from exchange.gateway.wire import (
+    Batch,
+    BatchItem,
+    Codec,
+    SetLeverage,
+    SetMarginMode,
+    topic,
+)
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 __all__ = ["MarketSpec", "WorkerSpec", "run_worker"]
 
@@ -104,7 +113,7 @@ class WorkerSpec:
 class _Bot:
     """One account's MQTT client and order view."""
 
-    __slots__ = ("account", "book", "cmd_topic", "counter", "secret", "client")
+    __slots__ = ("account", "book", "client", "cmd_topic", "counter", "secret")
 
     def __init__(
         self, account: str, secret: str, client: aiomqtt.Client, book: BotBook
@@ -140,6 +149,7 @@ class _Worker:
         self.bots: list[_Bot] = []
         self.limits: dict[str, str] = {}  # request id of a limit order -> symbol
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.idle = asyncio.Event()  # set when no request awaits its answer
 
     async def run(self, go: _Event, start_ns: Any) -> None:  # noqa: ANN401
         """Connect, set up, wait for the start, pace the run, drain, report."""
@@ -177,7 +187,7 @@ class _Worker:
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:  # noqa: ANN401
         """Start a task and keep a reference until it ends."""
-        task = asyncio.ensure_future(coroutine)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
@@ -209,9 +219,14 @@ class _Worker:
                 ):
                     self.probe.sent_request(request.id, 0, -1, "other", 0)
                     self._publish(bot, signed_payload(self.codec, bot.secret, request))
-        deadline = time.monotonic() + _SETUP_TIMEOUT_S
-        while self.probe.pending and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # polling the answers of the setup
+        await self._answered(_SETUP_TIMEOUT_S)
+
+    async def _answered(self, seconds: float) -> None:
+        """Return once every request sent has its answer, or after ``seconds``."""
+        self.idle.clear()
+        if self.probe.pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), seconds)
 
     def _next_id(self, bot: _Bot) -> str:
         """Return a request id unique in the run (it is also the order's cid)."""
@@ -237,7 +252,8 @@ class _Worker:
 
     def _send(self, bot: _Bot, intended: int, phase: int, now: int) -> None:
         """Draw ``batch`` requests for one bot and publish them as one message."""
-        probe, requests = self.probe, []
+        probe = self.probe
+        requests: list[BatchItem] = []
         for _ in range(self.spec.batch):
             request_id = self._next_id(bot)
             metric, request = bot.book.draw(request_id)
@@ -269,7 +285,15 @@ class _Worker:
         elif kind == "rejected":
             probe.answered(lean.id, now, lean.name or str(lean.id))
             self.limits.pop(lean.id, None)
-        elif kind == "fill":
+        else:
+            self._on_event(bot, lean, now, name)
+        if not probe.pending:
+            self.idle.set()
+
+    def _on_event(self, bot: _Bot, lean: _Lean, now: int, name: str) -> None:
+        """Time a fill or a public trade; forget an order that ended."""
+        kind, probe = lean.kind, self.probe
+        if kind == "fill":
             probe.filled(lean.cid, now)
         elif kind == "order":
             if lean.status in _ENDED:
@@ -298,7 +322,5 @@ class _Worker:
 
     async def _drain(self) -> None:
         """Wait for the answers still due, up to ``drain_s``."""
-        deadline = time.monotonic() + self.spec.drain_s
-        while self.probe.pending and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)  # polling the last answers
+        await self._answered(self.spec.drain_s)
         await asyncio.sleep(0.2)  # late duplicates, if any, arrive now

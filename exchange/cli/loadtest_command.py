@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from clients.loadtest.mix import OrderMix
+    from exchange.messages import MarginMode
 
 __all__ = ["add_loadtest", "run_loadtest_command"]
 
@@ -147,9 +151,33 @@ def add_loadtest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
 
 
+def _mix(args: argparse.Namespace) -> OrderMix:
+    """Return the order mix the options describe.
+
+    Raises:
+        ValueError: a bad weight, margin mode, leverage or batch size.
+    """
+    from clients.loadtest.mix import OrderMix, parse_mix  # noqa: PLC0415
+
+    weights = parse_mix(args.mix)
+    modes = tuple(m.strip() for m in args.margin_modes.split(","))
+    if not set(modes) <= {"cross", "isolated"} or not 1 <= args.batch <= 50:
+        msg = "margin modes are cross or isolated; --batch is 1..50"
+        raise ValueError(msg)
+    return OrderMix(
+        limit=weights.get("limit", 0.0),
+        market=weights.get("market", 0.0),
+        cancel=weights.get("cancel", 0.0),
+        amend=weights.get("amend", 0.0),
+        post_only=args.post_only,
+        reduce_only=args.reduce_only,
+        leverage=tuple(int(x) for x in args.leverage.split(",")),
+        margin_modes=cast("tuple[MarginMode, ...]", modes),
+    )
+
+
 def run_loadtest_command(args: argparse.Namespace) -> int:
     """Run ``paperx loadtest``; return 0, or 1 if anything was lost, 2 on bad input."""
-    from clients.loadtest.mix import OrderMix, parse_mix  # noqa: PLC0415
     from clients.loadtest.report import summary_table, write_outputs  # noqa: PLC0415
     from clients.loadtest.runner import LoadtestOptions, run_loadtest  # noqa: PLC0415
     from clients.loadtest.schedule import parse_schedule  # noqa: PLC0415
@@ -157,19 +185,7 @@ def run_loadtest_command(args: argparse.Namespace) -> int:
 
     try:
         parse_schedule(args.schedule, args.duration)
-        weights = parse_mix(args.mix)
-        modes = tuple(m.strip() for m in args.margin_modes.split(","))
-        if not set(modes) <= {"cross", "isolated"} or not 1 <= args.batch <= 50:  # noqa: PLR2004
-            msg = "margin modes are cross or isolated; --batch is 1..50"
-            raise ValueError(msg)
-        mix = dataclasses.replace(
-            OrderMix(),
-            **{k: weights.get(k, 0.0) for k in ("limit", "market", "cancel", "amend")},
-            post_only=args.post_only,
-            reduce_only=args.reduce_only,
-            leverage=tuple(int(x) for x in args.leverage.split(",")),
-            margin_modes=modes,  # type: ignore[arg-type]
-        )
+        mix = _mix(args)
     except ValueError as exc:
         print(f"paperx loadtest: {exc}", file=sys.stderr)
         return 2

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(argv: list[str] | None) -> int:  # noqa: PLR0911 -- one return per command
     """Parse the arguments and run the command they name."""
     args = build_parser().parse_args(argv)
     level = args.log_level or ("info" if args.command == "serve" else "warning")
