@@ -244,7 +244,13 @@ class ServerProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Kill the server if it still runs."""
-        if self.process is not None and self.process.poll() is None:
+        """Kill the server if it still runs; close its log pipe."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.kill()
             self.process.wait(_TIMEOUT_S)
+        if self._reader is not None:
+            self._reader.join(_TIMEOUT_S)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
