@@ -23,7 +23,7 @@ __all__ = ["Schedule", "Segment", "parse_schedule"]
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """From ``start_s`` to ``end_s``, the rate going from ``rate_from`` to ``rate_to``."""
+    """From ``start_s`` to ``end_s``, the rate going ``rate_from`` to ``rate_to``."""
 
     phase: str
     start_s: float

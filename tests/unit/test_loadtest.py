@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -27,7 +28,7 @@ class TestLatency:
 
     def test_percentiles_match_nearest_rank_within_a_tenth_of_a_percent(self) -> None:
         """Each percentile is the exact nearest-rank value to within 0.1%."""
-        rng = random.Random(7)
+        rng = random.Random(7)  # noqa: S311 -- test data, not secrets
         values = [int(rng.lognormvariate(7, 1.5)) + 1 for _ in range(20_000)]
         latency = Latency()
         for value in values:
@@ -64,7 +65,7 @@ class TestSchedule:
         offsets = parse_schedule("constant:1000", 2).intended_offsets()
         assert len(offsets) == 2000
         assert offsets[0][0] == MS
-        assert {b[0] - a[0] for a, b in zip(offsets, offsets[1:], strict=False)} == {MS}
+        assert {b[0] - a[0] for a, b in itertools.pairwise(offsets)} == {MS}
 
     def test_ramp_offers_the_integral_of_its_rate_in_each_phase(self) -> None:
         """ramp:0:1000 over 10 s offers 5000, each fifth its trapezoid's share."""
@@ -127,7 +128,7 @@ class TestCoordinatedOmission:
                 if intended == start + 400 * MS:
                     now += 100 * MS
             wait = pacer.wait_ns(now)
-            now += wait if wait > 0 else 0
+            now += max(0, wait)
         latency = probe.by_phase["order"][0]
         assert latency.count == 1000
         # the requests due at 401..499 ms left at 500 ms: they waited 99..1 ms
@@ -139,7 +140,7 @@ class TestCoordinatedOmission:
         assert probe.offered == [1000]
 
     def test_every_request_is_answered_once_or_counted(self) -> None:
-        """A second answer is a duplicate, an unknown one unsolicited, a missing one pending."""
+        """A second answer is a duplicate, a stranger unsolicited, a lost one open."""
         probe = Probe(0, 1)
         for n in range(3):
             probe.sent_request(str(n), n, 0, "order", n)
@@ -157,7 +158,7 @@ class TestCoordinatedOmission:
 def test_loadtest_help_teaches_schedules_checks_and_outputs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """paperx loadtest --help explains the schedules, the checks and the outputs."""
+    """The loadtest --help explains the schedules, the checks and the outputs."""
     with pytest.raises(SystemExit) as exit_info:
         main(["loadtest", "--help"])
     assert exit_info.value.code == 0
