@@ -66,6 +66,7 @@ def merge_results(
             "unsolicited",
             "unanswered",
             "md_messages",
+            "publish_failed",
         )
     }
     totals["rejected"] = sum(rejects.values())

@@ -150,6 +150,7 @@ class _Worker:
         self.limits: dict[str, str] = {}  # request id of a limit order -> symbol
         self.tasks: set[asyncio.Task[Any]] = set()
         self.idle = asyncio.Event()  # set when no request awaits its answer
+        self.publish_failed = 0
 
     async def run(self, go: _Event, start_ns: Any) -> None:  # noqa: ANN401
         """Connect, set up, wait for the start, pace the run, drain, report."""
@@ -181,7 +182,8 @@ class _Worker:
             await self._pace()
             await self._drain()
             reporter.cancel()
-            self.queue.put(("result", spec.index, self.probe.result()))
+            result = self.probe.result() | {"publish_failed": self.publish_failed}
+            self.queue.put(("result", spec.index, result))
             for task in list(self.tasks):
                 task.cancel()
 
@@ -234,8 +236,16 @@ class _Worker:
         return f"{self.spec.tag}{self.spec.index}.{bot.account[-4:]}.{bot.counter}"
 
     def _publish(self, bot: _Bot, payload: bytes) -> None:
-        """Publish without waiting for the broker's PUBACK."""
-        self._spawn(bot.client.publish(bot.cmd_topic, payload, qos=self.spec.qos))
+        """Publish through paho itself: no task, no wait for the broker's PUBACK.
+
+        aiomqtt's ``publish`` costs a task and a future per message (and
+        warns past ten in flight); paho queues the message on the socket
+        and handles the PUBACK itself. A message paho refuses is counted;
+        its request then stays unanswered, and the run reports it lost.
+        """
+        paho = bot.client._client  # noqa: SLF001 -- see the docstring
+        if paho.publish(bot.cmd_topic, payload, qos=self.spec.qos).rc:
+            self.publish_failed += 1
 
     async def _pace(self) -> None:
         """Send every request when due (late ones at once), bots in turn."""

@@ -76,10 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core", "journal", "recovery"),
+        choices=("core", "journal", "recovery", "e2e"),
         help="core: matching, full core, and journaled core; "
         "journal: file vs NATS JetStream journal throughput; "
-        "recovery: rebuild speed and recovery time with and without a snapshot",
+        "recovery: rebuild speed and recovery time with and without a snapshot; "
+        "e2e: bots over MQTT (own Mosquitto, embedded broker) through the server",
     )
     bench.add_argument(
         "rest",
@@ -225,6 +226,10 @@ def _bench(target: str, rest: list[str]) -> int:
         from bench.journal import main as bench_journal  # noqa: PLC0415
 
         return bench_journal(rest)
+    if target == "e2e":
+        from bench.e2e import main as bench_e2e  # noqa: PLC0415
+
+        return bench_e2e(rest)
     if target == "recovery":
         from bench.recovery import main as bench_recovery  # noqa: PLC0415
 
