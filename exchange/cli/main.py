@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from exchange.cli.loadtest_command import add_loadtest, run_loadtest_command
 from exchange.cli.replay_commands import COMMANDS as REPLAY_COMMANDS
 from exchange.cli.replay_commands import add_parsers as add_replay_parsers
 from exchange.cli.replay_commands import run as run_replay
@@ -76,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_serve(sub)
     _add_accounts(sub)
+    add_loadtest(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core", "journal", "recovery"),
+        choices=("core", "journal", "recovery", "e2e"),
         help="core: matching, full core, and journaled core; "
         "journal: file vs NATS JetStream journal throughput; "
-        "recovery: rebuild speed and recovery time with and without a snapshot",
+        "recovery: rebuild speed and recovery time with and without a snapshot; "
+        "e2e: bots over MQTT (own Mosquitto, embedded broker) through the server",
     )
     bench.add_argument(
         "rest",
@@ -213,6 +216,7 @@ def _run(argv: list[str] | None) -> int:
         "demo": _demo,
         "bench": lambda a: _bench(a.target, a.rest),
         "replay": _replay,
+        "loadtest": run_loadtest_command,
     }
     return commands[args.command](args)
 
@@ -239,6 +243,10 @@ def _bench(target: str, rest: list[str]) -> int:
         from bench.journal import main as bench_journal  # noqa: PLC0415
 
         return bench_journal(rest)
+    if target == "e2e":
+        from bench.e2e import main as bench_e2e  # noqa: PLC0415
+
+        return bench_e2e(rest)
     if target == "recovery":
         from bench.recovery import main as bench_recovery  # noqa: PLC0415
 
