@@ -12,8 +12,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# 20 s of trading (about 30 s in all) is enough to see every bot act and a few
+# liquidations; `paperx demo` alone runs the full minute.
 demo: $(BIN)/.installed
-	$(BIN)/paperx demo
+	$(BIN)/paperx demo --duration 20
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -13,8 +13,10 @@ __all__ = ["main"]
 
 _EPILOG = """\
 examples:
-  paperx demo                          trade a generated stream, journal it, verify it
-  paperx demo --n 1000000 --fsync off  a bigger run without fsync
+  paperx demo                          the exchange over MQTT with sample bots, 60 s
+  paperx demo --duration 20 --bots 8   shorter, with a bigger crowd
+  paperx demo --in-process --n 1000000 --fsync off   the in-process throughput run
+  paperx bot trend --account alice --secret S --mode cross --leverage 20
   paperx serve --config paperx.toml    the exchange over MQTT (embedded broker)
   paperx serve --config paperx.toml --broker mqtt://127.0.0.1:1883
   paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
@@ -39,33 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser(
-        "demo",
-        help="run a generated order stream through a "
-        "journaled exchange and print a summary",
-    )
-    demo.add_argument(
-        "--n",
-        type=int,
-        default=200_000,
-        help="number of commands to generate (default 200000)",
-    )
-    demo.add_argument("--seed", type=int, default=42, help="generator seed")
-    demo.add_argument(
-        "--journal",
-        type=Path,
-        default=Path("runs/demo"),
-        help="journal directory (default runs/demo; a non-empty one "
-        "gets a timestamped subdirectory)",
-    )
-    demo.add_argument(
-        "--fsync",
-        choices=("always", "batch", "off"),
-        default="batch",
-        help="journal durability policy (default batch = group commit)",
-    )
-
+    _add_demo(sub)
     _add_serve(sub)
+    _add_bot(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
@@ -88,6 +66,89 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("journal", type=Path, help="journal directory")
     return parser
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx demo`` and its options (the venue, or --in-process)."""
+    demo = sub.add_parser(
+        "demo",
+        help="the exchange over MQTT with the sample bots trading on it",
+        description="Start the exchange (embedded broker, journal) and the sample "
+        "bots, each its own MQTT client; show the run live; then a summary per "
+        "account, a PNG report, a verified replay of the journal, and isolated vs "
+        "cross side by side. With --in-process: a generated order stream through "
+        "an in-process exchange instead (a throughput run).",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the bots trade (default 60)",
+    )
+    demo.add_argument(
+        "--bots",
+        type=int,
+        default=4,
+        metavar="N",
+        help="noise traders besides the fixed cast (two market makers, two trend "
+        "followers, a lottery-ticket trader, a hedger); default 4",
+    )
+    demo.add_argument("--seed", type=int, default=42, help="seed of every choice")
+    demo.add_argument(
+        "--broker",
+        metavar="URL",
+        help="mqtt://host:port of an external broker instead of the embedded one",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/demo"),
+        metavar="DIR",
+        help="where the config, journal, logs and report.png go (default "
+        "runs/demo; a non-empty one gets a timestamped subdirectory)",
+    )
+    group = demo.add_argument_group("the in-process throughput run")
+    group.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run a generated order stream through an in-process exchange instead",
+    )
+    group.add_argument(
+        "--n",
+        type=int,
+        default=200_000,
+        help="number of commands to generate (default 200000)",
+    )
+    group.add_argument(
+        "--journal",
+        type=Path,
+        default=Path("runs/demo"),
+        help="journal directory (default runs/demo; a non-empty one "
+        "gets a timestamped subdirectory)",
+    )
+    group.add_argument(
+        "--fsync",
+        choices=("always", "batch", "off"),
+        default="batch",
+        help="journal durability policy (default batch = group commit)",
+    )
+
+
+def _add_bot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx bot NAME``: one sample bot against a running server."""
+    from clients.bots import BOTS  # noqa: PLC0415 -- names only, no SDK import
+
+    bot = sub.add_parser(
+        "bot",
+        help="run one sample bot against a server (paperx bot NAME --help)",
+        description="Run one of the sample bots (clients/bots/) against a running "
+        "paperx serve. Each bot has its own options: paperx bot NAME --help.",
+    )
+    bot.add_argument("name", choices=sorted(BOTS), help="which bot")
+    bot.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="the bot's options (see its --help)"
+    )
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,14 +219,37 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "demo":
-        from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
-
-        return run_demo(args.n, args.seed, args.journal, args.fsync)
+        return _demo(args)
+    if args.command == "bot":
+        return _bot(args.name, args.rest)
     if args.command == "bench":
         from bench.core import main as bench_core  # noqa: PLC0415
 
         return bench_core(args.rest)
     return _replay_verify(args.journal)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Run the venue demo, or the in-process one."""
+    if args.in_process:
+        from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
+
+        return run_demo(args.n, args.seed, args.journal, args.fsync)
+    from exchange.cli.venue_demo import DemoOptions, run_venue_demo  # noqa: PLC0415
+
+    options = DemoOptions(args.duration, args.bots, args.seed, args.broker, args.out)
+    return run_venue_demo(options)
+
+
+def _bot(name: str, argv: list[str]) -> int:
+    """Run the sample bot ``name`` with its own command line ``argv``."""
+    import importlib  # noqa: PLC0415
+
+    from clients.bots import BOTS  # noqa: PLC0415
+
+    module = importlib.import_module(BOTS[name])
+    module.cli(argv, prog=f"paperx bot {name}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
