@@ -108,29 +108,26 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="where the config, journal, logs and report.png go (default "
         "runs/demo; a non-empty one gets a timestamped subdirectory)",
     )
-    group = demo.add_argument_group("the in-process throughput run")
+    group = demo.add_argument_group(
+        "the in-process throughput run (each of its options implies --in-process)"
+    )
     group.add_argument(
         "--in-process",
         action="store_true",
         help="run a generated order stream through an in-process exchange instead",
     )
     group.add_argument(
-        "--n",
-        type=int,
-        default=200_000,
-        help="number of commands to generate (default 200000)",
+        "--n", type=int, help="number of commands to generate (default 200000)"
     )
     group.add_argument(
         "--journal",
         type=Path,
-        default=Path("runs/demo"),
         help="journal directory (default runs/demo; a non-empty one "
         "gets a timestamped subdirectory)",
     )
     group.add_argument(
         "--fsync",
         choices=("always", "batch", "off"),
-        default="batch",
         help="journal durability policy (default batch = group commit)",
     )
 
@@ -231,10 +228,16 @@ def _run(argv: list[str] | None) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Run the venue demo, or the in-process one."""
-    if args.in_process:
+    in_process = (args.n, args.journal, args.fsync)
+    if args.in_process or any(v is not None for v in in_process):
         from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
 
-        return run_demo(args.n, args.seed, args.journal, args.fsync)
+        return run_demo(
+            200_000 if args.n is None else args.n,
+            args.seed,
+            args.journal or Path("runs/demo"),
+            args.fsync or "batch",
+        )
     from exchange.cli.venue_demo import DemoOptions, run_venue_demo  # noqa: PLC0415
 
     options = DemoOptions(args.duration, args.bots, args.seed, args.broker, args.out)
