@@ -54,6 +54,7 @@ def main(
     logger = logging.getLogger("clients.bots")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # the lines are for people: once, on stdout
 
     async def session() -> None:
         async with PaperxClient(
