@@ -12,8 +12,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# 20 s of trading (about 30 s in all) is enough to see every bot act and a few
-# liquidations; `paperx demo` alone runs the full minute.
+# 20 s of trading (about 25 s in all, after the install) shows every bot at
+# work and keeps a first impression short; `paperx demo` alone runs a minute.
 demo: $(BIN)/.installed
 	$(BIN)/paperx demo --duration 20
 
