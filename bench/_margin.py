@@ -16,7 +16,7 @@ core, which sequences the records:
   the next seqs, so the prebuilt records leave those seqs free.
 
 The timed run replays the prebuilt records on a fresh core and creates only
-the system records, from ``take_system_commands()``, right after the record
+the system records, from ``system_commands()``, right after the record
 that caused them (as `exchange.shell.inprocess.Exchange.submit` does). The core is
 deterministic, so they fall on exactly the seqs left free; any divergence would
 break the seq check, and the final state hash is compared with the build
@@ -217,13 +217,9 @@ class _Builder:
         record = Record(seq, ts_ns, cmd)
         into.append(record)
         stats.count(core.handle(record))
-        pending = core.take_system_commands()
-        while pending:
-            for system in pending:
-                seq = core.last_seq + 1
-                stats.system += 1
-                stats.count(core.handle(Record(seq, ts_ns, system)))
-            pending = core.take_system_commands()
+        for system in core.system_commands():
+            stats.system += 1
+            stats.count(core.handle(Record(core.last_seq + 1, ts_ns, system)))
 
 
 def _code_label(code: int) -> str:
@@ -241,34 +237,24 @@ def run_margin(
 
     The setup records run before the clock starts. Timed: every stream record
     through ``handle``, encoded as the journal stores it (`journal_payload`, as
-    in (b)), then
-    ``take_system_commands()`` and, when it returns any, their records handled
+    in (b)), then the system commands it caused (`system_commands`), handled
     and encoded right away. One stream record in 64 is timed on its own,
     together with the system records it caused.
     """
     core = ExchangeCore(mw.markets, margin=True)
-    handle, take = core.handle, core.take_system_commands
     payload = journal_payload
     for record in mw.setup:
-        payload(record, handle(record))
-        _system(record, take(), handle, take, payload)
+        _apply(core, record, payload)
     records = mw.records
     now = time.perf_counter_ns
     samples: list[int] = []
     started = time.perf_counter()
     for i in range(0, len(records), _SAMPLE_EVERY):
-        record = records[i]
         t0 = now()
-        payload(record, handle(record))
-        pending = take()
-        if pending:
-            _system(record, pending, handle, take, payload)
+        _apply(core, records[i], payload)
         samples.append(now() - t0)
         for record in records[i + 1 : i + _SAMPLE_EVERY]:
-            payload(record, handle(record))
-            pending = take()
-            if pending:
-                _system(record, pending, handle, take, payload)
+            _apply(core, record, payload)
         if progress is not None and not i % _PROGRESS_EVERY:
             progress(i)
     seconds = time.perf_counter() - started
@@ -276,21 +262,16 @@ def run_margin(
     return seconds, samples, core.state_hash()
 
 
-def _system(
+def _apply(
+    core: ExchangeCore,
     record: Record,
-    pending: list,  # type: ignore[type-arg]
-    handle: Callable[[Record], list[Event]],
-    take: Callable[[], list],  # type: ignore[type-arg]
     payload: Callable[[Record, list[Event]], bytes],
 ) -> None:
-    """Sequence, apply and encode the system commands ``record`` caused, in order."""
-    seq = record.seq
-    while pending:
-        for cmd in pending:
-            seq += 1
-            system = Record(seq, record.ts_ns, cmd)
-            payload(system, handle(system))
-        pending = take()
+    """Apply and encode one record, then the system commands it caused, in order."""
+    payload(record, core.handle(record))
+    for cmd in core.system_commands():
+        system = Record(core.last_seq + 1, record.ts_ns, cmd)
+        payload(system, core.handle(system))
 
 
 def report_margin(

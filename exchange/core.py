@@ -24,7 +24,7 @@ neither package imports the other. A record runs DESIGN.md's pipeline:
    liquidate  record changed (`exchange.resting`), marks are refreshed
               (mark-price triggers fire), and the liquidation index is asked
               what the record moved; a position due gets a `MarginCall`, and
-              its `Liquidate` system command waits in `take_system_commands`
+              its `Liquidate` system command waits in `system_commands`
               for the shell to journal next.
 
 Every price level the record touched is reported once, as a `BookDelta`.
@@ -34,7 +34,8 @@ Without margin (``margin=False``) steps 0 and 4 and the risk parts do nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from typing import assert_never
 
 import msgspec
@@ -67,6 +68,7 @@ from exchange.messages import (
     Withdraw,
 )
 from exchange.resting import fit_resting_orders
+from exchange.state import CoreState, capture, restore
 
 __all__ = ["STATE_SCHEMA", "ExchangeCore"]
 
@@ -211,16 +213,60 @@ class ExchangeCore:
         if self.liquidator is not None:
             self.liquidator.reindex()
 
+    def snapshot(self) -> CoreState:
+        """Return the whole state as plain data, for a snapshot (see `restored`).
+
+        Call it between records. The data is the core's own (frozen structs of
+        ints, strings and lists); writing it anywhere is the shell's business.
+        """
+        return capture(self, STATE_SCHEMA)
+
+    @classmethod
+    def restored(
+        cls, state: CoreState, markets: Iterable[Market], *, margin: bool
+    ) -> ExchangeCore:
+        """Return a core rebuilt from ``snapshot()`` data, ready for the next record.
+
+        Given the markets and margin setting the original ran with, the
+        result has the original's `state_hash` and handles every following
+        record exactly as the original would (same events, same state).
+
+        Raises:
+            InvariantViolation: If ``state`` is of another state schema, other
+                markets or margin setting, or inconsistent.
+        """
+        if state.schema != STATE_SCHEMA:
+            msg = f"snapshot state schema {state.schema}, this core's {STATE_SCHEMA}"
+            raise InvariantViolation(msg)
+        core = cls(markets, margin=margin)
+        restore(core, state)
+        core.restore_indexes()
+        return core
+
     def take_system_commands(self) -> list[Liquidate]:
         """Return (and forget) the system commands the last records asked for.
 
-        The shell must submit them, in order, as the very next records; a
-        replay finds them in the journal and ignores this outbox.
+        A replay finds them in the journal and ignores this outbox; a shell
+        that sequences them uses `system_commands`, which fixes their order.
         """
         if self.liquidator is None or not self.liquidator.outbox:
             return []
         out, self.liquidator.outbox = self.liquidator.outbox, []
         return out
+
+    def system_commands(self) -> Iterator[Liquidate]:
+        """Yield the system commands to sequence next, in the one canonical order.
+
+        The caller applies each yielded command as the very next record
+        before asking for the next one. Order: first in, first out — those the
+        last record asked for, then those that each of them asks for, in the
+        order they were asked. Every shell (facade, sequencer, rerun, bench)
+        sequences through this, so the same commands give the same journal.
+        """
+        pending = deque(self.take_system_commands())
+        while pending:
+            yield pending.popleft()
+            pending.extend(self.take_system_commands())
 
     # ------------------------------------------------------------ accounts and prices
 

@@ -210,18 +210,33 @@ class JournalError(PaperxError):
 
 
 class JournalCorrupt(JournalError):
-    """Raised when a journal is damaged somewhere other than its tail."""
+    """Raised when a journal is damaged somewhere other than its tail.
 
-    def __init__(self, path: str, offset: int, detail: str) -> None:
-        """Keep where the damage is and what it looks like."""
+    ``records_after`` counts the intact records found after the damage, when
+    a search for them was made (None: not searched): records that a torn-tail
+    cut would have lost, and that ``paperx replay repair`` moves aside instead.
+    """
+
+    def __init__(
+        self, path: str, offset: int, detail: str, records_after: int | None = None
+    ) -> None:
+        """Keep where the damage is, what it looks like and what follows it."""
         super().__init__(path, offset, detail)
         self.path = path
         self.offset = offset
         self.detail = detail
+        self.records_after = records_after
 
     def __str__(self) -> str:
-        """Render the file, byte offset and what was found there."""
-        return f"{self.path} @ byte {self.offset}: {self.detail}"
+        """Render the file, byte offset, what was found there and what follows."""
+        text = f"{self.path} @ byte {self.offset}: {self.detail}"
+        if self.records_after is not None:
+            text += (
+                f"; {self.records_after} intact records follow the damage, so it "
+                "is not a torn tail: run `paperx replay repair` on the journal "
+                "to move the damaged part aside"
+            )
+        return text
 
 
 class JournalSeqError(JournalError):

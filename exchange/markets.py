@@ -30,7 +30,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     With ``partial_liquidation``, a position liquidated above the first tier
     is first cut down to the tier below, one tier per step, and keeps the
     rest while its margin holds (Binance's rule); without it, liquidation
-    always closes the whole position.
+    always closes the whole position. With ``funding`` off the market pays
+    no funding (its windows still close; a what-if run can switch it off).
     With margin, market orders only trade within ``market_band`` of the mark
     (Binance's price protection): a thin book cannot fill them anywhere. One
     tick times one lot must be worth a whole number of E8 units, so every
@@ -51,6 +52,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     tiers: TierTable | None = None  # maintenance-margin tiers; None = the default
     market_band_ppm: int = 50_000  # market orders trade within mark +- 5%
     partial_liquidation: bool = True  # above tier 1: cut to the tier below first
+    funding: bool = True  # pay funding every interval (False: never)
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -81,6 +83,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         if type(self.partial_liquidation) is not bool:  # "false" would be truthy
             msg = f"{self.symbol}: partial_liquidation must be true or false"
             raise ValueError(msg)
+        if type(self.funding) is not bool:
+            msg = f"{self.symbol}: funding must be true or false"
+            raise ValueError(msg)
 
     @classmethod
     def from_decimals(
@@ -100,6 +105,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         tiers: TierTable | None = None,
         market_band: Decimal | str = "0.05",
         partial_liquidation: bool = True,
+        funding: bool = True,
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -115,6 +121,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             tiers=tiers,
             market_band_ppm=to_ppm(market_band),
             partial_liquidation=partial_liquidation,
+            funding=funding,
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -143,6 +150,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "tiers",
             "market_band",
             "partial_liquidation",
+            "funding",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -152,13 +160,14 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         decimals = {
             k: str(v)
             for k, v in spec.items()
-            if k not in ("tiers", "partial_liquidation")
+            if k not in ("tiers", "partial_liquidation", "funding")
         }
         # from_decimals validates mark_source itself (a clear ValueError)
         return cls.from_decimals(
             symbol,
             tiers=tiers,
             partial_liquidation=spec.get("partial_liquidation", True),
+            funding=spec.get("funding", True),
             **decimals,  # type: ignore[arg-type]
         )
 
@@ -194,6 +203,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         }
         if self.tiers is not None:
             table["tiers"] = self.tiers.as_rows()
+        if not self.funding:  # only when off: older journals' hashes stay
+            table["funding"] = False
         return table
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exchange.errors import PaperxError
 
-__all__ = ["Divergence"]
+__all__ = ["Divergence", "MissingDependency"]
 
 
 class Divergence(PaperxError):
@@ -19,3 +19,21 @@ class Divergence(PaperxError):
     def __str__(self) -> str:
         """Render the seq and what differs."""
         return f"record {self.seq}: {self.detail}"
+
+
+class MissingDependency(PaperxError):
+    """Raised when a replay tool needs an optional package that is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        """Keep the missing package, the extra that installs it, and what for."""
+        super().__init__(package, extra, purpose)
+        self.package = package
+        self.extra = extra
+        self.purpose = purpose
+
+    def __str__(self) -> str:
+        """Say what is missing and the command that installs it."""
+        return (
+            f"{self.purpose} needs {self.package}, which is not installed: "
+            f"pip install 'paperx[{self.extra}]'"
+        )

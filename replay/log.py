@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from exchange.journal import JournalSchemaError, read_journal
+from exchange.journal import JournalSchemaError, is_nats_url, read_journal
 from exchange.journal.payload import (
     JOURNALED_DECODER,
     READABLE_JOURNAL_SCHEMAS,
@@ -39,9 +39,13 @@ def margin_from_header(config: dict[str, object]) -> bool:
 
 
 class ExchangeLog:
-    """A journal directory opened read-only, decoded record by record."""
+    """A journal opened read-only, decoded record by record.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    The journal is a directory of segment files or a ``nats://host:port/STREAM``
+    JetStream journal (see ``exchange.journal.read_journal``).
+    """
+
+    def __init__(self, source: str | os.PathLike[str]) -> None:
         """Open the journal; nothing is modified, even a torn tail.
 
         Raises:
@@ -49,7 +53,7 @@ class ExchangeLog:
                 `READABLE_JOURNAL_SCHEMAS` (schema 1 logs, with their derived
                 events, are read as well as today's).
         """
-        self.path = Path(directory)
+        self.path = source if is_nats_url(source) else Path(source)
         self.reader = read_journal(self.path)
         self.header = self.reader.header
         version = self.header.schema_version

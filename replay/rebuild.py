@@ -71,11 +71,23 @@ _SETTLING_EVENTS = frozenset(
 
 
 class Rebuilder:
-    """Applies logged events to an empty exchange state, checking as it goes."""
+    """Applies logged events to an exchange state, checking as it goes."""
 
-    def __init__(self, markets: Iterable[Market], *, margin: bool = False) -> None:
-        """Start from empty books (and an empty ledger with ``margin``)."""
-        self.core = ExchangeCore(markets, margin=margin)  # the state container only
+    def __init__(
+        self,
+        markets: Iterable[Market],
+        *,
+        margin: bool = False,
+        core: ExchangeCore | None = None,
+    ) -> None:
+        """Start from empty books (and an empty ledger with ``margin``), or ``core``.
+
+        ``core`` is a state to go on from, e.g. one restored from a snapshot
+        (`ExchangeCore.restored`): the records applied next must be the ones
+        after its ``last_seq``. ``markets`` and ``margin`` are then its own.
+        """
+        # the state container only: its matching logic is never used here
+        self.core = ExchangeCore(markets, margin=margin) if core is None else core
         self.ledger = self.core.ledger
         self.ledger_fold = LedgerFold(self.core)
         self.book_fold = BookFold(self.core, self.ledger_fold)

@@ -4,19 +4,31 @@ The live hash is the one the exchange journaled in its last `Checkpoint`
 record (every exchange writes one on close). Rebuild folds the logged events;
 rerun feeds the logged commands through a fresh core. Every checkpoint along
 the way is checked too, so a difference is located to the record.
+
+When the journal directory holds snapshots, the newest valid one is checked
+as well: its state hash must equal the rebuild's at its seq, and a rebuild
+of the tail that starts from the restored snapshot must end at the same
+hash as the full rebuild. A snapshot that cannot be used is reported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
+from exchange.journal.snapshots import SnapshotCorrupt, list_snapshots, load_snapshot
+from exchange.journal.target import is_nats_url
 from exchange.messages import CheckpointTaken
 from replay.errors import Divergence
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
 from replay.rerun import Rerunner
+
+if TYPE_CHECKING:
+    from exchange.journal.payload import Journaled
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -33,15 +45,36 @@ class VerifyReport(msgspec.Struct, kw_only=True):
     rebuild_error: str | None = None
     rerun_difference: str | None = None
     damage: str | None = None
+    snapshot_seq: int | None = None
+    """The seq of the newest valid snapshot checked, if any."""
+    snapshot_hash: str | None = None
+    """Its stored state hash."""
+    snapshot_rebuild_hash: str | None = None
+    """The full rebuild's hash at the snapshot's seq."""
+    snapshot_tail_hash: str | None = None
+    """The hash a rebuild from the snapshot reached at the journal's end."""
+    final_rebuild_hash: str | None = None
+    """The full rebuild's hash at the journal's end."""
+    snapshots_skipped: list[str] = msgspec.field(default_factory=list)
+    """Newer snapshots that could not be used, with their reasons."""
+
+    @property
+    def snapshot_ok(self) -> bool:
+        """Return True if there is no snapshot, or it agrees with the rebuild."""
+        return self.snapshot_seq is None or (
+            self.snapshot_hash == self.snapshot_rebuild_hash
+            and self.snapshot_tail_hash == self.final_rebuild_hash
+        )
 
     @property
     def ok(self) -> bool:
-        """Return True if live, rebuild and rerun agree and nothing diverged."""
+        """Return True if live, rebuild, rerun and the snapshot agree."""
         return (
             self.live_hash is not None
             and self.live_hash == self.rebuild_hash == self.rerun_hash
             and self.rebuild_error is None
             and self.rerun_difference is None
+            and self.snapshot_ok
         )
 
 
@@ -56,6 +89,7 @@ def verify(
     """
     rebuilder = Rebuilder(log.markets, margin=log.margin)
     rerunner = Rerunner(log.markets, margin=log.margin)
+    snapshot = _SnapshotCheck(log)
     records = checkpoints = live_seq = 0
     live_hash: str | None = None
     rebuild_error: str | None = None
@@ -68,6 +102,7 @@ def verify(
             except Divergence as exc:
                 rebuild_error = str(exc)
         rerunner.apply(entry)
+        snapshot.apply(entry, rebuilder)
         for event in entry.events:
             if isinstance(event, CheckpointTaken):
                 checkpoints += 1
@@ -87,4 +122,56 @@ def verify(
         rebuild_error=rebuild_error,
         rerun_difference=difference.describe() if difference else None,
         damage=log.damage(),
+        snapshot_seq=snapshot.seq,
+        snapshot_hash=snapshot.hash,
+        snapshot_rebuild_hash=snapshot.rebuild_hash,
+        snapshot_tail_hash=snapshot.tail_hash(),
+        final_rebuild_hash=rebuilder.state_hash(),
+        snapshots_skipped=snapshot.skipped,
     )
+
+
+class _SnapshotCheck:
+    """The newest usable snapshot, checked against the full rebuild as it goes."""
+
+    def __init__(self, log: ExchangeLog) -> None:
+        """Load the newest snapshot that loads, noting those that do not."""
+        self.skipped: list[str] = []
+        self.seq: int | None = None
+        self.hash: str | None = None
+        self.rebuild_hash: str | None = None
+        self.tail: Rebuilder | None = None
+        if is_nats_url(log.path):
+            return  # snapshots live beside a file journal only
+        for _, path in list_snapshots(Path(log.path)):
+            try:
+                core, body = load_snapshot(
+                    path,
+                    log.markets,
+                    margin=log.margin,
+                    config_hash=log.header.config_hash,
+                )
+            except SnapshotCorrupt as exc:
+                self.skipped.append(str(exc))
+                continue
+            self.seq, self.hash = body.seq, body.state_hash
+            self.tail = Rebuilder(log.markets, margin=log.margin, core=core)
+            return
+
+    def apply(self, entry: Journaled, rebuilder: Rebuilder) -> None:
+        """Note the full rebuild's hash at the snapshot, or fold a tail record."""
+        if self.seq is None or self.tail is None:
+            return
+        seq = entry.record.seq
+        if seq == self.seq:
+            self.rebuild_hash = rebuilder.state_hash()
+        elif seq > self.seq:
+            try:
+                self.tail.apply(entry)
+            except Divergence as exc:  # the hashes then differ: reported
+                self.skipped.append(f"rebuild from the snapshot diverged: {exc}")
+                self.tail = None
+
+    def tail_hash(self) -> str | None:
+        """Return the hash the rebuild from the snapshot reached (None: none)."""
+        return None if self.tail is None else self.tail.state_hash()

@@ -27,3 +27,19 @@ class ManualClock:
     def advance(self, ns: int) -> None:
         """Move the clock ``ns`` nanoseconds forward."""
         self.now += ns
+
+
+class FixedClock:
+    """A nanosecond clock that stands still until the test moves ``now``.
+
+    Two runs of the same commands then stamp the same times, however many
+    records (liquidations) each one journals in between.
+    """
+
+    def __init__(self, start_ns: int = START_NS) -> None:
+        """Start at ``start_ns``."""
+        self.now = start_ns
+
+    def __call__(self) -> int:
+        """Return ``now``."""
+        return self.now

@@ -69,11 +69,15 @@ class Rig:
 
     def apply(self, command: Command) -> list[Outbound]:
         """Sequence a command (and the liquidations it causes); return the messages."""
-        record = Record(self.core.last_seq + 1, self.now_ns, command)
-        messages = self.session.outcome(record, self.core.handle(record))
-        for system_command in self.core.take_system_commands():
-            messages += self.apply(system_command)
+        messages = self._record(command)
+        for system_command in self.core.system_commands():
+            messages += self._record(system_command)
         return messages
+
+    def _record(self, command: Command) -> list[Outbound]:
+        """Sequence and apply one record; return the messages it caused."""
+        record = Record(self.core.last_seq + 1, self.now_ns, command)
+        return self.session.outcome(record, self.core.handle(record))
 
 
 def to(messages: list[Outbound], kind: str, key: str) -> list[Answer]:

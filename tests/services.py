@@ -8,7 +8,9 @@ the same situation is a failure, so CI never passes by skipping.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
 from typing import NoReturn
 
 import pytest
@@ -26,3 +28,20 @@ def missing(reason: str) -> NoReturn:
     if services_required():
         pytest.fail(f"{REQUIRE_ENV} is set and {reason}")
     pytest.skip(reason)
+
+
+NATS_URL = "nats://127.0.0.1:4222"
+"""The JetStream server the NATS journal tests use (``.ci/run`` starts it)."""
+
+
+def require_nats() -> None:
+    """Skip (or fail, under required services) without nats-py or the NATS server."""
+    if importlib.util.find_spec("nats") is None:
+        missing("nats-py is not installed: pip install 'paperx[nats]'")
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=2).close()
+    except OSError as exc:
+        missing(
+            f"no NATS server at 127.0.0.1:4222 ({exc.strerror or exc}); start it "
+            "with: nats-server -a 127.0.0.1 -p 4222 -js"
+        )

@@ -177,11 +177,14 @@ class LoopbackExchange:
 
     def apply(self, command: Command) -> None:
         """Sequence a command, then the system commands it caused; publish all."""
-        pending = [command]
-        while pending:
-            record = Record(self.core.last_seq + 1, self._now(), pending.pop(0))
-            self._deliver(self.session.outcome(record, self.core.handle(record)))
-            pending += self.core.take_system_commands()
+        self._record(command)
+        for system_command in self.core.system_commands():
+            self._record(system_command)
+
+    def _record(self, command: Command) -> None:
+        """Sequence and apply one record; publish what it caused."""
+        record = Record(self.core.last_seq + 1, self._now(), command)
+        self._deliver(self.session.outcome(record, self.core.handle(record)))
 
     def _now(self) -> int:
         """Return exchange time: the clock, never behind the last record."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from clients.orderflow import generate
 from exchange.cli.margin_demo import compare_margin_modes
 from exchange.cli.progress import ProgressBar
+from exchange.journal import is_nats_url
 from exchange.messages import CommandRejected, OrderFilled
 from exchange.shell.inprocess import Exchange
 from replay.log import ExchangeLog
@@ -30,9 +31,14 @@ def fresh_directory(path: Path) -> Path:
     return path
 
 
-def run_demo(n: int, seed: int, journal_dir: Path, fsync: str) -> int:
-    """Run ``n`` generated commands and print a summary; return an exit code."""
-    journal_dir = fresh_directory(journal_dir)
+def run_demo(n: int, seed: int, journal: str, fsync: str) -> int:
+    """Run ``n`` generated commands and print a summary; return an exit code.
+
+    ``journal`` is a directory or a ``nats://host:port/STREAM`` URL.
+    """
+    journal_dir: str | Path = (
+        journal if is_nats_url(journal) else fresh_directory(Path(journal))
+    )
     exchange = Exchange(journal=journal_dir, fsync=fsync)  # type: ignore[arg-type]
     commands = list(generate(n, seed, list(exchange.markets.values())))
     kinds: Counter[str] = Counter()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from exchange.cli.replay_commands import COMMANDS as REPLAY_COMMANDS
+from exchange.cli.replay_commands import add_parsers as add_replay_parsers
+from exchange.cli.replay_commands import run as run_replay
 from exchange.logs import configure_logging
 
 __all__ = ["main"]
@@ -19,7 +23,13 @@ examples:
   paperx bot trend --account alice --secret S --mode cross --leverage 20
   paperx serve --config paperx.toml    the exchange over MQTT (embedded broker)
   paperx serve --config paperx.toml --broker mqtt://127.0.0.1:1883
-  paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
+  paperx replay verify runs/demo/journal   prove live == rebuild == rerun
+  paperx demo --in-process --journal nats://127.0.0.1:4222/DEMO   to JetStream
+  paperx replay verify nats://127.0.0.1:4222/DEMO
+  paperx replay repair runs/demo/journal   move a damaged part aside, keep the rest
+  paperx accounts add bob --config paperx.toml   bob's API key, secret, broker login
+  paperx replay rebuild runs/demo/journal --at 5000   books, accounts after 5000
+  paperx replay whatif runs/demo/journal   every margin mode flipped, side by side
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -43,18 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_demo(sub)
     _add_serve(sub)
+    _add_accounts(sub)
     _add_bot(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core",),
-        help="core: matching, full core, and journaled core",
+        choices=("core", "journal", "recovery"),
+        help="core: matching, full core, and journaled core; "
+        "journal: file vs NATS JetStream journal throughput; "
+        "recovery: rebuild speed and recovery time with and without a snapshot",
     )
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
-        help="options of the benchmark (see paperx bench core --help)",
+        help="options of the benchmark (see paperx bench core|journal --help)",
     )
 
     replay = sub.add_parser("replay", help="read, rebuild and rerun recorded journals")
@@ -64,7 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = replay_sub.add_parser(
         "verify", help="prove live hash == rebuild hash == rerun hash for a journal"
     )
-    verify.add_argument("journal", type=Path, help="journal directory")
+    verify.add_argument(
+        "journal", help="journal directory, or nats://host:port/STREAM (JetStream)"
+    )
+    repair = replay_sub.add_parser(
+        "repair",
+        help="cut a damaged journal at its first damage, moving the rest aside "
+        "into files of their own (nothing is deleted)",
+    )
+    repair.add_argument("journal", type=Path, help="journal directory")
+    add_replay_parsers(replay_sub)
     return parser
 
 
@@ -121,9 +143,8 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     group.add_argument(
         "--journal",
-        type=Path,
         help="journal directory (default runs/demo; a non-empty one "
-        "gets a timestamped subdirectory)",
+        "gets a timestamped subdirectory), or nats://host:port/STREAM",
     )
     group.add_argument(
         "--fsync",
@@ -193,6 +214,37 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _add_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx accounts add`` and its options."""
+    accounts = sub.add_parser("accounts", help="manage the accounts that may trade")
+    actions = accounts.add_subparsers(
+        dest="accounts_command", required=True, metavar="ACTION"
+    )
+    add = actions.add_parser(
+        "add",
+        help="create an account: API key and secret, broker login, ACL",
+        description="Create an account: its API key and secret and first "
+        "deposit go into the server config; its MQTT password goes hashed into "
+        "Mosquitto's password file (and the config, for the embedded broker); "
+        "the ACL file is rewritten. The secrets are printed once, here only.",
+    )
+    add.add_argument("name", help="the account: its MQTT username and topic key")
+    add.add_argument(
+        "--config", type=Path, required=True, help="the server's TOML file"
+    )
+    add.add_argument(
+        "--deposit", default="10000", help="USDT deposited at first (default 10000)"
+    )
+    add.add_argument(
+        "--passwd",
+        type=Path,
+        help="Mosquitto's password file (default: passwd beside the config)",
+    )
+    add.add_argument(
+        "--acl", type=Path, help="Mosquitto's ACL file (default: acl beside the config)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code.
 
@@ -213,16 +265,23 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("info" if args.command == "serve" else "warning")
     configure_logging(level)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "demo":
-        return _demo(args)
-    if args.command == "bot":
-        return _bot(args.name, args.rest)
-    if args.command == "bench":
-        from bench.core import main as bench_core  # noqa: PLC0415
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _serve,
+        "accounts": _accounts_add,
+        "demo": _demo,
+        "bench": lambda a: _bench(a.target, a.rest),
+        "replay": _replay,
+        "bot": lambda a: _bot(a.name, a.rest),
+    }
+    return commands[args.command](args)
 
-        return bench_core(args.rest)
+
+def _replay(args: argparse.Namespace) -> int:
+    """Run one ``paperx replay`` subcommand."""
+    if args.replay_command in REPLAY_COMMANDS:
+        return run_replay(args)
+    if args.replay_command == "repair":
+        return _replay_repair(args.journal)
     return _replay_verify(args.journal)
 
 
@@ -235,7 +294,7 @@ def _demo(args: argparse.Namespace) -> int:
         return run_demo(
             200_000 if args.n is None else args.n,
             args.seed,
-            args.journal or Path("runs/demo"),
+            args.journal or "runs/demo",
             args.fsync or "batch",
         )
     from exchange.cli.venue_demo import DemoOptions, run_venue_demo  # noqa: PLC0415
@@ -253,6 +312,21 @@ def _bot(name: str, argv: list[str]) -> int:
     module = importlib.import_module(BOTS[name])
     module.cli(argv, prog=f"paperx bot {name}")
     return 0
+
+
+def _bench(target: str, rest: list[str]) -> int:
+    """Run one benchmark (imported only when asked for: keep --help fast)."""
+    if target == "journal":
+        from bench.journal import main as bench_journal  # noqa: PLC0415
+
+        return bench_journal(rest)
+    if target == "recovery":
+        from bench.recovery import main as bench_recovery  # noqa: PLC0415
+
+        return bench_recovery(rest)
+    from bench.core import main as bench_core  # noqa: PLC0415
+
+    return bench_core(rest)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -276,14 +350,83 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
 
 
-def _replay_verify(journal: Path) -> int:
+def _replay_repair(journal: Path) -> int:
+    """Repair one journal and say what was kept and what was moved aside."""
+    from exchange.errors import JournalError  # noqa: PLC0415
+    from replay.repair import repair  # noqa: PLC0415
+
+    if not journal.is_dir():
+        print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
+        return 2
+    try:
+        report = repair(journal)
+    except JournalError as exc:
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
+    damage = report.damage
+    if damage is None:
+        print(
+            f"intact        {report.kept_records:,} records, last seq "
+            f"{report.last_seq}; nothing moved"
+        )
+        return 0
+    print(
+        f"damage        {damage.reason} at {damage.path} byte {damage.offset} "
+        f"({damage.detail})"
+    )
+    print(
+        f"kept          {report.kept_records:,} records, seq {report.first_seq}"
+        f"..{report.last_seq}"
+    )
+    print(f"moved aside   {damage.records_after:,} intact records after the damage")
+    for moved in report.moved:
+        print(f"  {moved.path}  ({moved.bytes:,} bytes)")
+    for stale in report.stale_snapshots:
+        print(f"stale         {stale}  (a snapshot past the kept records)")
+    return 0
+
+
+def _accounts_add(args: argparse.Namespace) -> int:
+    """Create an account and print its credentials, once."""
+    from exchange.errors import ConfigError  # noqa: PLC0415
+    from exchange.shell.accounts import add_account  # noqa: PLC0415
+
+    base = args.config.parent
+    try:
+        made = add_account(
+            args.config,
+            args.name,
+            deposit=args.deposit,
+            password_file=args.passwd or base / "passwd",
+            acl_file=args.acl or base / "acl",
+        )
+    except ConfigError as exc:
+        print(f"paperx: {exc}", file=sys.stderr)
+        return 2
+    print(f"account        {made.name}")
+    print(f"api key        {made.api_key}")
+    print(f"api secret     {made.secret}")
+    print(f"mqtt username  {made.name}")
+    print(f"mqtt password  {made.mqtt_password}")
+    if made.exchange_login_created:
+        print("exchange login created in [broker] (the server's own MQTT user)")
+    print(
+        "The secret and the password are shown only now: give them to the bot "
+        "(PaperxClient(account, api_key, secret, mqtt_password=...)). Restart "
+        "paperx serve, and reload Mosquitto (SIGHUP) to read the new password."
+    )
+    return 0
+
+
+def _replay_verify(journal: str) -> int:
     """Verify one journal and print the three hashes."""
     from exchange.cli.progress import ProgressBar  # noqa: PLC0415
     from exchange.errors import JournalError  # noqa: PLC0415
+    from exchange.journal import is_nats_url  # noqa: PLC0415
     from replay.log import ExchangeLog  # noqa: PLC0415
     from replay.verify import verify  # noqa: PLC0415
 
-    if not journal.is_dir():
+    if not is_nats_url(journal) and not Path(journal).is_dir():
         print(f"paperx: {journal} is not a journal directory", file=sys.stderr)
         return 2
     try:
@@ -305,6 +448,14 @@ def _replay_verify(journal: Path) -> int:
     print(f"rerun hash    {report.rerun_hash}")
     if report.damage:
         print(f"damage        {report.damage}")
+    if report.snapshot_seq is not None:
+        verdict = "matches the rebuild" if report.snapshot_ok else "MISMATCH"
+        print(
+            f"snapshot      seq {report.snapshot_seq}: {report.snapshot_hash}"
+            f"  {verdict} (at its seq, and rebuilt from it to the end)"
+        )
+    for skipped in report.snapshots_skipped:
+        print(f"skipped       {skipped}")
     if report.rebuild_error:
         print(f"rebuild       diverged: {report.rebuild_error}")
     if report.rerun_difference:

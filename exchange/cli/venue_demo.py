@@ -17,9 +17,9 @@ import contextlib
 import logging
 import os
 import secrets
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from clients.sdk import ClientError, PaperxClient
@@ -31,10 +31,12 @@ from exchange.cli.progress import ProgressBar
 from exchange.cli.server_process import ServerProcess, free_port
 from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec
+from replay.fmt import money, table
 from replay.log import ExchangeLog
-from replay.plot import plot_report
-from replay.report import RunReport, run_report
+from replay.plots import plot_run
+from replay.stats import RunStats
 from replay.verify import verify
+from replay.whatif import recorded_stats
 
 __all__ = ["DemoOptions", "run_venue_demo"]
 
@@ -92,13 +94,13 @@ def run_venue_demo(options: DemoOptions) -> int:
 def _after(out: Path, options: DemoOptions, state_hash: str) -> int:
     """Report, draw, verify and explain, once the server has stopped."""
     journal = out / "journal"
-    report = run_report(ExchangeLog(journal))
+    stats = recorded_stats(ExchangeLog(journal))
     roles = [r.account for r in cast(options.bots, options.seed)]
     print()
-    print(_summary(report, roles))
-    png = plot_report(report, out / "report.png", f"paperx demo, seed {options.seed}")
+    print(_summary(stats, roles))
+    png = plot_run(stats, out / "report.png", f"paperx demo, seed {options.seed}")
     log = ExchangeLog(journal)
-    bar = ProgressBar(report.records, "verifying")
+    bar = ProgressBar(stats.records, "verifying")
     verdict = verify(log, lambda done: bar.update(done) if not done % 1024 else None)
     bar.update(verdict.records)
     bar.close()
@@ -188,35 +190,29 @@ def _write_config(
     return path
 
 
-def _summary(report: RunReport, order: list[str]) -> str:
-    """Return the per-account table: mode, leverage, PnL, fees, liquidations."""
-    seconds = report.duration_ns / 1e9
-    lines = [
-        (
-            f"paperx demo: {report.records:,} records, {report.fills:,} fills, "
-            f"{len(report.liquidations)} liquidations in {seconds:.1f} s"
-        ),
-        (
-            f"  {'account':<15} {'mode':<9} {'leverage':>8} {'PnL USDT':>12} "
-            f"{'fees USDT':>10} {'liq.':>5} {'worst drawdown':>15}"
-        ),
+def _summary(stats: RunStats, order: list[str]) -> str:
+    """Return the per-account table: mode, leverage, PnL, fees, liquidations.
+
+    Fees are trading and liquidation fees; PnL is the final equity less the
+    deposits; the drawdown is the largest fall of that PnL from its peak.
+    """
+    seconds = (stats.last_ts - stats.first_ts) / 1e9
+    rows = [
+        [
+            name,
+            a.mode_label,
+            a.leverage_label,
+            money(a.pnl, signed=True),
+            money(a.fees + a.liquidation_fees),
+            str(len(a.liquidations)),
+            money(a.max_drawdown),
+        ]
+        for name in order
+        if (a := stats.accounts.get(name)) is not None
     ]
-    for name in order:
-        a = report.accounts.get(name)
-        if a is None:
-            continue
-        pnl, fees, drawdown = (
-            _money(a.pnl, signed=True),
-            _money(a.fees),
-            _money(a.worst_drawdown),
-        )
-        lines.append(
-            f"  {name:<15} {a.mode:<9} {a.leverage_label:>8} {pnl:>12} "
-            f"{fees:>10} {a.liquidations:>5} {drawdown:>15}"
-        )
-    return "\n".join(lines)
-
-
-def _money(value: Decimal, *, signed: bool = False) -> str:
-    """Render USDT to the cent, with a sign if asked."""
-    return f"{value:{'+' if signed else ''},.2f}"
+    header = ["account", "mode", "leverage", "PnL USDT", "fees USDT", "liq."]
+    return (
+        f"paperx demo: {stats.records:,} records, {stats.fills:,} fills, "
+        f"{stats.liquidations} liquidations in {seconds:.1f} s\n"
+        + textwrap.indent(table([*header, "worst drawdown"], rows), "  ")
+    )

@@ -15,7 +15,9 @@ it out at their own pace. When they fall behind:
   each and drop the oldest. A dropped book delta shows as a ``book_seq`` gap;
   the subscriber resyncs from the next periodic snapshot.
 
-Drops are counted in `dropped` (by kind) for the logs.
+Drops are counted in `dropped` (by kind) for the logs. When the link drops,
+the transport puts the private messages it could not send back in front
+(`requeue_private`) and counts the market data (`drop`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ class Outbox:
                     self.dropped[kind] += 1
                 queue.append(message)
             self._market_ready.set()
+
+    def requeue_private(self, messages: list[Outbound]) -> None:
+        """Put private messages a transport could not send back in front, in order."""
+        self._private.extendleft(reversed(messages))
+        self._private_ready.set()
+
+    def drop(self, messages: list[Outbound]) -> None:
+        """Count market data a transport could not send (the link dropped)."""
+        for message in messages:
+            self.dropped[message.kind] += 1
 
     def close(self) -> None:
         """Accept no more waiting: takers return what is left, then nothing."""

@@ -1,8 +1,10 @@
 """The journal: an append-only, sequenced, durable log of opaque record payloads.
 
-Backends: :class:`MemoryJournal` (in process) and :class:`FileJournal`
-(segment files). :func:`read_journal` reads a journal directory without ever
-modifying it. See ``exchange.journal.base`` for the contract.
+Backends: :class:`MemoryJournal` (in process), :class:`FileJournal`
+(segment files) and ``exchange.journal.nats.NatsJournal`` (a NATS JetStream
+stream, imported on demand: nats-py is optional). :func:`open_journal` opens
+a directory or a ``nats://`` URL; :func:`read_journal` reads either without
+ever modifying it. See ``exchange.journal.base`` for the contract.
 """
 
 from exchange.journal.base import (
@@ -15,7 +17,13 @@ from exchange.journal.base import (
 from exchange.journal.file import FileJournal
 from exchange.journal.frames import StopReason, encode_frame, scan_frames
 from exchange.journal.memory import MemoryJournal
-from exchange.journal.reader import JournalReader, ReadStop, read_journal
+from exchange.journal.reader import (
+    JournalReader,
+    ReadableJournal,
+    ReadStop,
+    read_journal,
+)
+from exchange.journal.target import is_nats_url, open_journal
 
 __all__ = [
     "FileJournal",
@@ -26,9 +34,12 @@ __all__ = [
     "JournalSchemaError",
     "MemoryJournal",
     "ReadStop",
+    "ReadableJournal",
     "Recovery",
     "StopReason",
     "encode_frame",
+    "is_nats_url",
+    "open_journal",
     "read_journal",
     "scan_frames",
 ]

@@ -38,14 +38,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Self, get_args
 
-from exchange.errors import JournalError, JournalSeqError
+from exchange.errors import JournalError, JournalMismatch, JournalSeqError
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
 
-__all__ = ["DurableJournal", "check_settings"]
+__all__ = ["DurableJournal", "check_header", "check_settings"]
 
 _monotonic = time.monotonic
 
@@ -476,3 +476,18 @@ def check_settings(
     if header is not None and header.first_seq < 1:
         msg = f"first_seq must be positive, got {header.first_seq}"
         raise JournalError(msg)
+
+
+def check_header(location: str, stored: JournalHeader, given: JournalHeader) -> None:
+    """Raise unless ``given`` has the stored schema version and config hash.
+
+    ``location`` names the journal (a directory, a stream URL) in the error.
+
+    Raises:
+        JournalMismatch: Naming the first field that differs.
+    """
+    for field in ("schema_version", "config_hash"):
+        if getattr(stored, field) != getattr(given, field):
+            raise JournalMismatch(
+                location, field, getattr(stored, field), getattr(given, field)
+            )

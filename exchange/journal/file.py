@@ -11,7 +11,11 @@ Layout and recovery:
   corrupt tail (incomplete frame, CRC mismatch, absurd length) is logged as
   ``journal_tail_truncated``, reported in :attr:`~DurableJournal.recovery`,
   and cut at the end of the last good frame (then fsynced): every complete
-  record before it survives. Damage anywhere else raises
+  record before it survives. It is a tail only if no intact frame follows
+  it: damage with intact records after it (a flipped bit, not a crash
+  mid-write) raises :class:`~exchange.errors.JournalCorrupt` with their
+  count instead, and ``paperx replay repair`` moves the damaged part aside.
+  Damage anywhere else raises
   :class:`~exchange.errors.JournalCorrupt`, since history cannot be dropped
   silently; ``verify=True`` scans the older segments too instead of only when
   they are read.
@@ -32,9 +36,13 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 import msgspec
 
-from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
+from exchange.errors import JournalCorrupt, JournalError
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
-from exchange.journal.durability import DurableJournal, check_settings
+from exchange.journal.durability import (
+    DurableJournal,
+    check_header,
+    check_settings,
+)
 from exchange.journal.frames import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
@@ -47,6 +55,7 @@ from exchange.journal.segment import (
     TEMP_SUFFIX,
     SegmentScan,
     create_segment,
+    intact_after,
     list_segments,
     read_header,
 )
@@ -145,7 +154,7 @@ class FileJournal(DurableJournal):
             segments = list_segments(path)
         stored = read_header(segments[0][1], segments[0][0])
         if header is not None:
-            _check_header(path, stored, header)
+            check_header(str(path), stored, header)
         limits = (segment_bytes, batch_records, batch_ms)
         return cls(
             path,
@@ -176,6 +185,7 @@ class FileJournal(DurableJournal):
             pass
         if scan.reason in (StopReason.HEADER, StopReason.SEQ):
             raise JournalCorrupt(str(path), scan.end, f"{scan.reason}: {scan.detail}")
+        _refuse_inner_damage(scan)
         self._last_seq = self._durable_seq = scan.last_seq
         self._open_writer(path, scan.end)
         try:
@@ -322,17 +332,22 @@ def _fsync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def _check_header(directory: Path, stored: JournalHeader, given: JournalHeader) -> None:
-    """Raise unless ``given`` has the stored schema version and config hash.
+def _refuse_inner_damage(scan: SegmentScan) -> None:
+    """Raise if intact frames follow where ``scan`` stopped: not a torn tail.
 
     Raises:
-        JournalMismatch: Naming the first field that differs.
+        JournalCorrupt: Naming the segment, the offset of the damage and the
+            count of intact records after it.
     """
-    for field in ("schema_version", "config_hash"):
-        if getattr(stored, field) != getattr(given, field):
-            raise JournalMismatch(
-                str(directory), field, getattr(stored, field), getattr(given, field)
-            )
+    following = intact_after(scan)
+    if following is not None:
+        raise JournalCorrupt(
+            str(scan.path),
+            scan.end,
+            f"{scan.reason}: {scan.detail} (after seq {scan.last_seq}; intact "
+            f"again at byte {following[0]})",
+            records_after=following[1],
+        )
 
 
 def _remove_leftovers(directory: Path) -> list[str]:

@@ -23,6 +23,7 @@ reports it.
 from __future__ import annotations
 
 import enum
+import re
 import struct
 import zlib
 from typing import TYPE_CHECKING, Final
@@ -37,6 +38,7 @@ __all__ = [
     "FrameScan",
     "StopReason",
     "encode_frame",
+    "next_intact_frame",
     "scan_frames",
 ]
 
@@ -169,3 +171,60 @@ def scan_frames(buf: bytes | bytearray | memoryview, start: int = 0) -> FrameSca
         it is exhausted, where and why the scan stopped.
     """
     return FrameScan(buf, start)
+
+
+def next_intact_frame(
+    buf: bytes | bytearray | memoryview, start: int, after_seq: int
+) -> int | None:
+    """Return the offset of the first intact frame at or past ``start``, if any.
+
+    What tells a damaged frame from a torn tail: a crash tears only the
+    frame being written, so an intact frame *after* damage means the damage
+    is inside the journal, not at its end. The search looks at every byte
+    offset for a header whose length fits the buffer, whose seq lies in
+    ``(after_seq, after_seq + frames that fit]`` (a frame is at least 16
+    bytes) and whose CRC matches; a regular expression skips, in C, offsets
+    whose length or seq high word cannot be right, so garbage and zero-filled
+    blocks are passed over quickly.
+
+    Args:
+        buf: The bytes to search (a segment).
+        start: The first offset to try (the damaged frame's).
+        after_seq: The last good seq before the damage.
+
+    Returns:
+        The offset of the first intact frame found, or None.
+    """
+    view = memoryview(buf).cast("B")
+    size = len(view)
+    highest = after_seq + (size - start) // FRAME_HEADER_SIZE + 1
+    for found in _candidates(bytes(view[start:]), after_seq, highest):
+        off = start + found
+        n, crc, seq = _unpack_header(view, off)
+        stop = off + FRAME_HEADER_SIZE + n
+        if (
+            after_seq < seq <= highest
+            and stop <= size
+            and _crc32(view[off + 8 : stop]) == crc
+        ):
+            return off
+    return None
+
+
+def _candidates(data: bytes, low: int, high: int) -> Iterator[int]:
+    """Yield offsets where a frame header with a seq in ``(low, high]`` may start.
+
+    The length's top byte is at most 3 (:data:`MAX_PAYLOAD_BYTES`), the seq
+    is not 0, and its high 32 bits are those of ``low`` or ``high``.
+    """
+    words = sorted({low >> 32, high >> 32})
+    tails = b"|".join(re.escape(_HIGH_WORD.pack(w)) for w in words)
+    # a seq above ``low`` (>= 0) is never 0: all-zero blocks never match
+    pattern = re.compile(
+        rb"(?=.{3}[\x00-\x03].{4}(?!\x00{8}).{4}(?:" + tails + rb"))", re.DOTALL
+    )
+    for match in pattern.finditer(data):
+        yield match.start()
+
+
+_HIGH_WORD: Final = struct.Struct("<I")

@@ -11,7 +11,7 @@ strict mode, where any damage raises :class:`~exchange.errors.JournalCorrupt`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JournalReader",
     "ReadStop",
+    "ReadableJournal",
     "iter_segments",
     "raise_corrupt",
     "read_journal",
@@ -184,11 +185,34 @@ class JournalReader:
         self.stop = stop
 
 
-def read_journal(directory: str | os.PathLike[str]) -> JournalReader:
-    """Open the journal in ``directory`` read-only; see :class:`JournalReader`.
+class ReadableJournal(Protocol):
+    """A journal opened read-only: its header, its records, where reading stopped.
+
+    :class:`JournalReader` (a directory) and
+    :class:`~exchange.journal.nats.NatsJournalReader` (a JetStream stream).
+    """
+
+    header: JournalHeader
+    stop: ReadStop | None
+
+    def read(self, from_seq: int = 1) -> Iterator[tuple[int, bytes]]:
+        """Yield every intact ``(seq, payload)`` with ``seq >= from_seq``, in order."""
+        ...
+
+
+def read_journal(source: str | os.PathLike[str]) -> ReadableJournal:
+    """Open the journal at ``source`` read-only: a directory or a ``nats://`` URL.
+
+    See :class:`JournalReader` and :class:`~exchange.journal.nats.NatsJournalReader`.
 
     Raises:
-        JournalError: If the directory holds no journal segment.
-        JournalCorrupt: If the first segment's header is damaged.
+        JournalError: If ``source`` holds no journal (or its server is unreachable).
+        JournalCorrupt: If the journal's header is damaged.
     """
-    return JournalReader(Path(directory))
+    from exchange.journal.target import is_nats_url  # noqa: PLC0415 -- a cycle
+
+    if is_nats_url(source):
+        from exchange.journal.nats import NatsJournalReader  # noqa: PLC0415
+
+        return NatsJournalReader(str(source))
+    return JournalReader(Path(source))

@@ -24,6 +24,7 @@ from exchange.journal.frames import (
     MAX_PAYLOAD_BYTES,
     StopReason,
     encode_frame,
+    next_intact_frame,
     scan_frames,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "SegmentScan",
     "create_segment",
     "fsync_directory",
+    "intact_after",
     "list_segments",
     "read_header",
     "segment_path",
@@ -201,3 +203,22 @@ class SegmentScan:
             yield seq, payload
             expected += 1
         self._stop(frames.end, frames.reason, frames.detail)
+
+
+def intact_after(scan: SegmentScan) -> tuple[int, int] | None:
+    """Return where intact records resume after the damage a scan stopped at.
+
+    Args:
+        scan: A finished scan of a segment that stopped short of its end.
+
+    Returns:
+        ``(offset, records)``: the offset of the first intact frame past the
+        damage and how many intact frames follow in a row from there; None
+        if nothing intact follows (the damage is a torn tail).
+    """
+    if scan.reason == StopReason.END:
+        return None
+    offset = next_intact_frame(scan.data, scan.end, scan.last_seq)
+    if offset is None:
+        return None
+    return offset, sum(1 for _ in scan_frames(scan.data, offset))

@@ -118,8 +118,8 @@ class Ledger:
         events: list[Event],
     ) -> None:
         """Move one interval's funding between the positions of ``symbol``."""
-        if not risk.mark:
-            return  # no price yet: nothing can be valued, nothing is paid
+        if not risk.mark or not risk.market.funding:
+            return  # no price yet (nothing can be valued), or funding is off
         holders = [
             (a, a.positions[symbol])
             for a in self.accounts.values()

@@ -17,7 +17,21 @@ from exchange.margin.ledger import Ledger
 from exchange.margin.tiers import position_liquidation_price
 from exchange.units import SCALE, from_e8
 
-__all__ = ["balance_view", "entry_price", "position_views"]
+__all__ = ["balance_view", "entry_price", "equity_e8", "position_views"]
+
+
+def equity_e8(ledger: Ledger, name: str) -> int:
+    """Return an account's equity (E8): wallets plus unrealized PnL at the marks.
+
+    The cross wallet, every isolated wallet, and every position's unrealized
+    PnL (`MarketMargin.upnl`); 0 for an unknown account.
+    """
+    account = ledger.accounts.get(name)
+    if account is None:
+        return 0
+    return account.wallet + sum(
+        p.margin + ledger.markets[p.symbol].upnl(p) for p in account.positions.values()
+    )
 
 
 def balance_view(ledger: Ledger, name: str) -> dict[str, Decimal]:
@@ -32,13 +46,12 @@ def balance_view(ledger: Ledger, name: str) -> dict[str, Decimal]:
         zero = Decimal(0)
         return {"wallet": zero, "free": zero, "used": zero, "total": zero}
     isolated = sum(p.margin for p in account.positions.values())
-    upnl_all = sum(ledger.markets[p.symbol].upnl(p) for p in account.positions.values())
     _, cross_im, _ = ledger.settlement.cross_totals(account)
     return {
         "wallet": from_e8(account.wallet + isolated),
         "free": from_e8(max(ledger.settlement.available(account), 0)),
         "used": from_e8(account.order_margin + cross_im + isolated),
-        "total": from_e8(account.wallet + isolated + upnl_all),
+        "total": from_e8(equity_e8(ledger, name)),
     }
 
 

@@ -3,9 +3,12 @@
 ``paperx serve`` without ``--broker`` starts it so that one command is enough
 on a fresh machine. It runs on its own event loop in its own thread, never
 on the exchange's loop (it costs tens of microseconds of CPU per message),
-binds 127.0.0.1 only (amqtt's default is every interface), and loads one
-plugin: anonymous login, since only local processes can reach it. Real
-deployments use Mosquitto with per-account passwords and ACLs (``deploy/``).
+binds 127.0.0.1 only (amqtt's default is every interface), and loads only
+the plugins it needs: with no ``users``, anonymous login (only local
+processes can reach it); with ``users`` (MQTT username -> ``$7$`` password
+hash, from ``paperx accounts add``), the same lock as Mosquitto's password
+file and ACL (`exchange.shell.broker_plugins`). Real deployments use
+Mosquitto (``deploy/``).
 asyncio sets TCP_NODELAY on the broker's accepted sockets itself.
 """
 
@@ -17,21 +20,35 @@ import threading
 from typing import Any
 
 from exchange.errors import ConfigError
+from exchange.gateway.acl import EXCHANGE_USER
 from exchange.logs import get_logger
 
 __all__ = ["EmbeddedBroker"]
 
 _log = get_logger(__name__)
 _START_TIMEOUT_S = 10.0
+_PLUGINS = "exchange.shell.broker_plugins"
 
 
 class EmbeddedBroker:
     """An amqtt broker bound to 127.0.0.1, started and stopped from any thread."""
 
-    def __init__(self, port: int = 1883, host: str = "127.0.0.1") -> None:
-        """Configure the listener; `start` binds it (port 0: any free port)."""
+    def __init__(
+        self,
+        port: int = 1883,
+        host: str = "127.0.0.1",
+        users: dict[str, str] | None = None,
+        exchange_user: str = EXCHANGE_USER,
+    ) -> None:
+        """Configure the listener; `start` binds it (port 0: any free port).
+
+        ``users`` (username -> ``$7$`` hash) turns on passwords and the ACL,
+        ``exchange_user`` naming the exchange's own login among them.
+        """
         self.host = host
         self.port = port
+        self.users = users
+        self.exchange_user = exchange_user
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -96,14 +113,20 @@ class EmbeddedBroker:
             await broker.shutdown()
 
     def _config(self) -> dict[str, Any]:
-        """Return amqtt's configuration: one TCP listener, anonymous login only."""
+        """Return amqtt's configuration: one TCP listener and its lock."""
+        plugins: dict[str, Any] = {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {
+                "allow_anonymous": True
+            }
+        }
+        if self.users is not None:
+            plugins = {
+                f"{_PLUGINS}.PasswordPlugin": {"users": dict(self.users)},
+                f"{_PLUGINS}.AclPlugin": {"exchange_user": self.exchange_user},
+            }
         return {
             "listeners": {
                 "default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}
             },
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {
-                    "allow_anonymous": True
-                }
-            },
+            "plugins": plugins,
         }

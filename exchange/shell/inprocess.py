@@ -31,7 +31,7 @@ import msgspec
 from exchange.codes import Refusal, RejectCode
 from exchange.core import ExchangeCore
 from exchange.errors import InvariantViolation, JournalNotEmpty, Precision, Rejected
-from exchange.journal import FileJournal, Journal, MemoryJournal
+from exchange.journal import Journal, MemoryJournal, open_journal
 from exchange.journal.payload import JOURNAL_SCHEMA, exchange_header, journal_payload
 from exchange.margin.ledger import Ledger
 from exchange.markets import DEFAULT_MARKETS, Market
@@ -104,9 +104,10 @@ class Exchange:
         Args:
             markets: the markets to trade, or a TOML file of them (see
                 `exchange.shell.config`); default BTC-PERP and ETH-PERP.
-            journal: a `Journal`, a directory for a file journal, or None for
-                an in-memory journal.
-            fsync: durability policy of a file journal opened from a path.
+            journal: a `Journal`, a directory for a file journal, a
+                ``nats://host:port/STREAM`` URL for a JetStream journal, or
+                None for an in-memory journal.
+            fsync: durability policy of a journal opened from a path or URL.
             clock: nanosecond wall clock used to stamp records.
             margin: run the margin ledger: accounts deposit collateral, orders
                 are risk-checked and fills become positions (see `ExchangeCore`).
@@ -123,7 +124,7 @@ class Exchange:
         if journal is None:
             journal = MemoryJournal(header)
         elif isinstance(journal, str | Path):
-            journal = FileJournal.open(Path(journal), header=header, fsync=fsync)
+            journal = open_journal(journal, header=header, fsync=fsync)
         self.journal: Journal = journal
         if self.journal.last_seq:
             if opened_here:  # the caller never gets to close it
@@ -147,11 +148,8 @@ class Exchange:
         self._orders.start_call()
         seq, events = self._apply(command)
         self.system_events = []
-        pending = self.core.take_system_commands()
-        while pending:
-            for system_command in pending:
-                self.system_events += self._apply(system_command)[1]
-            pending = self.core.take_system_commands()
+        for system_command in self.core.system_commands():
+            self.system_events += self._apply(system_command)[1]
         return seq, events
 
     def _apply(self, command: Command) -> tuple[int, list[Event]]:

@@ -168,12 +168,20 @@ class Sequencer:
             self.journal.maybe_sync()
 
     def _apply(self, command: Command, future: asyncio.Future[_Outcome] | None) -> None:
-        """Stamp, apply and journal one command; hold its outcome until durable.
+        """Apply one command, then the system commands it causes.
 
         System commands the core asks for (liquidations) become the very next
-        records, ahead of anything still queued, so a replay meets them in
-        the same place; they have no caller (``future`` None).
+        records, ahead of anything still queued, in the core's order
+        (`ExchangeCore.system_commands`); they have no caller.
         """
+        self._record(command, future)
+        for system_command in self.core.system_commands():
+            self._record(system_command, None)
+
+    def _record(
+        self, command: Command, future: asyncio.Future[_Outcome] | None
+    ) -> None:
+        """Stamp, apply and journal one record; hold its outcome until durable."""
         seq = self.core.last_seq + 1
         self._last_ts = max(self._last_ts, self._clock())
         record = Record(seq, self._last_ts, command)
@@ -181,8 +189,6 @@ class Sequencer:
         if future is not None or self._on_durable is not None:
             self._unreleased.append((record, future, events))
         self.journal.append(seq, journal_payload(record, events))
-        for system_command in self.core.take_system_commands():
-            self._apply(system_command, None)
 
     def _release(self, durable_seq: int) -> None:
         """Resolve the futures of every record now durable, in seq order."""

@@ -8,6 +8,10 @@ Wiring (each a named task, joined by bounded queues)::
                      -> outbox (acks and fills only after their record is durable)
     paperx.journal   the journal's group commit (inside the sequencer)
     paperx.publish.private / paperx.publish.market   outbox -> MQTT
+    paperx.mqtt      the link: runs the gateway and publishers per connection,
+                     and reconnects (jittered backoff) when the broker drops;
+                     meanwhile the core, journal and feeds go on and the
+                     outbox keeps every ack until it is published
     paperx.snapshots an L2 snapshot per symbol every interval
     paperx.feed      index prices (random walk or a recorded CSV), journaled
     paperx.clock     AdvanceTime records, so funding happens with no traffic
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -35,14 +40,16 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 
 from exchange.core import ExchangeCore
+from exchange.gateway.acl import EXCHANGE_USER, mosquitto_hash
 from exchange.gateway.auth import KeyStore
-from exchange.gateway.mqtt import MqttAdapter, client_for
+from exchange.gateway.mqtt import Backoff, MqttAdapter, client_for
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import Codec
-from exchange.journal import FileJournal, Journal
+from exchange.journal import Journal, open_journal
 from exchange.journal.payload import JOURNALED_DECODER, exchange_header
 from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
@@ -87,13 +94,11 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
     broker: EmbeddedBroker | None = None
     url = options.broker or config.broker.url
     if not url:
-        port = options.embedded_port
-        broker = EmbeddedBroker(config.broker.embedded_port if port is None else port)
-        broker.start()
+        config, broker = _embedded_broker(config, options)
         url = broker.url
     journal: Journal | None = None
     try:
-        journal = FileJournal.open(
+        journal = open_journal(
             config.journal,
             header=exchange_header(config.markets, margin=True),
             fsync=config.fsync,
@@ -115,6 +120,39 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
         if broker is not None:
             broker.stop()
     return 0
+
+
+def _embedded_broker(
+    config: ServerConfig, options: ServeOptions
+) -> tuple[ServerConfig, EmbeddedBroker]:
+    """Start the embedded broker; return it and the config the server logs in with.
+
+    When accounts have MQTT passwords, the broker requires logins and applies
+    the topic ACL; the exchange then logs in as ``[broker] username`` with its
+    password, or with a random one made for this run if the config has none.
+    """
+    port = options.embedded_port
+    port = config.broker.embedded_port if port is None else port
+    users = config.broker_users()
+    if not users:
+        broker = EmbeddedBroker(port)
+        broker.start()
+        return config, broker
+    login = config.broker
+    if not login.password:
+        login = msgspec.structs.replace(
+            login,
+            username=login.username or EXCHANGE_USER,
+            password=secrets.token_urlsafe(24),
+        )
+    user = login.username or EXCHANGE_USER
+    broker = EmbeddedBroker(
+        port,
+        users=users | {user: mosquitto_hash(login.password)},
+        exchange_user=user,
+    )
+    broker.start()
+    return msgspec.structs.replace(config, broker=login), broker
 
 
 class _Server:
@@ -151,32 +189,31 @@ class _Server:
     async def run(self) -> None:
         """Serve until a signal; then drain, close the journal and disconnect."""
         self._install_signals()
-        async with (
-            client_for(
+        broker = self.config.broker
+        identifier = broker.client_id or f"paperx-{os.getpid()}"
+        adapter = MqttAdapter(
+            lambda clean: client_for(
                 self.url,
-                identifier=f"paperx-{os.getpid()}",
-                username=self.config.broker.username or None,
-                password=self.config.broker.password or None,
-            ) as client,
-            asyncio.TaskGroup() as group,
-        ):
-            adapter = MqttAdapter(
-                client, self.session, self.sequencer.offer, self.outbox
-            )
+                identifier=identifier,
+                username=broker.username or None,
+                password=broker.password or None,
+                clean_session=clean,
+            ),
+            self.session,
+            self.sequencer.offer,
+            self.outbox,
+            backoff=Backoff(
+                broker.reconnect_delay_ms / 1000, broker.max_reconnect_delay_ms / 1000
+            ),
+        )
+        await adapter.connect()  # before server_ready: nothing sent is lost
+        async with asyncio.TaskGroup() as group:
             sequencer = group.create_task(self.sequencer.run(), name="paperx.sequencer")
             await asyncio.sleep(0)  # let the sequencer start before the deposits
             await self._first_deposits()
-            await adapter.subscribe()  # before server_ready: nothing sent is lost
-            publishers = [
-                group.create_task(
-                    adapter.publish_private(), name="paperx.publish.private"
-                ),
-                group.create_task(
-                    adapter.publish_market(), name="paperx.publish.market"
-                ),
-            ]
-            intake = [
-                group.create_task(adapter.intake(), name="paperx.gateway"),
+            # the link reconnects by itself; the core and the feeds never wait on it
+            link = group.create_task(adapter.run(), name="paperx.mqtt")
+            feeds = [
                 group.create_task(self._snapshots(), name="paperx.snapshots"),
                 group.create_task(self._index_feed(), name="paperx.feed"),
                 group.create_task(
@@ -193,14 +230,15 @@ class _Server:
                 markets=len(self.config.markets),
             )
             await self.stopping.wait()
-            for task in intake:
+            adapter.stop_intake()
+            for task in feeds:
                 task.cancel()
             await self.sequencer.submit(Checkpoint())
             await self.sequencer.stop()
             await sequencer
             self.journal.close()
             self.outbox.close()
-            _, late = await asyncio.wait(publishers, timeout=_DRAIN_TIMEOUT_S)
+            _, late = await asyncio.wait([link], timeout=_DRAIN_TIMEOUT_S)
             for task in late:
                 task.cancel()
             _log.info(
@@ -208,6 +246,7 @@ class _Server:
                 seq=self.core.last_seq,
                 state_hash=self.core.state_hash(),
                 received=adapter.received,
+                reconnects=adapter.reconnects,
                 dropped=dict(self.outbox.dropped),
                 unpublished=self.outbox.pending,
             )

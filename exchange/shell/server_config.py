@@ -4,7 +4,7 @@ A file looks like this (every table but ``markets`` and ``accounts`` is
 optional; the values shown are the defaults)::
 
     [server]
-    journal = "runs/serve"   # journal directory, relative to the file
+    journal = "runs/serve"   # journal directory (relative to the file) or nats:// URL
     fsync = "batch"          # always | batch | off
     format = "json"          # the wire format: json | msgpack
     queue = 4096             # sequencer inbox: full -> OVERLOADED rejects
@@ -16,6 +16,10 @@ optional; the values shown are the defaults)::
     embedded_port = 1883     # the embedded broker's port (0: any free one)
     username = ""            # the exchange's MQTT login on an external broker
     password = ""            # (deploy/mosquitto/acl names it "paperx")
+    client_id = ""           # the exchange's MQTT client id ("": paperx-PID);
+                             # its session is persistent until a clean stop
+    reconnect_delay_ms = 100      # first reconnect backoff (doubling, +-50%)
+    max_reconnect_delay_ms = 5000 # longest reconnect backoff
 
     [feed]
     file = ""                # CSV of recorded prices (see shell.feeds); "" = walk
@@ -41,6 +45,12 @@ optional; the values shown are the defaults)::
     api_key = "alice-key"    # names the account to a REST adapter
     secret = "..."           # signs its requests (HMAC-SHA256)
     deposit = "100000"       # USDT deposited when the account is first seen
+    mqtt_password_hash = ""  # its broker password, hashed ($7$, as Mosquitto's
+                             # password file); any: the embedded broker
+                             # requires logins and applies the topic ACL
+
+``paperx accounts add NAME --config FILE`` writes an account's table (and
+Mosquitto's password file and ACL beside it).
 
 Decimals are strings, as in the market table. Secrets live only in this file
 and in memory: never in logs or the journal.
@@ -57,6 +67,7 @@ import msgspec
 
 from exchange.errors import ConfigError
 from exchange.gateway.auth import ApiCredentials
+from exchange.journal.target import is_nats_url
 from exchange.markets import Market
 from exchange.shell.config import markets_from_toml
 from exchange.units import to_e8
@@ -93,6 +104,9 @@ class BrokerConfig(_Table, frozen=True):
     embedded_port: int = 1883
     username: str = ""
     password: str = ""
+    client_id: str = ""
+    reconnect_delay_ms: int = 100
+    max_reconnect_delay_ms: int = 5000
 
     def __repr__(self) -> str:
         """Show the broker, never the password."""
@@ -129,6 +143,7 @@ class AccountConfig(_Table, frozen=True):
     api_key: str
     secret: str
     deposit: Decimal = Decimal(0)
+    mqtt_password_hash: str = ""
 
     def __repr__(self) -> str:
         """Show the key, never the secret."""
@@ -152,7 +167,7 @@ class ServerConfig(msgspec.Struct, kw_only=True):
 
     markets: list[Market]
     accounts: dict[str, AccountConfig]
-    journal: Path
+    journal: Path | str  # a directory, or a nats://host:port/STREAM URL
     fsync: Literal["always", "batch", "off"]
     format: Literal["json", "msgpack"]
     queue: int
@@ -167,6 +182,14 @@ class ServerConfig(msgspec.Struct, kw_only=True):
         return {
             name: ApiCredentials(api_key=a.api_key, secret=a.secret)
             for name, a in self.accounts.items()
+        }
+
+    def broker_users(self) -> dict[str, str]:
+        """Return the accounts' MQTT users (name -> password hash) that have one."""
+        return {
+            name: a.mqtt_password_hash
+            for name, a in self.accounts.items()
+            if a.mqtt_password_hash
         }
 
     def deposits_e8(self) -> dict[str, int]:
@@ -209,7 +232,9 @@ def load_server_config(path: str | Path) -> ServerConfig:
     return ServerConfig(
         markets=markets,
         accounts=document.accounts,
-        journal=base / server.journal,
+        journal=(
+            server.journal if is_nats_url(server.journal) else base / server.journal
+        ),
         fsync=server.fsync,
         format=server.format,
         queue=server.queue,

@@ -9,9 +9,12 @@ is a failure, so CI always exercises the real servers (see ``services.py``).
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from serve_rig import Server, Start, free_port, write_config
 from services import missing
 
 HOW_TO_START = {
@@ -35,3 +38,51 @@ def require_service() -> Callable[[str, str, int], None]:
             )
 
     return check
+
+
+@pytest.fixture(params=["mosquitto", "embedded"])
+def broker(
+    request: pytest.FixtureRequest,
+    require_service: Callable[[str, str, int], None],
+) -> tuple[str | None, int, str]:
+    """Return (external URL or None, embedded port, the URL bots connect to)."""
+    if request.param == "mosquitto":
+        require_service("mosquitto", "127.0.0.1", 1883)
+        return "mqtt://127.0.0.1:1883", 0, "mqtt://127.0.0.1:1883"
+    port = free_port()
+    return None, port, f"mqtt://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def names() -> tuple[str, str]:
+    """Return two account names no other test or run uses."""
+    tag = uuid.uuid4().hex[:8]
+    return f"alice-{tag}", f"bob-{tag}"
+
+
+@pytest.fixture
+def start(
+    tmp_path: Path, broker: tuple[str | None, int, str], names: tuple[str, str]
+) -> Iterator[Start]:
+    """Return ``start(directory)``: a ready server with that config directory."""
+    servers: list[Server] = []
+
+    def run(directory: Path) -> Server:
+        config = directory / "paperx.toml"
+        if not config.exists():
+            write_config(directory, list(names))
+        server = Server(config, broker[0], broker[1])
+        servers.append(server)
+        server.wait_for("server_ready")
+        return server
+
+    yield run
+    for server in servers:
+        server.kill()
+    assert tmp_path.exists()
+
+
+@pytest.fixture
+def url(broker: tuple[str | None, int, str]) -> str:
+    """Return the URL the bots connect to."""
+    return broker[2]

@@ -8,13 +8,21 @@ the wire's JSON, as a bot author in any language would.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import shutil
+import socket
+import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from services import missing
+
+from clients.sdk import PaperxClient
 from exchange.cli.server_process import TIMEOUT_S, free_port
 from exchange.cli.server_process import ServerProcess as Server
 from exchange.gateway.answers import Answer
@@ -22,7 +30,18 @@ from exchange.gateway.auth import signed_payload
 from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec, topic
 
-__all__ = ["REPO", "TIMEOUT_S", "Bot", "Server", "free_port", "write_config"]
+__all__ = [
+    "REPO",
+    "TIMEOUT_S",
+    "Bot",
+    "Mosquitto",
+    "Server",
+    "Start",
+    "free_port",
+    "sdk_client",
+    "serving",
+    "write_config",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,6 +74,103 @@ def write_config(directory: Path, accounts: list[str], broker_login: str = "") -
     return path
 
 
+def wait_until_listening(port: int) -> None:
+    """Return once 127.0.0.1:port accepts connections (fail after the timeout)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # polling a port that is being opened
+        else:
+            return
+
+
+class Mosquitto:
+    """A Mosquitto of the test's own on a free port: never the shared broker.
+
+    ``settings`` are extra config lines (e.g. a password file and an ACL);
+    without them it lets anyone in. `kill` and `start` again restart it on
+    the same port, with nothing remembered (persistence off).
+    """
+
+    def __init__(self, directory: Path, settings: str = "") -> None:
+        """Write the config into ``directory``; `start` runs the broker."""
+        binary = shutil.which("mosquitto")
+        if binary is None:
+            missing("mosquitto is not installed")
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        text = settings or "allow_anonymous true\nset_tcp_nodelay true\n"
+        text = text.replace("listener 1883", "")
+        # run as the test's user: started as root, Mosquitto would switch to
+        # user "mosquitto", who cannot read pytest's private tmp_path
+        text += f"listener {self.port} 127.0.0.1\nuser {getpass.getuser()}\n"
+        self.config = directory / f"mosquitto-{self.port}.conf"
+        self.config.write_text(text, encoding="utf-8")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        """Run the broker and return once it listens."""
+        self.process = subprocess.Popen(  # noqa: S603 -- the test's own broker
+            [self.binary, "-c", str(self.config)], stderr=subprocess.DEVNULL
+        )
+        wait_until_listening(self.port)
+        return self
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL: no goodbye to its clients)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(TIMEOUT_S)
+        self.process = None
+
+
+@contextmanager
+def serving(config: Path, broker: str, settings: str = "") -> Iterator[str]:
+    """Run ``paperx serve`` with ``config`` on a broker of its own; yield its URL.
+
+    ``broker`` is "own-mosquitto" (a test-started Mosquitto with the extra
+    config lines ``settings``) or "embedded".
+    """
+    mosquitto: Mosquitto | None = None
+    if broker == "own-mosquitto":
+        mosquitto = Mosquitto(config.parent, settings).start()
+        server = Server(config, mosquitto.url, 0)
+        url = mosquitto.url
+    else:
+        port = free_port()
+        server = Server(config, None, port)
+        url = f"mqtt://127.0.0.1:{port}"
+    try:
+        server.wait_for("server_ready")
+        yield url
+    finally:
+        server.kill()
+        if mosquitto is not None:
+            mosquitto.kill()
+
+
+def sdk_client(url: str, account: str, **settings: Any) -> PaperxClient:
+    """Return an SDK client of an account write_config made (paperx symbols)."""
+    options: dict[str, Any] = {"timeout": 3.0, "retries": 2} | settings
+    return PaperxClient(
+        account,
+        f"{account}-key",
+        f"{account}-secret",
+        broker=url,
+        unified_symbols=False,
+        **options,
+    )
+
+
+Start = Callable[[Path], Server]
+"""``start(directory)``: a ready server with that config directory (conftest)."""
+
+
 class Bot:
     """One account's plain MQTT client: signed requests out, its topics in."""
 
@@ -65,13 +181,15 @@ class Bot:
         *,
         topics: tuple[str, ...] = (),
         password: str | None = None,
+        secret: str | None = None,
     ) -> None:
         """Prepare a client for ``account``; enter it to connect and subscribe.
 
-        With ``password`` it logs in to the broker as the account.
+        With ``password`` it logs in to the broker as the account; ``secret``
+        is its API secret (default: write_config's, NAME-secret).
         """
         self.account = account
-        self.secret = f"{account}-secret"
+        self.secret = secret or f"{account}-secret"
         self.codec = Codec("json")
         self.client = client_for(
             url,

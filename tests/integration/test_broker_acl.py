@@ -7,16 +7,13 @@ account, and the ACL alone keeps a bot to its own topics.
 
 from __future__ import annotations
 
-import getpass
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_rig import REPO, TIMEOUT_S, Bot, Server, free_port, write_config
+from serve_rig import REPO, Bot, Mosquitto, Server, write_config
 from services import missing
 
 from exchange.gateway.answers import Accepted, OpenOrdersInfo
@@ -31,10 +28,9 @@ PASSWORD = "pw-for-tests"  # noqa: S105 -- a throwaway broker's
 @pytest.fixture
 def locked_broker(tmp_path: Path) -> Iterator[str]:
     """Run Mosquitto with deploy/mosquitto's config on a free port; yield its URL."""
-    mosquitto, passwd = shutil.which("mosquitto"), shutil.which("mosquitto_passwd")
-    if mosquitto is None or passwd is None:
-        missing("mosquitto and mosquitto_passwd are not installed")
-    port = free_port()
+    passwd = shutil.which("mosquitto_passwd")
+    if passwd is None:
+        missing("mosquitto_passwd is not installed")
     store = tmp_path / "passwd"
     for n, user in enumerate(("paperx", "alice", "bob")):
         create = ["-c"] if n == 0 else []
@@ -42,39 +38,13 @@ def locked_broker(tmp_path: Path) -> Iterator[str]:
             [passwd, *create, "-b", str(store), user, PASSWORD], check=True
         )
     text = (REPO / "deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
-    text = text.replace("listener 1883", f"listener {port} 127.0.0.1")
     text = text.replace("/mosquitto/config/passwd", str(store))
     text = text.replace("/mosquitto/config/acl", str(REPO / "deploy/mosquitto/acl"))
-    # run as the test's user: started as root, Mosquitto would switch to user
-    # "mosquitto", who cannot read pytest's private tmp_path
-    text += f"user {getpass.getuser()}\n"
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(text, encoding="utf-8")
-    broker = subprocess.Popen(  # noqa: S603
-        [mosquitto, "-c", str(conf)], stderr=subprocess.PIPE
-    )
+    broker = Mosquitto(tmp_path, text).start()
     try:
-        _wait_until_listening(port)
-        yield f"mqtt://127.0.0.1:{port}"
+        yield broker.url
     finally:
-        broker.terminate()
-        broker.wait(TIMEOUT_S)
-        assert broker.stderr is not None
-        broker.stderr.close()
-
-
-def _wait_until_listening(port: int) -> None:
-    """Return once 127.0.0.1:port accepts connections (fail after the timeout)."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # polling a port that is being opened
-        else:
-            return
+        broker.kill()
 
 
 async def test_the_broker_keeps_each_account_to_its_own_topics(

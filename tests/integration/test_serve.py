@@ -8,12 +8,10 @@ and trades through plain aiomqtt clients that sign their requests.
 from __future__ import annotations
 
 import signal
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from serve_rig import Bot, Server, free_port, write_config
+from serve_rig import Bot, Start
 
 from exchange.gateway.answers import (
     Accepted,
@@ -27,56 +25,6 @@ from replay.log import ExchangeLog
 from replay.verify import verify
 
 pytestmark = pytest.mark.broker
-
-Start = Callable[[Path], Server]
-
-
-@pytest.fixture(params=["mosquitto", "embedded"])
-def broker(
-    request: pytest.FixtureRequest,
-    require_service: Callable[[str, str, int], None],
-) -> tuple[str | None, int, str]:
-    """Return (external URL or None, embedded port, the URL bots connect to)."""
-    if request.param == "mosquitto":
-        require_service("mosquitto", "127.0.0.1", 1883)
-        return "mqtt://127.0.0.1:1883", 0, "mqtt://127.0.0.1:1883"
-    port = free_port()
-    return None, port, f"mqtt://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def names() -> tuple[str, str]:
-    """Return two account names no other test or run uses."""
-    tag = uuid.uuid4().hex[:8]
-    return f"alice-{tag}", f"bob-{tag}"
-
-
-@pytest.fixture
-def start(
-    tmp_path: Path, broker: tuple[str | None, int, str], names: tuple[str, str]
-) -> Iterator[Start]:
-    """Return ``start(directory)``: a ready server with that config directory."""
-    servers: list[Server] = []
-
-    def run(directory: Path) -> Server:
-        config = directory / "paperx.toml"
-        if not config.exists():
-            write_config(directory, list(names))
-        server = Server(config, broker[0], broker[1])
-        servers.append(server)
-        server.wait_for("server_ready")
-        return server
-
-    yield run
-    for server in servers:
-        server.kill()
-    assert tmp_path.exists()
-
-
-@pytest.fixture
-def url(broker: tuple[str | None, int, str]) -> str:
-    """Return the URL the bots connect to."""
-    return broker[2]
 
 
 def _limit(side: str, price: str, qty: str = "0.01") -> dict[str, str]:
@@ -137,17 +85,24 @@ async def test_a_malformed_payload_gets_a_coded_reject(
 async def test_an_account_cannot_act_for_another(
     start: Start, tmp_path: Path, url: str, names: tuple[str, str]
 ) -> None:
-    """Alice fails the signature on Bob's topic and cannot cancel Bob's order."""
+    """With no ACL in the way, Alice's signature fails on Bob's topic, any request."""
     start(tmp_path)
     alice, bob = names
     async with Bot(url, alice) as a, Bot(url, bob) as b:
         order = await b.answer(await b.send("new", **_limit("buy", "60000")))
         assert isinstance(order, Accepted)
-        forged = a.request("cancel", order_id=order.order_id)
-        await a.publish(signed_payload(a.codec, a.secret, forged), account=bob)
-        refused = await b.answer(str(forged["id"]))
-        assert isinstance(refused, Rejected)
-        assert refused.name == "BAD_SIGNATURE"
+        for op, fields in (
+            ("new", _limit("buy", "61000")),
+            ("cancel", {"order_id": order.order_id}),
+            ("cancel_all", {}),
+            ("open_orders", {"symbol": "BTC-PERP"}),
+            ("balance", {}),
+        ):
+            forged = a.request(op, **fields)
+            await a.publish(signed_payload(a.codec, a.secret, forged), account=bob)
+            refused = await b.answer(str(forged["id"]))
+            assert isinstance(refused, Rejected), op
+            assert refused.name == "BAD_SIGNATURE"
         stolen = await a.answer(await a.send("cancel", order_id=order.order_id))
         assert isinstance(stolen, Rejected)
         assert stolen.name == "UNKNOWN_ORDER"

@@ -106,14 +106,17 @@ class TestBadInput:
     ) -> None:
         """Every command gets at least one event or none, and the core never raises."""
         core = ExchangeCore(DEFAULT_MARKETS, margin=margin)
-        seq = 0
-        pending = list(commands)
-        while pending:
-            seq += 1
-            events = core.handle(Record(seq, seq, pending.pop(0)))
+
+        def apply(cmd: Command) -> None:
+            seq = core.last_seq + 1
+            events = core.handle(Record(seq, seq, cmd))
             for event in events:
                 assert event.seq == seq
-            pending[:0] = core.take_system_commands()
+
+        for command in commands:
+            apply(command)
+            for system in core.system_commands():
+                apply(system)
         # a final hash is computable: the state is intact
         assert len(core.state_hash()) == 64
 

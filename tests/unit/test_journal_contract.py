@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
+from services import NATS_URL, require_nats
 
 from exchange.errors import JournalError, JournalSeqError
 from exchange.journal import (
@@ -18,9 +20,10 @@ from exchange.journal import (
     durability,
 )
 from exchange.journal.base import Recovery
+from exchange.journal.nats import NatsJournal, delete_nats_journal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from exchange.journal.base import FsyncPolicy
@@ -360,5 +363,44 @@ class TestFileJournalAlways(TestFileJournalBatch):
 
 class TestFileJournalOff(TestFileJournalBatch):
     """FileJournal never fsyncing."""
+
+    policy = "off"
+
+
+@pytest.mark.nats
+class TestNatsJournalBatch(PersistentJournalContract):
+    """NatsJournal on the real JetStream server, group commit (the default)."""
+
+    policy = "batch"
+
+    @pytest.fixture(autouse=True)
+    def _stream(self) -> Iterator[None]:
+        """Give each test its own stream, deleted afterwards."""
+        require_nats()
+        self.url = f"{NATS_URL}/paperx-test-{uuid.uuid4().hex[:12]}"
+        yield
+        delete_nats_journal(self.url)
+
+    def open_journal(self, header: JournalHeader = HEADER, **kwargs: Any) -> Journal:
+        """Return a new NatsJournal on the test's stream."""
+        kwargs.setdefault("fsync", self.policy)
+        return NatsJournal.open(self.url, header, **kwargs)
+
+    def reopen(self, **kwargs: Any) -> Journal:
+        """Return the test's NatsJournal opened again."""
+        kwargs.setdefault("fsync", self.policy)
+        return NatsJournal.open(self.url, HEADER, **kwargs)
+
+
+@pytest.mark.nats
+class TestNatsJournalAlways(TestNatsJournalBatch):
+    """NatsJournal waiting for every record's ack."""
+
+    policy = "always"
+
+
+@pytest.mark.nats
+class TestNatsJournalOff(TestNatsJournalBatch):
+    """NatsJournal never waiting for acks."""
 
     policy = "off"

@@ -141,21 +141,42 @@ class TestTornTail:
 class TestFlippedBits:
     """Flipped bits are caught by the CRC."""
 
-    def test_any_flipped_bit_in_the_last_segment_cuts_from_its_frame(
+    def test_any_flipped_bit_in_the_last_frame_cuts_it_as_a_torn_tail(
         self, tmp_path: Path
     ) -> None:
-        """A flip in a last-segment frame cuts the journal back to the frame before."""
+        """A flip in the very last frame cuts the journal back to the frame before."""
         source = tmp_path / "source"
         write_journal(source, 10)
-        start, end = frame_spans(only_segment(source))[8]
+        start, end = frame_spans(only_segment(source))[10]
         for bit in range(start * 8, end * 8):
             copy = tmp_path / f"bit-{bit}"
             shutil.copytree(source, copy)
             flip_bit(only_segment(copy), bit)
             with FileJournal.open(copy, HEADER, fsync="off") as journal:
-                assert records(journal) == [(s, payload(s)) for s in range(1, 8)]
+                assert records(journal) == [(s, payload(s)) for s in range(1, 10)]
                 assert journal.recovery.reason in {"crc", "length", "torn"}
                 assert journal.recovery.truncated_at == (str(only_segment(copy)), start)
+            shutil.rmtree(copy)
+
+    def test_any_flipped_bit_mid_segment_refuses_to_open_and_names_the_damage(
+        self, tmp_path: Path
+    ) -> None:
+        """A flip with intact frames after it raises JournalCorrupt; nothing is cut."""
+        source = tmp_path / "source"
+        write_journal(source, 10)
+        start, end = frame_spans(only_segment(source))[8]
+        size = only_segment(source).stat().st_size
+        for bit in range(start * 8, end * 8):
+            copy = tmp_path / f"bit-{bit}"
+            shutil.copytree(source, copy)
+            flip_bit(only_segment(copy), bit)
+            with pytest.raises(JournalCorrupt) as info:
+                FileJournal.open(copy, HEADER, fsync="off")
+            damage = info.value
+            assert (damage.path, damage.offset) == (str(only_segment(copy)), start)
+            assert damage.records_after == 2
+            assert "2 intact records follow" in str(damage)
+            assert only_segment(copy).stat().st_size == size
             shutil.rmtree(copy)
 
     def test_any_flipped_bit_in_an_older_segment_is_corruption(
@@ -190,10 +211,10 @@ class TestFlippedBits:
         sizes=st.lists(st.integers(0, 400), min_size=2, max_size=10),
         data=st.data(),
     )
-    def test_random_flips_cut_exactly_at_the_damaged_record(
+    def test_random_flips_cut_a_last_record_and_refuse_an_earlier_one(
         self, sizes: list[int], data: st.DataObject
     ) -> None:
-        """For random payload sizes and flips, recovery keeps the records before."""
+        """A damaged last record is cut; an earlier one refuses, counting the rest."""
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             with FileJournal.open(directory, HEADER, fsync="off") as journal:
@@ -205,6 +226,12 @@ class TestFlippedBits:
             flip_bit(
                 only_segment(directory), data.draw(st.integers(start * 8, end * 8 - 1))
             )
+            if victim < len(sizes):
+                with pytest.raises(JournalCorrupt) as info:
+                    FileJournal.open(directory, HEADER, fsync="off")
+                assert info.value.offset == start
+                assert info.value.records_after == len(sizes) - victim
+                return
             with FileJournal.open(directory, HEADER, fsync="off") as journal:
                 assert journal.last_seq == victim - 1
                 assert [len(p) for _, p in journal.read()] == sizes[: victim - 1]

@@ -64,12 +64,9 @@ def outcome(stream: MarginStream) -> tuple[ExchangeCore, Counter[str]]:
         counts.update(type(e).__name__ for e in events)
         if flow:
             counts["flow_rejects"] += sum(type(e) is CommandRejected for e in events)
-        pending = core.take_system_commands()
-        while pending:
-            for system in pending:
-                later = core.handle(Record(core.last_seq + 1, ts_ns, system))
-                counts.update(type(e).__name__ for e in later)
-            pending = core.take_system_commands()
+        for system in core.system_commands():
+            later = core.handle(Record(core.last_seq + 1, ts_ns, system))
+            counts.update(type(e).__name__ for e in later)
 
     for ts_ns, cmd in stream.setup:
         send(ts_ns, cmd, flow=False)

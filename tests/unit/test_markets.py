@@ -71,6 +71,14 @@ class TestMarket:
         for market in DEFAULT_MARKETS:
             assert Market.from_mapping(market.symbol, market.as_mapping()) == market
 
+    def test_funding_off_round_trips_and_funding_on_keeps_old_tables(self):
+        """``funding = false`` survives the table; on, the table has no such key."""
+        table = {**DEFAULT_MARKETS[0].as_mapping(), "funding": False}
+        market = Market.from_mapping("BTC-PERP", table)
+        assert market.funding is False
+        assert market.as_mapping()["funding"] is False
+        assert "funding" not in DEFAULT_MARKETS[0].as_mapping()
+
     def test_from_mapping_refuses_unknown_keys(self):
         """A misspelt key in a market table is an error, not ignored."""
         with pytest.raises(ValueError, match="unknown keys"):

@@ -76,3 +76,21 @@ class TestOutbox:
         outbox.close()
         assert await asyncio.wait_for(outbox.take_private(10), 5) == []
         assert await asyncio.wait_for(outbox.take_market(10), 5) == []
+
+    async def test_requeued_private_messages_go_out_first_in_their_order(
+        self,
+    ) -> None:
+        """Messages a dropped link did not send are taken again before newer ones."""
+        outbox = Outbox()
+        outbox.put([_ack(n) for n in range(4)])
+        taken = await outbox.take_private(2)
+        outbox.requeue_private(taken)
+        outbox.close()
+        again = await outbox.take_private(10)
+        assert [m.message.seq for m in again] == [0, 1, 2, 3]
+
+    def test_market_data_a_link_could_not_send_is_counted_as_dropped(self) -> None:
+        """`drop` counts market data lost with a link by kind."""
+        outbox = Outbox()
+        outbox.drop([_trade(1), _trade(2), _mark("X", 3)])
+        assert outbox.dropped == {"trades": 2, "mark": 1}

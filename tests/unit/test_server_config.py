@@ -29,6 +29,13 @@ class TestServerConfig:
         assert config.credentials()["alice"].secret == "hush-hush"  # noqa: S105
         assert "hush" not in repr(config.accounts["alice"])
 
+    def test_a_nats_journal_url_is_kept_as_a_url(self, tmp_path: Path) -> None:
+        """A ``nats://`` journal is not made relative to the file like a path."""
+        path = tmp_path / "paperx.toml"
+        url = "nats://127.0.0.1:4222/PAPERX"
+        path.write_text(f'[server]\njournal = "{url}"\n' + _MARKET + _ALICE)
+        assert load_server_config(path).journal == url
+
     @pytest.mark.parametrize(
         ("extra", "match"),
         [

@@ -1,0 +1,193 @@
+"""Crash recovery: the newest valid snapshot plus a rebuild of the journal's tail.
+
+`recover` is what a server calls on start, before it opens the journal for
+appending:
+
+1. The journal is opened as the writer opens it: a torn tail is cut (and
+   reported), damage with intact records after it raises
+   `~exchange.errors.JournalCorrupt` (run ``paperx replay repair``), so no
+   snapshot can hide damage in the journal's last segment. With
+   ``verify=True`` every older segment's frames are checked too.
+2. Snapshots are tried newest first. One past the journal's end (the records
+   it includes were lost) is moved aside as ``*.stale``, never deleted and
+   never used; a corrupt one (truncated, CRC, undecodable, another config,
+   a restored hash that differs from its own) is skipped. Each skip is
+   reported with its reason; with none usable, recovery replays everything.
+3. The records after the snapshot are folded in by a `Rebuilder` that starts
+   from the restored core (no matching runs), and the result is resumed:
+   its derived indexes are re-derived and the liquidations still pending
+   (asked for, not yet journaled) are queued again in its outbox, for the
+   server to journal as its next records.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from exchange.errors import JournalCorrupt, JournalError
+from exchange.journal import FileJournal, Recovery
+from exchange.journal.snapshots import SnapshotCorrupt, list_snapshots, load_snapshot
+from exchange.messages import Liquidate
+from replay.log import ExchangeLog
+from replay.rebuild import Rebuilder
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+
+    from exchange.core import ExchangeCore
+    from exchange.markets import Market
+
+__all__ = ["RecoveryReport", "SkippedSnapshot", "recover"]
+
+
+class SkippedSnapshot(msgspec.Struct, frozen=True):
+    """A snapshot recovery did not use, and why."""
+
+    path: str
+    reason: str
+
+
+class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What `recover` did: from which snapshot, how much it replayed, how long."""
+
+    snapshot_seq: int | None
+    """The seq of the snapshot used, or None for a full replay."""
+    snapshot_path: str | None
+    skipped: list[SkippedSnapshot]
+    """Snapshots tried and not used (newest first), with their reasons."""
+    records_replayed: int
+    last_seq: int
+    state_hash: str
+    seconds: float
+    """Wall time of the whole recovery, journal check included."""
+    journal: Recovery
+    """What opening the journal found (and cut)."""
+    pending_liquidations: int
+    """Liquidations queued again in the core's outbox for the server to journal."""
+
+    @property
+    def why_no_snapshot(self) -> str | None:
+        """Return why recovery replayed everything, or None if a snapshot was used."""
+        if self.snapshot_seq is not None:
+            return None
+        if not self.skipped:
+            return "no snapshot in the journal directory"
+        return "no valid snapshot: " + "; ".join(s.reason for s in self.skipped)
+
+    def summary(self) -> str:
+        """Return a one-line human description."""
+        start = (
+            f"snapshot at seq {self.snapshot_seq}"
+            if self.snapshot_seq is not None
+            else f"a full replay ({self.why_no_snapshot})"
+        )
+        return (
+            f"recovered seq {self.last_seq} from {start} + {self.records_replayed:,} "
+            f"records in {self.seconds:.3f} s"
+        )
+
+
+def recover(
+    journal_dir: str | os.PathLike[str],
+    markets: Iterable[Market] | None = None,
+    margin: bool | None = None,
+    *,
+    verify: bool = False,
+) -> tuple[ExchangeCore, RecoveryReport]:
+    """Rebuild the exchange a journal directory describes, fast.
+
+    Args:
+        journal_dir: The journal directory (segments and snapshots).
+        markets: The markets the journal was written with; None reads them
+            from its header.
+        margin: Its margin setting; None reads it from its header.
+        verify: Also check the frames of every segment before the last
+            (slow on a long journal; the last is always checked).
+
+    Returns:
+        The core after the journal's last record, ready for the next, and
+        the report.
+
+    Raises:
+        JournalCorrupt: If the journal is damaged other than at its tail.
+        JournalError: If the directory holds no journal, or cannot be read.
+        Divergence: If the journal's events do not fold onto the state.
+    """
+    started = time.perf_counter()
+    directory = Path(journal_dir)
+    with FileJournal.open(directory, verify=verify) as journal:
+        opened = journal.recovery
+        last_seq = journal.last_seq
+    log = ExchangeLog(directory)
+    market_list = list(log.markets if markets is None else markets)
+    with_margin = log.margin if margin is None else margin
+    skipped: list[SkippedSnapshot] = []
+    core: ExchangeCore | None = None
+    used: Path | None = None
+    for seq, path in list_snapshots(directory):
+        if seq > last_seq:
+            stale = path.with_name(path.name + ".stale")
+            path.replace(stale)
+            reason = f"newer than the journal's last seq {last_seq}; moved to {stale}"
+            skipped.append(SkippedSnapshot(str(path), reason))
+            continue
+        try:
+            core, _ = load_snapshot(
+                path,
+                market_list,
+                margin=with_margin,
+                config_hash=log.header.config_hash,
+            )
+        except SnapshotCorrupt as exc:
+            skipped.append(SkippedSnapshot(str(path), exc.reason))
+            continue
+        used = path
+        break
+    rebuilder = Rebuilder(market_list, margin=with_margin, core=core)
+    start = rebuilder.core.last_seq
+    for entry in log.entries(start + 1):
+        rebuilder.apply(entry)
+    _check_complete(log, rebuilder.core.last_seq, last_seq)
+    recovered = rebuilder.resume()
+    pending = _requeue_liquidations(recovered)
+    return recovered, RecoveryReport(
+        snapshot_seq=None if used is None else start,
+        snapshot_path=None if used is None else str(used),
+        skipped=skipped,
+        records_replayed=recovered.last_seq - start,
+        last_seq=recovered.last_seq,
+        state_hash=recovered.state_hash(),
+        seconds=time.perf_counter() - started,
+        journal=opened,
+        pending_liquidations=pending,
+    )
+
+
+def _check_complete(log: ExchangeLog, reached: int, last_seq: int) -> None:
+    """Raise unless reading reached the journal's last seq without damage."""
+    damage = log.damage()
+    if damage is not None:
+        stop = log.reader.stop
+        assert stop is not None  # damage() said where
+        raise JournalCorrupt(stop.path, stop.offset, f"{stop.reason}: {stop.detail}")
+    if reached != last_seq:
+        msg = f"recovery reached seq {reached}, but the journal ends at {last_seq}"
+        raise JournalError(msg)
+
+
+def _requeue_liquidations(core: ExchangeCore) -> int:
+    """Queue every pending liquidation in the outbox again; return how many.
+
+    A liquidation asked for by a journaled record but not yet journaled
+    itself (the crash came between the two) is in the pending set only.
+    """
+    liquidator = core.liquidator
+    if liquidator is None:
+        return 0
+    liquidator.outbox = [Liquidate(account=a, symbol=s) for a, s in liquidator.pending]
+    return len(liquidator.outbox)
