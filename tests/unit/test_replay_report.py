@@ -99,9 +99,10 @@ class TestCommandLine:
         assert sorted(p.name for p in plots.iterdir()) == ["equity.png", "marks.png"]
 
     def test_report_json_holds_every_account(self, tmp_path: Path, capsys) -> None:
-        """--json is parseable and names the liquidation."""
+        """--json is parseable and names the liquidation and the leverage."""
         record_crash(tmp_path / "j", "isolated", "cross")
         assert main(["replay", "report", str(tmp_path / "j"), "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["markets"]["BTC-PERP"]["liquidations"] == 1
         assert data["accounts"]["alice"]["liquidations"][0]["mark"] == "54000"
+        assert data["accounts"]["alice"]["leverages"] == [10]
