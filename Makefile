@@ -12,8 +12,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# 20 s of trading (about 25 s in all, after the install) shows every bot at
+# work and keeps a first impression short; `paperx demo` alone runs a minute.
 demo: $(BIN)/.installed
-	$(BIN)/paperx demo
+	$(BIN)/paperx demo --duration 20
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -37,9 +37,12 @@ def e8_text(e8: int) -> str:
     return f"{value:f}"
 
 
-def money(e8: int) -> str:
-    """Return an E8 amount for a table: thousands separated, two decimals."""
-    return f"{Decimal(e8).scaleb(-8):,.2f}"
+def money(e8: int, *, signed: bool = False) -> str:
+    """Return an E8 amount for a table: thousands separated, two decimals.
+
+    ``signed`` writes a ``+`` before a gain too.
+    """
+    return f"{Decimal(e8).scaleb(-8):{'+' if signed else ''},.2f}"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

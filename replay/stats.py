@@ -7,8 +7,9 @@ the state the record left (a rebuild's or a rerun's ledger), and adds up:
   liquidations (time, market, mode, size, mark and bankruptcy price, and
   whether the cross wallet ended that record lower: an isolated liquidation
   takes at most its bucket, so it never does), auto-deleveraging,
-  the largest absolute position per market, the result of every position
-  from open to flat, and the equity curve: equity (wallets plus unrealized
+  the largest absolute position per market, the margin modes and leverages
+  of the positions it held, the result of every position from open to flat,
+  and the equity curve: equity (wallets plus unrealized
   PnL, `equity_e8`) after every record that moved a wallet, a position, or
   the mark of a market the account holds, with its worst drawdown;
 * per market: fills, volume, notional, fees, liquidations, ADL, funding
@@ -76,6 +77,7 @@ class AccountStats:
     max_position: dict[str, int] = field(default_factory=dict)  # E8 base units
     largest_loss: int = 0  # the worst result of one position, open to flat (<= 0)
     modes: set[str] = field(default_factory=set)  # of the positions it held
+    leverages: set[int] = field(default_factory=set)  # of the positions it held
     curve: list[tuple[int, int]] = field(default_factory=list)  # (ts_ns, equity)
     peak: int = 0  # of equity less net deposits (the run's PnL)
     max_drawdown: int = 0  # the largest fall of that PnL from its peak
@@ -85,6 +87,21 @@ class AccountStats:
     def net_realized(self) -> int:
         """Return realized PnL less fees, funding paid and liquidation fees."""
         return self.realized - self.fees - self.funding - self.liquidation_fees
+
+    @property
+    def pnl(self) -> int:
+        """Return the run's result: equity less net deposits (fees, funding in)."""
+        return self.equity - self.deposits
+
+    @property
+    def mode_label(self) -> str:
+        """Return its positions' margin modes, e.g. ``isolated``; ``-`` if none."""
+        return "/".join(sorted(self.modes)) or "-"
+
+    @property
+    def leverage_label(self) -> str:
+        """Return its positions' leverages, e.g. ``20x``; ``-`` if none."""
+        return "/".join(f"{x}x" for x in sorted(self.leverages)) or "-"
 
     @property
     def wallet_touched(self) -> bool:
@@ -97,7 +114,7 @@ class AccountStats:
             return
         self.curve.append((ts_ns, equity))
         self.equity = equity
-        pnl = equity - self.deposits  # a deposit or withdrawal is no gain or loss
+        pnl = self.pnl  # a deposit or withdrawal is no gain or loss
         self.peak = max(self.peak, pnl)
         self.max_drawdown = max(self.max_drawdown, self.peak - pnl)
 
@@ -126,10 +143,21 @@ class RunStats:
         self.accounts: dict[str, AccountStats] = {}
         self.markets = {m.symbol: MarketStats(m.symbol) for m in markets}
         self.records = 0
+        self.first_ts = 0
         self.last_ts = 0
         self._holders: dict[str, set[str]] = {m.symbol: set() for m in markets}
         self._life: dict[tuple[str, str], int] = {}  # open position -> its result
         self._closed: set[tuple[str, str]] = set()  # positions the record closed
+
+    @property
+    def fills(self) -> int:
+        """Return the number of fills in every market."""
+        return sum(m.fills for m in self.markets.values())
+
+    @property
+    def liquidations(self) -> int:
+        """Return the number of liquidation steps in every market."""
+        return sum(m.liquidations for m in self.markets.values())
 
     def account(self, name: str) -> AccountStats:
         """Return an account's stats, created empty on first use."""
@@ -142,6 +170,8 @@ class RunStats:
         self, record: Record, events: list[Event], ledger: Ledger | None
     ) -> None:
         """Fold one record's events; ``ledger`` holds the state it left (margin)."""
+        if not self.records:
+            self.first_ts = record.ts_ns
         self.records += 1
         ts = self.last_ts = record.ts_ns
         touched: set[str] = set()
@@ -216,6 +246,7 @@ class RunStats:
             stats.max_position[event.symbol] = size
         if event.size:
             stats.modes.add(event.mode)
+            stats.leverages.add(event.leverage)
         key = (event.account, event.symbol)
         result = self._life.get(key, 0) + event.realized - event.fee
         self._life[key] = result

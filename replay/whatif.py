@@ -121,6 +121,7 @@ def account_json(stats: AccountStats) -> dict[str, Any]:
     """Return one account's figures as plain data."""
     return {
         "modes": sorted(stats.modes),
+        "leverages": sorted(stats.leverages),
         "fills": stats.fills,
         "notional": e8_text(stats.notional),
         "fees": e8_text(stats.fees),
@@ -229,7 +230,7 @@ def what_if_text(result: WhatIf, top: int = 10) -> str:
                 "yes" if alt.wallet_touched else "no",
             ],
         ]
-        modes = ["/".join(sorted(x.modes)) or "-" for x in (rec, alt)]
+        modes = [x.mode_label for x in (rec, alt)]
         lines += [
             "",
             table([name, f"recorded ({modes[0]})", f"what-if ({modes[1]})"], rows),

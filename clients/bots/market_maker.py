@@ -9,13 +9,17 @@ long, it quotes lower to sell more than it buys; short, higher.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from decimal import Decimal
 
 from clients.bots._cli import main, parser, tick_round
+from clients.bots._margin import held
 from clients.sdk import Order, PaperxClient
 
-__all__ = ["quote", "run"]
+__all__ = ["cli", "quote", "run"]
+
+_log = logging.getLogger(__name__)
 
 
 async def quote(
@@ -29,11 +33,7 @@ async def quote(
     tick: Decimal,
 ) -> list[Order]:
     """Replace the quotes around ``mark``; return the new bid and ask."""
-    positions = await client.fetch_positions([symbol])
-    inventory = sum(
-        (p["contracts"] if p["side"] == "long" else -p["contracts"] for p in positions),
-        Decimal(0),
-    )
+    inventory = await held(client, symbol)
     center = mark * (1 - skew_bps * inventory / size / 10_000)
     half = center * spread_bps / 20_000
     await client.cancel_all_orders(symbol)
@@ -67,23 +67,24 @@ async def run(
         )  # fmt: skip
         done += 1
         sides = [(q["side"], q["price"], q["status"]) for q in quotes]
-        print(f"mark {mark['markPrice']}: quotes {sides}")
+        _log.info("mark %s: quotes %s", mark["markPrice"], sides)
         if requotes is not None and done >= requotes:
             break
     return done
 
 
-def cli(argv: Sequence[str] | None = None) -> None:
+def cli(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     """Run the market maker from the command line."""
-    p = parser("Quote both sides around the mark price.")
-    p.add_argument("--size", type=Decimal, default=Decimal("0.01"))
+    p = parser("Quote both sides around the mark price.", prog)
+    p.add_argument("--size", type=Decimal, default=Decimal("0.01"), help="per quote")
     p.add_argument("--spread-bps", type=Decimal, default=Decimal(10))
-    p.add_argument("--tick", type=Decimal, default=Decimal("0.1"))
+    p.add_argument("--skew-bps", type=Decimal, default=Decimal(2))
+    p.add_argument("--tick", type=Decimal, default=Decimal("0.1"), help="tick size")
     args = p.parse_args(argv)
     main(
         args,
         lambda c: run(c, args.symbol, size=args.size, spread_bps=args.spread_bps,
-                      tick=args.tick),
+                      skew_bps=args.skew_bps, tick=args.tick),
     )  # fmt: skip
 
 

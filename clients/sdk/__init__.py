@@ -46,6 +46,7 @@ from clients.sdk._shapes import (
     OrderBook,
     Position,
     Trade,
+    paperx_symbol,
 )
 from clients.sdk._streams import Stream
 from clients.sdk._transport import Message, Transport, TransportError
@@ -87,4 +88,5 @@ __all__ = [
     "Trade",
     "Transport",
     "TransportError",
+    "paperx_symbol",
 ]

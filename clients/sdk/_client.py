@@ -723,6 +723,20 @@ class PaperxClient:
             f"mark:{name}", start=lambda: self._watch_topic("mark", name)
         )
 
+    def watch_mark_prices(self, symbols: Iterable[str]) -> Stream[MarkPrice]:
+        """Stream the mark prices of ``symbols``, one stream, in arrival order.
+
+        It carries every mark this client receives, so also those of a
+        symbol another of its streams watches: read each item's ``symbol``.
+        """
+        names = [paperx_symbol(s) for s in symbols]
+
+        async def start() -> None:
+            for name in names:
+                await self._watch_topic("mark", name)
+
+        return self._stream("mark", start=start)
+
     def watch_order_book(self, symbol: str) -> Stream[OrderBook]:
         """Stream ``symbol``'s local book each time it changes while in sync.
 

@@ -1,4 +1,4 @@
-"""The demo: a realistic order stream through a journaled in-process exchange.
+"""``paperx demo --in-process``: an order stream through an in-process exchange.
 
 It generates a seeded order flow (several accounts trading BTC-PERP and
 ETH-PERP), drives it through `Exchange` with a file journal and a progress
@@ -20,7 +20,15 @@ from exchange.shell.inprocess import Exchange
 from replay.log import ExchangeLog
 from replay.verify import verify
 
-__all__ = ["run_demo"]
+__all__ = ["fresh_directory", "run_demo"]
+
+
+def fresh_directory(path: Path) -> Path:
+    """Return ``path``, created; if it holds files, a new timestamped one in it."""
+    if path.exists() and any(path.iterdir()):
+        path = path / time.strftime("%Y%m%d-%H%M%S")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def run_demo(n: int, seed: int, journal: str, fsync: str) -> int:
@@ -28,11 +36,9 @@ def run_demo(n: int, seed: int, journal: str, fsync: str) -> int:
 
     ``journal`` is a directory or a ``nats://host:port/STREAM`` URL.
     """
-    journal_dir: str | Path = journal if is_nats_url(journal) else Path(journal)
-    if isinstance(journal_dir, Path):
-        if journal_dir.exists() and any(journal_dir.iterdir()):
-            journal_dir = journal_dir / time.strftime("%Y%m%d-%H%M%S")
-        journal_dir.mkdir(parents=True, exist_ok=True)
+    journal_dir: str | Path = (
+        journal if is_nats_url(journal) else fresh_directory(Path(journal))
+    )
     exchange = Exchange(journal=journal_dir, fsync=fsync)  # type: ignore[arg-type]
     commands = list(generate(n, seed, list(exchange.markets.values())))
     kinds: Counter[str] = Counter()

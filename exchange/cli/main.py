@@ -18,17 +18,19 @@ __all__ = ["main"]
 
 _EPILOG = """\
 examples:
-  paperx demo                          trade a generated stream, journal it, verify it
-  paperx demo --n 1000000 --fsync off  a bigger run without fsync
+  paperx demo                          the exchange over MQTT with sample bots, 60 s
+  paperx demo --duration 20 --bots 8   shorter, with a bigger crowd
+  paperx demo --in-process --n 1000000 --fsync off   the in-process throughput run
+  paperx bot trend --account alice --secret S --mode cross --leverage 20
   paperx serve --config paperx.toml    the exchange over MQTT (embedded broker)
   paperx serve --config paperx.toml --broker mqtt://127.0.0.1:1883
-  paperx replay verify runs/demo       prove live == rebuild == rerun for a journal
-  paperx demo --journal nats://127.0.0.1:4222/DEMO   journal to NATS JetStream
+  paperx replay verify runs/demo/journal   prove live == rebuild == rerun
+  paperx demo --in-process --journal nats://127.0.0.1:4222/DEMO   to JetStream
   paperx replay verify nats://127.0.0.1:4222/DEMO
-  paperx replay repair runs/demo       move a damaged journal part aside, keep the rest
+  paperx replay repair runs/demo/journal   move a damaged part aside, keep the rest
   paperx accounts add bob --config paperx.toml   bob's API key, secret, broker login
-  paperx replay rebuild runs/demo --at 5000   books and accounts after record 5000
-  paperx replay whatif runs/demo       every margin mode flipped, side by side
+  paperx replay rebuild runs/demo/journal --at 5000   books, accounts after 5000
+  paperx replay whatif runs/demo/journal   every margin mode flipped, side by side
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -50,34 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser(
-        "demo",
-        help="run a generated order stream through a "
-        "journaled exchange and print a summary",
-    )
-    demo.add_argument(
-        "--n",
-        type=int,
-        default=200_000,
-        help="number of commands to generate (default 200000)",
-    )
-    demo.add_argument("--seed", type=int, default=42, help="generator seed")
-    demo.add_argument(
-        "--journal",
-        default="runs/demo",
-        help="journal directory (default runs/demo; a non-empty one "
-        "gets a timestamped subdirectory), or nats://host:port/STREAM",
-    )
-    demo.add_argument(
-        "--fsync",
-        choices=("always", "batch", "off"),
-        default="batch",
-        help="journal durability policy (default batch = group commit)",
-    )
-
+    _add_demo(sub)
     _add_serve(sub)
     _add_accounts(sub)
     add_loadtest(sub)
+    _add_bot(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
@@ -112,6 +91,85 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("journal", type=Path, help="journal directory")
     add_replay_parsers(replay_sub)
     return parser
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx demo`` and its options (the venue, or --in-process)."""
+    demo = sub.add_parser(
+        "demo",
+        help="the exchange over MQTT with the sample bots trading on it",
+        description="Start the exchange (embedded broker, journal) and the sample "
+        "bots, each its own MQTT client; show the run live; then a summary per "
+        "account, a PNG report, a verified replay of the journal, and isolated vs "
+        "cross side by side. With --in-process: a generated order stream through "
+        "an in-process exchange instead (a throughput run).",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long the bots trade (default 60)",
+    )
+    demo.add_argument(
+        "--bots",
+        type=int,
+        default=4,
+        metavar="N",
+        help="noise traders besides the fixed cast (two market makers, two trend "
+        "followers, a lottery-ticket trader, a hedger); default 4",
+    )
+    demo.add_argument("--seed", type=int, default=42, help="seed of every choice")
+    demo.add_argument(
+        "--broker",
+        metavar="URL",
+        help="mqtt://host:port of an external broker instead of the embedded one",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/demo"),
+        metavar="DIR",
+        help="where the config, journal, logs and report.png go (default "
+        "runs/demo; a non-empty one gets a timestamped subdirectory)",
+    )
+    group = demo.add_argument_group(
+        "the in-process throughput run (each of its options implies --in-process)"
+    )
+    group.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run a generated order stream through an in-process exchange instead",
+    )
+    group.add_argument(
+        "--n", type=int, help="number of commands to generate (default 200000)"
+    )
+    group.add_argument(
+        "--journal",
+        help="journal directory (default runs/demo; a non-empty one "
+        "gets a timestamped subdirectory), or nats://host:port/STREAM",
+    )
+    group.add_argument(
+        "--fsync",
+        choices=("always", "batch", "off"),
+        help="journal durability policy (default batch = group commit)",
+    )
+
+
+def _add_bot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``paperx bot NAME``: one sample bot against a running server."""
+    from clients.bots import BOTS  # noqa: PLC0415 -- names only, no SDK import
+
+    bot = sub.add_parser(
+        "bot",
+        help="run one sample bot against a server (paperx bot NAME --help)",
+        description="Run one of the sample bots (clients/bots/) against a running "
+        "paperx serve. Each bot has its own options: paperx bot NAME --help.",
+    )
+    bot.add_argument("name", choices=sorted(BOTS), help="which bot")
+    bot.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="the bot's options (see its --help)"
+    )
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -217,15 +275,9 @@ def _run(argv: list[str] | None) -> int:
         "bench": lambda a: _bench(a.target, a.rest),
         "replay": _replay,
         "loadtest": run_loadtest_command,
+        "bot": lambda a: _bot(a.name, a.rest),
     }
     return commands[args.command](args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """Run the demo (imported only when asked for: keep --help fast)."""
-    from exchange.cli.demo import run_demo  # noqa: PLC0415
-
-    return run_demo(args.n, args.seed, args.journal, args.fsync)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -235,6 +287,35 @@ def _replay(args: argparse.Namespace) -> int:
     if args.replay_command == "repair":
         return _replay_repair(args.journal)
     return _replay_verify(args.journal)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Run the venue demo, or the in-process one."""
+    in_process = (args.n, args.journal, args.fsync)
+    if args.in_process or any(v is not None for v in in_process):
+        from exchange.cli.demo import run_demo  # noqa: PLC0415 -- keep --help fast
+
+        return run_demo(
+            200_000 if args.n is None else args.n,
+            args.seed,
+            args.journal or "runs/demo",
+            args.fsync or "batch",
+        )
+    from exchange.cli.venue_demo import DemoOptions, run_venue_demo  # noqa: PLC0415
+
+    options = DemoOptions(args.duration, args.bots, args.seed, args.broker, args.out)
+    return run_venue_demo(options)
+
+
+def _bot(name: str, argv: list[str]) -> int:
+    """Run the sample bot ``name`` with its own command line ``argv``."""
+    import importlib  # noqa: PLC0415
+
+    from clients.bots import BOTS  # noqa: PLC0415
+
+    module = importlib.import_module(BOTS[name])
+    module.cli(argv, prog=f"paperx bot {name}")
+    return 0
 
 
 def _bench(target: str, rest: list[str]) -> int:

@@ -33,10 +33,10 @@ margin, equity and positions (entry, mark, unrealized PnL, liquidation price),
 and the insurance fund.
 
 examples:
-  paperx replay rebuild runs/demo                        the state at the end
-  paperx replay rebuild runs/demo --at 5000              after record 5000
-  paperx replay rebuild runs/demo --at 2024-03-01T08:00:00Z --account alice
-  paperx replay rebuild runs/demo --json | jq .insurance_fund
+  paperx replay rebuild runs/demo/journal                the state at the end
+  paperx replay rebuild runs/demo/journal --at 5000      after record 5000
+  paperx replay rebuild runs/demo/journal --at 2024-03-01T08:00:00Z --account alice
+  paperx replay rebuild runs/demo/journal --json | jq .insurance_fund
 """
 _RERUN = """\
 Feed the recorded commands through a fresh exchange with changed settings, and
@@ -57,8 +57,8 @@ that market. The recorded liquidations are not replayed: the new exchange
 liquidates on its own. Recorded commands the new run refuses are listed.
 
 examples:
-  paperx replay rerun runs/demo --set margin_mode=cross --out runs/demo-cross
-  paperx replay rerun runs/demo --set leverage.alice.BTC-PERP=5 \\
+  paperx replay rerun runs/demo/journal --set margin_mode=cross --out runs/demo-cross
+  paperx replay rerun runs/demo/journal --set leverage.alice.BTC-PERP=5 \\
       --set taker_fee=0.0004 --out runs/demo-cheap
   paperx replay verify runs/demo-cross
 """
@@ -71,9 +71,9 @@ liquidation took money from the cross wallet. Recorded commands the other
 mode refuses are reported, not dropped silently.
 
 examples:
-  paperx replay whatif runs/demo
-  paperx replay whatif runs/demo --png whatif.png --top 3
-  paperx replay whatif runs/demo --json --out runs/demo-flipped
+  paperx replay whatif runs/demo/journal
+  paperx replay whatif runs/demo/journal --png whatif.png --top 3
+  paperx replay whatif runs/demo/journal --json --out runs/demo-flipped
 """
 _REPORT = """\
 Statistics of one run: per market (fills, volume, notional, fees,
@@ -82,9 +82,9 @@ fees, realized PnL, funding, liquidations, largest position, worst drawdown,
 equity), and plots of equity curves and marks.
 
 examples:
-  paperx replay report runs/demo
-  paperx replay report runs/demo --json > report.json
-  paperx replay report runs/demo --png plots/
+  paperx replay report runs/demo/journal
+  paperx replay report runs/demo/journal --json > report.json
+  paperx replay report runs/demo/journal --png plots/
 """
 _EXPORT = """\
 Export fills, orders, positions and funding as tables for analysis elsewhere
@@ -93,8 +93,8 @@ are exact decimals; times ISO-8601 UTC beside each record's seq. Parquet needs
 pyarrow: pip install 'paperx[parquet]'.
 
 examples:
-  paperx replay export runs/demo --format csv --out exports/demo
-  paperx replay export runs/demo --format parquet --out exports/demo
+  paperx replay export runs/demo/journal --format csv --out exports/demo
+  paperx replay export runs/demo/journal --format parquet --out exports/demo
 """
 
 

@@ -1,6 +1,7 @@
-"""``paperx serve`` as a child process, and plain aiomqtt bots that talk to it.
+"""A server config for the tests, and plain aiomqtt bots that talk to the server.
 
-The bots use no SDK: they sign with `exchange.gateway.auth`'s recipe and read
+The server runs as a child process (`exchange.cli.server_process`). The
+bots use no SDK: they sign with `exchange.gateway.auth`'s recipe and read
 the wire's JSON, as a bot author in any language would.
 """
 
@@ -8,15 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
-import os
-import queue
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,20 +23,27 @@ from typing import Any, Self
 from services import missing
 
 from clients.sdk import PaperxClient
+from exchange.cli.server_process import TIMEOUT_S, free_port
+from exchange.cli.server_process import ServerProcess as Server
 from exchange.gateway.answers import Answer
 from exchange.gateway.auth import signed_payload
 from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec, topic
 
+__all__ = [
+    "REPO",
+    "TIMEOUT_S",
+    "Bot",
+    "Mosquitto",
+    "Server",
+    "Start",
+    "free_port",
+    "sdk_client",
+    "serving",
+    "write_config",
+]
+
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 15.0  # for anything that should take milliseconds; only a hang hits it
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(directory: Path, accounts: list[str], broker_login: str = "") -> Path:
@@ -125,70 +127,6 @@ class Mosquitto:
             self.process.kill()
             self.process.wait(TIMEOUT_S)
         self.process = None
-
-
-class Server:
-    """A ``paperx serve`` child process whose JSON log lines the test reads."""
-
-    def __init__(self, config: Path, broker: str | None, embedded_port: int) -> None:
-        """Start the server; `ready` waits until it accepts traffic."""
-        command = [
-            sys.executable,
-            "-m",
-            "exchange.cli",
-            "serve",
-            "--config",
-            str(config),
-        ]
-        command += (
-            ["--broker", broker] if broker else ["--embedded-port", str(embedded_port)]
-        )
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.process = subprocess.Popen(  # noqa: S603 -- our own CLI
-            command, stderr=subprocess.PIPE, env=env, cwd=REPO
-        )
-        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.log: list[dict[str, Any]] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        """Pass every JSON log line to the test; None when stderr closes."""
-        assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            try:
-                self.lines.put(json.loads(raw))
-            except ValueError:
-                self.lines.put({"event": "text", "text": raw.decode(errors="replace")})
-        self.lines.put(None)
-
-    def wait_for(self, event: str) -> dict[str, Any]:
-        """Return the first log entry named ``event``; fail if the server exits."""
-        deadline = time.monotonic() + TIMEOUT_S
-        while True:
-            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            if line is None:
-                msg = f"the server exited before {event!r}: {self.log[-5:]}"
-                raise AssertionError(msg)
-            self.log.append(line)
-            if line.get("event") == event:
-                return line
-
-    def stop(self, signum: int = signal.SIGTERM) -> dict[str, Any]:
-        """Signal the server, wait for it to exit 0, return its stop entry."""
-        self.process.send_signal(signum)
-        stopped = self.wait_for("server_stopped")
-        assert self.process.wait(TIMEOUT_S) == 0
-        return stopped
-
-    def kill(self) -> None:
-        """Kill the server if it still runs, and close its pipe (test teardown)."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(TIMEOUT_S)
-        self._reader.join(TIMEOUT_S)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
 
 
 @contextmanager

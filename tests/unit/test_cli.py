@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clients.bots import BOTS
 from exchange import Exchange
 from exchange.cli import main
 
@@ -26,12 +27,34 @@ class TestCli:
         for word in ("demo", "bench", "replay", "examples:"):
             assert word in text
 
-    def test_demo_trades_journals_and_verifies(
+    @pytest.mark.parametrize("name", sorted(BOTS))
+    def test_each_bot_documents_its_options(
+        self, name: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``paperx bot NAME --help`` shows the bot's own options and exits 0."""
+        with pytest.raises(SystemExit) as info:
+            main(["bot", name, "--help"])
+        assert info.value.code == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: paperx bot {name}")
+        for option in ("--account", "--secret", "--broker"):
+            assert option in text
+
+    def test_the_in_process_demo_trades_journals_and_verifies(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The demo prints its summary and a verified replay, and exits 0."""
         code = main(
-            ["demo", "--n", "3000", "--journal", str(tmp_path / "j"), "--fsync", "off"]
+            [
+                "demo",
+                "--in-process",
+                "--n",
+                "3000",
+                "--journal",
+                str(tmp_path / "j"),
+                "--fsync",
+                "off",
+            ]
         )
         out = capsys.readouterr().out
         assert code == 0

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 from replay_rig import record_crash
 
 from exchange.cli.main import main
+from replay.fmt import money
 from replay.log import ExchangeLog
+from replay.plots import plot_run
 from replay.whatif import recorded_stats
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 E8 = 10**8
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class TestStats:
@@ -33,6 +36,53 @@ class TestStats:
         assert alice.max_drawdown == 3_015 * E8
         assert stats.accounts["bob"].funding == 0
 
+    def test_an_account_shows_the_modes_and_leverages_of_its_positions(
+        self, tmp_path: Path
+    ) -> None:
+        """Alice's isolated 10x and bob's cross at the default 20x are labelled."""
+        record_crash(tmp_path / "j", "isolated", "cross")
+        stats = recorded_stats(ExchangeLog(tmp_path / "j"))
+        alice, bob = stats.accounts["alice"], stats.accounts["bob"]
+        assert (alice.mode_label, alice.leverage_label) == ("isolated", "10x")
+        assert (bob.mode_label, bob.leverage_label) == ("cross", "20x")
+
+    def test_the_pnl_is_equity_less_deposits_after_every_fee(
+        self, tmp_path: Path
+    ) -> None:
+        """Alice ends 3,015 down: her 3,000 bucket and the 15 opening fee."""
+        record_crash(tmp_path / "j", "isolated", "cross")
+        alice = recorded_stats(ExchangeLog(tmp_path / "j")).accounts["alice"]
+        assert alice.deposits == 10_000 * E8
+        assert alice.pnl == -3_015 * E8
+        assert (alice.fees, alice.liquidation_fees) == (15 * E8, 50 * E8)
+
+    def test_the_run_counts_its_fills_and_liquidations_over_its_span(
+        self, tmp_path: Path
+    ) -> None:
+        """Two fills and one liquidation, from the first record to 4 s later."""
+        record_crash(tmp_path / "j", "isolated", "cross")
+        stats = recorded_stats(ExchangeLog(tmp_path / "j"))
+        assert (stats.fills, stats.liquidations) == (2, 1)
+        assert stats.last_ts - stats.first_ts == 4 * 10**9
+
+
+class TestRunPicture:
+    """The demo's one-picture report, and its signed amounts."""
+
+    def test_plot_run_writes_one_png_of_marks_and_equity(self, tmp_path: Path) -> None:
+        """plot_run draws the crash into the PNG file it is given."""
+        record_crash(tmp_path / "j", "isolated", "cross")
+        stats = recorded_stats(ExchangeLog(tmp_path / "j"))
+        path = plot_run(stats, tmp_path / "run.png", "the crash")
+        assert path == tmp_path / "run.png"
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+    def test_money_signs_a_gain_only_when_asked(self) -> None:
+        """A gain reads +1,234.50 when signed, a loss keeps its minus either way."""
+        assert money(123_450 * E8 // 100, signed=True) == "+1,234.50"
+        assert money(123_450 * E8 // 100) == "1,234.50"
+        assert money(-5 * E8, signed=True) == "-5.00"
+
 
 class TestCommandLine:
     """``paperx replay report`` prints tables, JSON, and plots."""
@@ -49,9 +99,10 @@ class TestCommandLine:
         assert sorted(p.name for p in plots.iterdir()) == ["equity.png", "marks.png"]
 
     def test_report_json_holds_every_account(self, tmp_path: Path, capsys) -> None:
-        """--json is parseable and names the liquidation."""
+        """--json is parseable and names the liquidation and the leverage."""
         record_crash(tmp_path / "j", "isolated", "cross")
         assert main(["replay", "report", str(tmp_path / "j"), "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["markets"]["BTC-PERP"]["liquidations"] == 1
         assert data["accounts"]["alice"]["liquidations"][0]["mark"] == "54000"
+        assert data["accounts"]["alice"]["leverages"] == [10]
