@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
 import time
@@ -88,6 +89,13 @@ def parse_broker_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+# aiomqtt warns on every publish while more than ten are pending, which under
+# load is almost every publish: 14 us each through the server's JSON logging
+# (BENCHMARKS.md). Its client logs here, errors only; paperx logs what matters.
+_CLIENT_LOG = logging.getLogger("exchange.gateway.mqtt.client")
+_CLIENT_LOG.setLevel(logging.ERROR)
+
+
 def client_for(
     url: str,
     identifier: str,
@@ -107,6 +115,7 @@ def client_for(
         socket_options=NODELAY,
         max_inflight_messages=_INFLIGHT,
         clean_session=clean_session,
+        logger=_CLIENT_LOG,
     )
 
 
