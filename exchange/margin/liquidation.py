@@ -203,7 +203,7 @@ class Liquidator:
                 price = position_liquidation_price(
                     size_e8, position.cost, position.margin, risk.tiers
                 )
-                price = _exact_edge(risk, position, position.margin, price)
+                price = _index_price(risk, position, position.margin, price)
                 index.put(account.name, position.size > 0, price, risk.mark)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
@@ -218,7 +218,7 @@ class Liquidator:
                 price = position_liquidation_price(
                     size_e8, position.cost, account.wallet, risk.tiers
                 )
-                price = _exact_edge(risk, position, account.wallet, price)
+                price = _index_price(risk, position, account.wallet, price)
                 index.put(account.name, position.size > 0, price, risk.mark)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
@@ -491,6 +491,38 @@ class Liquidator:
     def canonical_state(self) -> list[object]:
         """Return the pending liquidations (the index is derived from positions)."""
         return [list(key) for key in self.pending]
+
+
+def _index_price(
+    risk: MarketMargin, position: Position, base: int, price: int | None
+) -> int:
+    """Return a price to index a position at: at least as cautious as its edge.
+
+    ``base`` and ``price`` are as for `_exact_edge`. The formula's price is
+    off the exact edge only by the roundings, which move margin balance
+    minus MM by a few E8 money: a few E8 money's worth of mark past it (on the
+    safe side) is beyond the edge, which one check of the rule confirms.
+    That price is returned while the mark is far from it; near the mark (or
+    if the check fails) the edge is searched exactly, so that a mark resting
+    just outside the edge does not report the account on every move.
+    """
+    if price is not None:
+        size, lot = position.size, risk.lot_size
+        slope = abs(size) * lot * (PPM - risk.tiers.tiers[-1].mmr_ppm)
+        pad = 4 * SCALE * PPM // slope + 1  # the mark's move worth 4 E8 money
+        tiers, mark, cost = risk.tiers, risk.mark, position.cost
+        guess = price + pad if size > 0 else price - pad
+        if (mark - guess if size > 0 else guess - mark) > _NEAR * pad:
+            value = size * lot * guess // SCALE  # floored, as `MarketMargin.upnl`
+            notional = abs(size) * lot * guess // SCALE  # as `.notional`
+            if base + value - cost > tiers.maintenance_margin(notional):
+                return guess  # not due there: the edge is on the mark's far side
+    return _exact_edge(risk, position, base, price)
+
+
+# How many pads (see `_index_price`) away from the mark an index price can be
+# the cautious formula's rather than the exact edge.
+_NEAR = 64
 
 
 def _exact_edge(
