@@ -55,10 +55,13 @@ class Settlement:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
-        # Account -> symbols whose position changed since the account's resting
-        # orders were last fitted (`exchange.resting`): only orders in those
-        # symbols can have come to need more margin than they hold.
-        self.moved: dict[str, set[str]] = {}
+        # Account -> (symbol, side) of the fills it took since its resting
+        # orders were last fitted (`exchange.resting`). A buy's opening part
+        # only grows as the position grows (longer or less short), a sell's as
+        # it shrinks, and nothing else changes it (leverage only rises while
+        # orders rest), so only orders of a side the account's fills took
+        # can have come to need more margin than they hold.
+        self.moved: dict[str, set[tuple[str, bool]]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
 
     def account(self, name: str) -> Account:
@@ -180,7 +183,13 @@ class Settlement:
     ) -> None:
         """Apply one side of a fill to its position and wallets."""
         account = self.account(name)
-        position = account.position(risk.market.symbol)
+        symbol = risk.market.symbol
+        position = account.position(symbol)
+        moved = self.moved.get(name)
+        if moved is None:
+            self.moved[name] = {(symbol, is_buy)}
+        else:
+            moved.add((symbol, is_buy))
         self.fees_collected += fee
         effect = apply_fill(position, 1 if is_buy else -1, lots, value)
         account.book_day(self.day, effect.realized - fee)
@@ -350,11 +359,6 @@ class Settlement:
     ) -> None:
         """Emit the position's new state."""
         self.dirty[position.account] = None
-        moved = self.moved.get(position.account)
-        if moved is None:
-            self.moved[position.account] = {position.symbol}
-        else:
-            moved.add(position.symbol)
         events.append(
             PositionChanged(
                 seq=seq,
