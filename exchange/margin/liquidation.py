@@ -482,9 +482,15 @@ class Liquidator:
         else:
             cross_upnl, _, _ = self.ledger.settlement.cross_totals(account)
             balance = account.wallet + cross_upnl
-        pnl = Fraction(upnl, max(abs(position.cost), 1))
-        leverage = Fraction(risk.notional(position.size), max(balance, 1))
-        return pnl * leverage if upnl > 0 else pnl / max(leverage, Fraction(1))
+        # PnL% = upnl / |cost|, effective leverage = notional / balance (each
+        # denominator at least 1), put over one denominator: a single Fraction
+        cost, notional = max(abs(position.cost), 1), risk.notional(position.size)
+        balance = max(balance, 1)
+        if upnl > 0:
+            return Fraction(upnl * notional, cost * balance)
+        if notional > balance:  # leverage above 1 divides the loss
+            return Fraction(upnl * balance, cost * notional)
+        return Fraction(upnl, cost)
 
     # ------------------------------------------------------------ state
 
