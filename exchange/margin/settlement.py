@@ -68,7 +68,7 @@ class Settlement:
         """Return an account, created empty on first use."""
         account = self.accounts.get(name)
         if account is None:
-            account = self.accounts[name] = Account(name)
+            account = self.accounts[name] = Account(name, len(self.accounts))
         return account
 
     def cross_totals(self, account: Account) -> tuple[int, int, int]:
