@@ -197,13 +197,9 @@ class Liquidator:
                 index.drop(account.name)
                 continue
             risk = ledger.markets[symbol]
-            size_e8 = position.size * risk.lot_size
             if position.mode == "isolated":
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
-                price = position_liquidation_price(
-                    size_e8, position.cost, position.margin, risk.tiers
-                )
-                price = _index_price(risk, position, position.margin, price)
+                price = _index_price(risk, position, position.margin)
                 index.put(account.name, position.size > 0, price, risk.mark)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
@@ -215,10 +211,7 @@ class Liquidator:
                 edge = _band_edge(risk, position.size, budget)
                 index.put(account.name, position.size > 0, edge, risk.mark)
             else:  # the only cross position: upnl and mm are its own
-                price = position_liquidation_price(
-                    size_e8, position.cost, account.wallet, risk.tiers
-                )
-                price = _index_price(risk, position, account.wallet, price)
+                price = _index_price(risk, position, account.wallet)
                 index.put(account.name, position.size > 0, price, risk.mark)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
@@ -499,30 +492,41 @@ class Liquidator:
         return [list(key) for key in self.pending]
 
 
-def _index_price(
-    risk: MarketMargin, position: Position, base: int, price: int | None
-) -> int:
+def _index_price(risk: MarketMargin, position: Position, base: int) -> int:
     """Return a price to index a position at: at least as cautious as its edge.
 
-    ``base`` and ``price`` are as for `_exact_edge`. The formula's price is
-    off the exact edge only by the roundings, which move margin balance
-    minus MM by a few E8 money: a few E8 money's worth of mark past it (on the
-    safe side) is beyond the edge, which one check of the rule confirms.
-    That price is returned while the mark is far from it; near the mark (or
-    if the check fails) the edge is searched exactly, so that a mark resting
-    just outside the edge does not report the account on every move.
+    ``base`` is as for `_exact_edge`. The liquidation price of the first
+    tier's line (the formula's price for every position whose liquidation
+    notional falls in that tier, and one candidate of the others) is off the
+    exact edge only by the roundings, which move margin balance minus MM by a
+    few E8 money: a few E8 money's worth of mark past it (on the safe side)
+    is beyond the edge, which one check of the rule confirms. That price is
+    returned while the mark is far from it; near the mark, or if the check
+    fails (a position in a higher tier), the edge is searched exactly from
+    the formula's price, so that a mark resting just outside the edge does
+    not report the account on every move.
     """
-    if price is not None:
-        size, lot = position.size, risk.lot_size
-        slope = abs(size) * lot * (PPM - risk.tiers.tiers[-1].mmr_ppm)
-        pad = 4 * SCALE * PPM // slope + 1  # the mark's move worth 4 E8 money
-        tiers, mark, cost = risk.tiers, risk.mark, position.cost
-        guess = price + pad if size > 0 else price - pad
+    size, lot, cost = position.size, risk.lot_size, position.cost
+    tiers, mark = risk.tiers, risk.mark
+    size_e8 = size * lot
+    qty = abs(size_e8)
+    first = tiers.tiers[0]  # its cum is 0
+    # `position_liquidation_price` with the first tier's line alone
+    if size > 0:
+        line = ceil_div(
+            (base - cost) * SCALE * PPM, qty * first.mmr_ppm - size_e8 * PPM
+        )
+    else:
+        line = (base - cost) * SCALE * PPM // (qty * first.mmr_ppm - size_e8 * PPM)
+    if line > 0:
+        pad = 4 * SCALE * PPM // (qty * (PPM - tiers.tiers[-1].mmr_ppm)) + 1
+        guess = line + pad if size > 0 else line - pad  # a move worth 4 E8 money
         if (mark - guess if size > 0 else guess - mark) > _NEAR * pad:
-            value = size * lot * guess // SCALE  # floored, as `MarketMargin.upnl`
-            notional = abs(size) * lot * guess // SCALE  # as `.notional`
+            value = size_e8 * guess // SCALE  # floored, as `MarketMargin.upnl`
+            notional = qty * guess // SCALE  # as `.notional`
             if base + value - cost > tiers.maintenance_margin(notional):
                 return guess  # not due there: the edge is on the mark's far side
+    price = position_liquidation_price(size_e8, cost, base, tiers)
     return _exact_edge(risk, position, base, price)
 
 
