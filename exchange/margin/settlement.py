@@ -55,11 +55,12 @@ class Settlement:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
-        # Account -> (symbol, side) of the fills it took since its resting
-        # orders were last fitted (`exchange.resting`). A buy's opening part
-        # only grows as the position grows (longer or less short), a sell's as
-        # it shrinks, and nothing else changes it (leverage only rises while
-        # orders rest), so only orders of a side the account's fills took
+        # Account -> (symbol, side) of the fills that closed lots of its
+        # position since its resting orders were last fitted (`exchange.
+        # resting`). A buy's opening part is its whole quantity while the
+        # position is flat or long and grows only as a short shrinks (a sell's
+        # likewise), and nothing else changes it (leverage only rises while
+        # orders rest), so only orders of the side of a fill that closed lots
         # can have come to need more margin than they hold.
         self.moved: dict[str, set[tuple[str, bool]]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
@@ -185,13 +186,14 @@ class Settlement:
         account = self.account(name)
         symbol = risk.market.symbol
         position = account.position(symbol)
-        moved = self.moved.get(name)
-        if moved is None:
-            self.moved[name] = {(symbol, is_buy)}
-        else:
-            moved.add((symbol, is_buy))
         self.fees_collected += fee
         effect = apply_fill(position, 1 if is_buy else -1, lots, value)
+        if effect.closed:  # it shrank the other side: see `moved`
+            moved = self.moved.get(name)
+            if moved is None:
+                self.moved[name] = {(symbol, is_buy)}
+            else:
+                moved.add((symbol, is_buy))
         account.book_day(self.day, effect.realized - fee)
         if position.mode == "cross":
             self.move_wallet(seq, account, effect.realized - fee, "trade", events)
