@@ -137,7 +137,9 @@ class ExchangeCore:
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
             if self.ledger is not None:  # funding of intervals that just ended
-                self.ledger.pay_funding(seq, self.ledger.on_time(ts_ns), events)
+                due = self.ledger.on_time(ts_ns)
+                if due:
+                    self.ledger.pay_funding(seq, due, self._holders, events)
         # 1.-3. check, match and settle the command (one branch per kind)
         match cmd:
             case PlaceOrder():
@@ -177,6 +179,15 @@ class ExchangeCore:
         if moved or self.ledger.dirty:  # type: ignore[union-attr]
             self.liquidator.detect(seq, moved, events)
         return events
+
+    def _holders(self, symbol: str) -> Iterable[str]:
+        """Return the accounts with a position in ``symbol`` (at a record's start).
+
+        The liquidation index holds exactly them once a record is done (the
+        detection re-indexes every account the record changed).
+        """
+        assert self.liquidator is not None  # margin mode only
+        return self.liquidator.indexes[symbol].at.keys()
 
     def _fit_resting_orders(self, seq: int, events: list[Event]) -> None:
         """Fit resting orders to the positions and wallets this record changed."""

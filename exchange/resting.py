@@ -91,23 +91,24 @@ def _refit_order_margin(
     here, and reservations never shrink here (fills, cancels and amends
     release them).
     """
-    # Only orders in a symbol whose position moved since the account was last
-    # fitted can be short: every other one was fitted then (or checked when
-    # placed, amended or triggered) against the position it still faces, and
-    # an order that holds enough changes nothing below. So the short ones are
-    # found first and handled oldest first, as a scan of every order would.
+    # Only orders of a symbol and side the account's fills took since it was
+    # last fitted can be short (`Settlement.moved` says why): every other one
+    # was fitted then (or checked when placed, amended or triggered) against
+    # a position it needs no more margin for now, and an order that holds
+    # enough changes nothing below. So the short ones are found first and
+    # handled oldest first, as a scan of every order would.
     moved = ledger.settlement.moved
     for name in accounts:
-        symbols = moved.pop(name, None)
+        sides = moved.pop(name, None)
         orders = execution.by_account.get(name)
         if not orders:
             continue
         account = ledger.accounts[name]
-        if symbols:
+        if sides:
             short = [
                 order
                 for order in orders.values()
-                if order.spec.symbol in symbols
+                if (order.spec.symbol, order.is_buy) in sides
                 and order.reserved < ledger.opening_margin(account, order)[0]
             ]
             if short:

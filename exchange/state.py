@@ -136,7 +136,7 @@ class LedgerState(msgspec.Struct, frozen=True, array_like=True):
     markets: list[MarketMarginState]
     accounts: list[AccountState]
     dirty: list[str]
-    moved: list[tuple[str, list[str]]]
+    moved: list[tuple[str, list[tuple[str, bool]]]]  # account -> (symbol, side)
     pending: list[tuple[str, str]]
     outbox: list[Liquidate]
 
@@ -355,7 +355,9 @@ def _restore_ledger(ledger: Ledger, liquidator: Liquidator, state: LedgerState) 
             None if row.funding is None else FundingState.from_rows(list(row.funding))
         )
     for saved in state.accounts:
-        account = ledger.accounts[saved.name] = Account(saved.name)
+        # saved in the order they were opened: that order is their ordinal
+        account = Account(saved.name, len(ledger.accounts))
+        ledger.accounts[saved.name] = account
         account.wallet = saved.wallet
         account.order_margin = saved.order_margin
         account.max_order_margin_ppm = saved.max_order_margin_ppm

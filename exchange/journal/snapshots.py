@@ -55,8 +55,11 @@ __all__ = [
     "write_snapshot",
 ]
 
-SNAPSHOT_FORMAT: Final = 1
-"""Version of the snapshot body (`SnapshotFile`); bump on an incompatible change."""
+SNAPSHOT_FORMAT: Final = 2
+"""Version of the snapshot body (`SnapshotFile`); bump on an incompatible change.
+
+1: first format. 2: the settlement's moved positions carry their side.
+"""
 
 MAGIC: Final = b"PAPERXS\x01"
 _PREFIX: Final = struct.Struct("<QI")

@@ -61,13 +61,18 @@ class Account:
         "max_order_margin_ppm",
         "name",
         "order_margin",
+        "ordinal",
         "positions",
         "wallet",
     )
 
-    def __init__(self, name: str) -> None:
-        """Create an empty account (no risk limits)."""
+    def __init__(self, name: str, ordinal: int = 0) -> None:
+        """Create an empty account (no risk limits), the ``ordinal``-th opened."""
         self.name = name
+        # Where the account stands in the ledger's accounts (in the order they
+        # were opened): lists of some accounts are put in that order, as a
+        # scan of all of them would be.
+        self.ordinal = ordinal
         self.wallet = 0  # cross wallet (E8)
         self.order_margin = 0  # E8 reserved by open orders of every symbol
         self.positions: dict[str, Position] = {}

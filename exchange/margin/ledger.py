@@ -43,7 +43,7 @@ from exchange.messages import (
 from exchange.units import PPM, SCALE, ceil_div, e8_str
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from exchange.margin.interfaces import HeldOrder, Quotes
     from exchange.markets import Market
@@ -98,16 +98,24 @@ class Ledger:
         return due
 
     def pay_funding(
-        self, seq: int, due: list[tuple[str, FundingTick]], events: list[Event]
+        self,
+        seq: int,
+        due: list[tuple[str, FundingTick]],
+        holders: Callable[[str], Iterable[str]],
+        events: list[Event],
     ) -> None:
         """Settle ended funding intervals.
 
         Every position pays or receives ``mark x size x rate``, exactly
         zero-sum (the rounding remainder goes to the insurance fund); isolated
-        positions pay from their own wallet.
+        positions pay from their own wallet. ``holders(symbol)`` names every
+        account with a position in ``symbol`` (the liquidation index keeps
+        them), so the work grows with the holders, not with the accounts.
         """
         for symbol, tick in due:
-            self._pay_funding(seq, symbol, self.markets[symbol], tick, events)
+            self._pay_funding(
+                seq, symbol, self.markets[symbol], tick, holders(symbol), events
+            )
 
     def _pay_funding(
         self,
@@ -115,16 +123,15 @@ class Ledger:
         symbol: str,
         risk: MarketMargin,
         tick: FundingTick,
+        names: Iterable[str],
         events: list[Event],
     ) -> None:
         """Move one interval's funding between the positions of ``symbol``."""
         if not risk.mark or not risk.market.funding:
             return  # no price yet (nothing can be valued), or funding is off
-        holders = [
-            (a, a.positions[symbol])
-            for a in self.accounts.values()
-            if symbol in a.positions and a.positions[symbol].size
-        ]
+        # in the order the accounts were opened, as a scan of them all would be
+        held = sorted((self.accounts[name] for name in names), key=_ordinal)
+        holders = [(a, a.positions[symbol]) for a in held]
         settlement = settle_funding(
             [(i, p.size * risk.lot_size) for i, (_, p) in enumerate(holders)],
             risk.mark,
@@ -508,3 +515,8 @@ class Ledger:
             prices,
             accounts,
         ]
+
+
+def _ordinal(account: Account) -> int:
+    """Return where an account stands in the order accounts were opened (a key)."""
+    return account.ordinal

@@ -54,11 +54,13 @@ __all__ = ["LiquidationIndex", "Liquidator"]
 
 
 class LiquidationIndex:
-    """One market's positions by liquidation price (E8): longs and shorts apart.
+    """One market's positions by a cautious liquidation price (E8), by side.
 
-    A long is liquidatable once the mark falls to its price, a short once it
-    rises to it; a position without a price is stored at 0 (a long never, a
-    short always, crosses it). Entries are ``(price, account)``: ties break by
+    A long is reported once the mark falls to its entry, a short once it rises
+    to it; an entry of 0 is crossed by a long never, by a short always. An
+    entry is at least as cautious as the position's edge (the mark where its
+    margin check may turn): the index may report an account that is not due,
+    never miss one that is. Entries are ``(price, account)``: ties break by
     account name, so the order of checks is deterministic.
     """
 
@@ -70,14 +72,37 @@ class LiquidationIndex:
         self.shorts: SortedList = SortedList()
         self.at: dict[str, tuple[bool, int]] = {}
 
-    def put(self, account: str, is_long: bool, price: int | None) -> None:
-        """Index (or re-index) an account's position at ``price``."""
-        if self.at.get(account) == (is_long, price or 0):
-            return  # unchanged: most re-checks after a fill land here
-        self.drop(account)
-        entry = (price or 0, account)
-        (self.longs if is_long else self.shorts).add(entry)
-        self.at[account] = (is_long, entry[0])
+    def put(self, account: str, is_long: bool, edge: int, mark: int) -> None:
+        """Index an account's position at ``edge``, or keep a more cautious entry.
+
+        ``edge`` is the position's cautious price at mark ``mark``: a long must
+        be checked once the mark falls to it, a short once it rises to it (0:
+        a long never, a short always). The entry may be more cautious than
+        ``edge`` (it reports the account earlier, never later). An entry on
+        the mark's side of ``edge`` and at most halfway from it to the mark is
+        kept: most re-checks after a fill move the edge a little, and keeping
+        the entry saves re-sorting it. A new entry is put a quarter of the way
+        from ``edge`` toward the mark, so the edge can move a little toward
+        the mark before the entry must follow it.
+        """
+        stored = self.at.get(account)
+        if stored is not None and stored[0] is is_long:
+            entry = stored[1]
+            if is_long:
+                if 0 <= entry - edge <= max(0, mark - edge) // 2:
+                    return
+            elif 0 <= edge - entry <= max(0, edge - mark) // 2:
+                return
+            (self.longs if is_long else self.shorts).remove((entry, account))
+        elif stored is not None:
+            (self.shorts if is_long else self.longs).remove((stored[1], account))
+        if is_long:
+            entry = edge + max(0, mark - edge) // 4
+            self.longs.add((entry, account))
+        else:
+            entry = edge - max(0, edge - mark) // 4
+            self.shorts.add((entry, account))
+        self.at[account] = (is_long, entry)
 
     def drop(self, account: str) -> None:
         """Forget an account's position (closed)."""
@@ -87,7 +112,7 @@ class LiquidationIndex:
             (self.longs if is_long else self.shorts).remove((price, account))
 
     def crossed(self, mark: int) -> list[str]:
-        """Return the accounts whose liquidation price ``mark`` has reached."""
+        """Return the accounts whose entry ``mark`` reached (the due, maybe more)."""
         out = []
         longs = self.longs
         for i in range(len(longs) - 1, -1, -1):
@@ -172,14 +197,10 @@ class Liquidator:
                 index.drop(account.name)
                 continue
             risk = ledger.markets[symbol]
-            size_e8 = position.size * risk.lot_size
             if position.mode == "isolated":
                 own_mm = risk.tiers.maintenance_margin(risk.notional(position.size))
-                price = position_liquidation_price(
-                    size_e8, position.cost, position.margin, risk.tiers
-                )
-                price = _exact_edge(risk, position, position.margin, price)
-                index.put(account.name, position.size > 0, price)
+                price = _index_price(risk, position, position.margin)
+                index.put(account.name, position.size > 0, price, risk.mark)
                 balance = position.margin + risk.upnl(position)
                 if risk.mark and balance <= own_mm:
                     due.append((symbol, balance, own_mm))
@@ -188,13 +209,10 @@ class Liquidator:
                 # that much of the headroom out of the bands
                 budget = (headroom - 4 * crosses) // crosses
                 edge = _band_edge(risk, position.size, budget)
-                index.put(account.name, position.size > 0, edge)
+                index.put(account.name, position.size > 0, edge, risk.mark)
             else:  # the only cross position: upnl and mm are its own
-                price = position_liquidation_price(
-                    size_e8, position.cost, account.wallet, risk.tiers
-                )
-                price = _exact_edge(risk, position, account.wallet, price)
-                index.put(account.name, position.size > 0, price)
+                price = _index_price(risk, position, account.wallet)
+                index.put(account.name, position.size > 0, price, risk.mark)
         if mm and headroom <= 0 and self._has_marked_cross(account):
             due.append(("", account.wallet + upnl, mm))
         return due
@@ -457,15 +475,64 @@ class Liquidator:
         else:
             cross_upnl, _, _ = self.ledger.settlement.cross_totals(account)
             balance = account.wallet + cross_upnl
-        pnl = Fraction(upnl, max(abs(position.cost), 1))
-        leverage = Fraction(risk.notional(position.size), max(balance, 1))
-        return pnl * leverage if upnl > 0 else pnl / max(leverage, Fraction(1))
+        # PnL% = upnl / |cost|, effective leverage = notional / balance (each
+        # denominator at least 1), put over one denominator: a single Fraction
+        cost, notional = max(abs(position.cost), 1), risk.notional(position.size)
+        balance = max(balance, 1)
+        if upnl > 0:
+            return Fraction(upnl * notional, cost * balance)
+        if notional > balance:  # leverage above 1 divides the loss
+            return Fraction(upnl * balance, cost * notional)
+        return Fraction(upnl, cost)
 
     # ------------------------------------------------------------ state
 
     def canonical_state(self) -> list[object]:
         """Return the pending liquidations (the index is derived from positions)."""
         return [list(key) for key in self.pending]
+
+
+def _index_price(risk: MarketMargin, position: Position, base: int) -> int:
+    """Return a price to index a position at: at least as cautious as its edge.
+
+    ``base`` is as for `_exact_edge`. The liquidation price of the first
+    tier's line (the formula's price for every position whose liquidation
+    notional falls in that tier, and one candidate of the others) is off the
+    exact edge only by the roundings, which move margin balance minus MM by a
+    few E8 money: a few E8 money's worth of mark past it (on the safe side)
+    is beyond the edge, which one check of the rule confirms. That price is
+    returned while the mark is far from it; near the mark, or if the check
+    fails (a position in a higher tier), the edge is searched exactly from
+    the formula's price, so that a mark resting just outside the edge does
+    not report the account on every move.
+    """
+    size, lot, cost = position.size, risk.lot_size, position.cost
+    tiers, mark = risk.tiers, risk.mark
+    size_e8 = size * lot
+    qty = abs(size_e8)
+    first = tiers.tiers[0]  # its cum is 0
+    # `position_liquidation_price` with the first tier's line alone
+    if size > 0:
+        line = ceil_div(
+            (base - cost) * SCALE * PPM, qty * first.mmr_ppm - size_e8 * PPM
+        )
+    else:
+        line = (base - cost) * SCALE * PPM // (qty * first.mmr_ppm - size_e8 * PPM)
+    if line > 0:
+        pad = 4 * SCALE * PPM // (qty * (PPM - tiers.tiers[-1].mmr_ppm)) + 1
+        guess = line + pad if size > 0 else line - pad  # a move worth 4 E8 money
+        if (mark - guess if size > 0 else guess - mark) > _NEAR * pad:
+            value = size_e8 * guess // SCALE  # floored, as `MarketMargin.upnl`
+            notional = qty * guess // SCALE  # as `.notional`
+            if base + value - cost > tiers.maintenance_margin(notional):
+                return guess  # not due there: the edge is on the mark's far side
+    price = position_liquidation_price(size_e8, cost, base, tiers)
+    return _exact_edge(risk, position, base, price)
+
+
+# How many pads (see `_index_price`) away from the mark an index price can be
+# the cautious formula's rather than the exact edge.
+_NEAR = 64
 
 
 def _exact_edge(

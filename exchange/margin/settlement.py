@@ -55,17 +55,21 @@ class Settlement:
         # Accounts whose wallet or positions changed in the current record: the
         # liquidation check looks at them (and at marks that moved), nothing else.
         self.dirty: dict[str, None] = {}
-        # Account -> symbols whose position changed since the account's resting
-        # orders were last fitted (`exchange.resting`): only orders in those
-        # symbols can have come to need more margin than they hold.
-        self.moved: dict[str, set[str]] = {}
+        # Account -> (symbol, side) of the fills that closed lots of its
+        # position since its resting orders were last fitted (`exchange.
+        # resting`). A buy's opening part is its whole quantity while the
+        # position is flat or long and grows only as a short shrinks (a sell's
+        # likewise), and nothing else changes it (leverage only rises while
+        # orders rest), so only orders of the side of a fill that closed lots
+        # can have come to need more margin than they hold.
+        self.moved: dict[str, set[tuple[str, bool]]] = {}
         self.day = 0  # the exchange day (UTC) of the record being applied
 
     def account(self, name: str) -> Account:
         """Return an account, created empty on first use."""
         account = self.accounts.get(name)
         if account is None:
-            account = self.accounts[name] = Account(name)
+            account = self.accounts[name] = Account(name, len(self.accounts))
         return account
 
     def cross_totals(self, account: Account) -> tuple[int, int, int]:
@@ -180,9 +184,16 @@ class Settlement:
     ) -> None:
         """Apply one side of a fill to its position and wallets."""
         account = self.account(name)
-        position = account.position(risk.market.symbol)
+        symbol = risk.market.symbol
+        position = account.position(symbol)
         self.fees_collected += fee
         effect = apply_fill(position, 1 if is_buy else -1, lots, value)
+        if effect.closed:  # it shrank the other side: see `moved`
+            moved = self.moved.get(name)
+            if moved is None:
+                self.moved[name] = {(symbol, is_buy)}
+            else:
+                moved.add((symbol, is_buy))
         account.book_day(self.day, effect.realized - fee)
         if position.mode == "cross":
             self.move_wallet(seq, account, effect.realized - fee, "trade", events)
@@ -350,11 +361,6 @@ class Settlement:
     ) -> None:
         """Emit the position's new state."""
         self.dirty[position.account] = None
-        moved = self.moved.get(position.account)
-        if moved is None:
-            self.moved[position.account] = {position.symbol}
-        else:
-            moved.add(position.symbol)
         events.append(
             PositionChanged(
                 seq=seq,

@@ -326,10 +326,12 @@ def _check_derived_indexes(
     """Assert the indexes the fast paths read agree with a scan of the state.
 
     Each market's liquidation index holds exactly the accounts with a
-    position there (ADL ranks only those), no position change is left
-    unfitted, and every resting order that is not parked holds at least the
-    initial margin of what it would open (the refit visits only orders of
-    symbols whose position moved, relying on this).
+    position there (ADL ranks only those), each at an entry at least as
+    cautious as the exact rule (a mark one step past it on the safe side,
+    the other marks as they are, does not make the account due), no position
+    change is left unfitted, and every resting order that is not parked holds
+    at least the initial margin of what it would open (the refit visits only
+    orders of symbols whose position moved, relying on this).
     """
     ledger = core.ledger
     assert not ledger.dirty, (command, events)
@@ -340,12 +342,42 @@ def _check_derived_indexes(
             for name, account in ledger.accounts.items()
             if symbol in account.positions and account.positions[symbol].size
         }
-        assert set(core.liquidator.indexes[symbol].at) == holders, (command, events)
+        index = core.liquidator.indexes[symbol]
+        assert set(index.at) == holders, (command, events)
+        for name, (is_long, entry) in index.at.items():
+            pending = core.liquidator.pending
+            past = entry + 1 if is_long else entry - 1
+            if (name, "") in pending or (name, symbol) in pending or past <= 0:
+                continue  # due already, or reported at every (or no) mark
+            assert not _due_at(ledger, name, symbol, past), (name, command, events)
     for order in core.index.values():
         if core.markets[order.spec.symbol].parked_in(order.order_id):
             continue
         im, _ = ledger.opening_margin(ledger.accounts[order.account], order)
         assert order.reserved >= im, (order.order_id, command, events)
+
+
+def _due_at(ledger: Ledger, name: str, symbol: str, mark: int) -> bool:
+    """Return the exact margin rule for ``name``'s ``symbol`` position at ``mark``.
+
+    Isolated: its bucket; cross: the whole cross account, with the other
+    cross positions at their own marks. Values round as the ledger rounds.
+    """
+    account = ledger.accounts[name]
+    position = account.positions[symbol]
+    held = (
+        [position]
+        if position.mode == "isolated"
+        else [p for p in account.positions.values() if p.size and p.mode == "cross"]
+    )
+    balance = position.margin if position.mode == "isolated" else account.wallet
+    mm = 0
+    for p in held:
+        risk = ledger.markets[p.symbol]
+        at = mark if p.symbol == symbol else risk.mark
+        balance += p.size * risk.lot_size * at // SCALE - p.cost
+        mm += risk.tiers.maintenance_margin(abs(p.size) * risk.lot_size * at // SCALE)
+    return balance <= mm
 
 
 def _due(ledger: Ledger) -> list[tuple[str, str]]:

@@ -171,6 +171,20 @@ class TestWhoPays:
         assert "mm" not in {e.account for e in _of(FundingPaid, events)}
 
 
+class TestOrder:
+    """Payments follow the order accounts were opened in, not their positions'."""
+
+    def test_payments_come_in_account_order_after_positions_reopen(self):
+        """Alice closes and reopens after carol opened: alice, bob, carol still."""
+        ex = _venue()
+        ex.deposit("carol", 10_000)
+        trade(ex, "carol", "bob", BTC, "0.1", "60000")
+        trade(ex, "bob", "alice", BTC, "0.5", "60000")  # alice flat
+        trade(ex, "alice", "bob", BTC, "0.2", "60000")  # and long again
+        paid = [account for account, _ in _paid(_advance(ex, H8))]
+        assert paid == ["alice", "bob", "carol"]
+
+
 class TestZeroSum:
     """Payments and the rounding remainder to the fund sum to exactly zero."""
 

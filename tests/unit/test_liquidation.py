@@ -342,27 +342,48 @@ def _exactly_due(ex: Exchange, mark: int) -> bool:
     return balance <= mm
 
 
+def _exact_edge(ex: Exchange, side: str) -> int:
+    """Return the last mark (E8) at which alice's BTC is due, by the rule alone.
+
+    A long is due at and below it, a short at and above it; the search walks
+    from the formula's liquidation price, apart from the liquidation index.
+    """
+    (held,) = ex.positions("alice")
+    mark = int(Decimal(held["liquidation_price"]) * SCALE)
+    step = -1 if side == "long" else 1  # toward the side where it is due
+    while not _exactly_due(ex, mark):
+        mark += step
+    while _exactly_due(ex, mark - step):
+        mark -= step
+    return mark
+
+
 class TestBoundary:
-    """Index and exact rule agree at the liquidation price, whatever came before."""
+    """The margin call comes exactly where the rule is due, whatever came before."""
 
     @pytest.mark.parametrize("mode", ["isolated", "cross"])
     @pytest.mark.parametrize("side", ["long", "short"])
-    def test_the_call_comes_exactly_where_the_rule_says_it_is_due(self, mode, side):
+    @pytest.mark.parametrize("before", [None, "60500", "57000", "63000"])
+    def test_the_call_comes_exactly_where_the_rule_says_it_is_due(
+        self, mode, side, before
+    ):
         """Around the edge, a mark calls margin at once iff balance <= MM there.
 
-        At each mark from 3e-8 inside to 3e-8 outside the edge, on a fresh
-        exchange: the index record calls margin exactly when the rule is due,
-        and where it is not, a later 1e-8 deposit (which only adds margin) calls
-        none either, so the outcome never hangs on what record comes next.
+        At each mark from 3e-8 inside to 3e-8 outside the exact edge (found
+        from the rule, not read from the index), on a fresh exchange whose
+        mark first went to ``before`` (so the index was built at another
+        mark): the index record calls margin exactly when the rule is due,
+        and where it is not, a later 1e-8 deposit (which only adds margin)
+        calls none either, so the outcome never hangs on what record comes
+        next.
         """
-        probe = _sided_venue(mode, side)
-        edge = probe.core.liquidator.indexes[BTC].at["alice"][1]
-        assert _exactly_due(probe, edge)
-        beyond = edge + 1 if side == "long" else edge - 1
-        assert not _exactly_due(probe, beyond)
+        edge = _exact_edge(_sided_venue(mode, side), side)
         for mark in range(edge - 3, edge + 4):
             ex = _sided_venue(mode, side)
+            if before is not None:
+                _index(ex, BTC, before)
             due = _exactly_due(ex, mark)
+            assert due == ((mark <= edge) if side == "long" else (mark >= edge))
             _, events = ex.submit(SetIndexPrice(symbol=BTC, price=mark))
             assert bool(_of(MarginCall, events)) == due, mark
             if not due:
