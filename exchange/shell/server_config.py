@@ -9,6 +9,8 @@ optional; the values shown are the defaults)::
     format = "json"          # the wire format: json | msgpack
     queue = 4096             # sequencer inbox: full -> OVERLOADED rejects
     outbox = 65536           # private messages waiting: above -> OVERLOADED
+    snapshot_every = 100000  # a state snapshot every N records (0: only on stop)
+    snapshot_keep = 3        # snapshots kept in the journal directory
 
     [broker]
     url = ""                 # mqtt://host:port of an external broker;
@@ -95,6 +97,8 @@ class ServerSection(_Table, frozen=True):
     format: Literal["json", "msgpack"] = "json"
     queue: int = 4096
     outbox: int = 65536
+    snapshot_every: int = 100_000
+    snapshot_keep: int = 3
 
 
 class BrokerConfig(_Table, frozen=True):
@@ -176,6 +180,10 @@ class ServerConfig(msgspec.Struct, kw_only=True):
     feed: FeedConfig
     clock: ClockConfig
     market_data: MarketDataConfig
+    snapshot_every: int = 100_000
+    """A state snapshot every this many records (0: only on a clean stop)."""
+    snapshot_keep: int = 3
+    """Snapshots kept beside the journal (at least 1)."""
 
     def credentials(self) -> dict[str, ApiCredentials]:
         """Return each account's API credentials."""
@@ -224,11 +232,17 @@ def load_server_config(path: str | Path) -> ServerConfig:
     if unknown:
         msg = f"{path}: [feed.start] names unknown markets: {', '.join(unknown)}"
         raise ConfigError(msg)
+    server = document.server
+    if server.snapshot_every < 0 or server.snapshot_keep < 1:
+        msg = (
+            f"{path}: [server] snapshot_every must be 0 or more and snapshot_keep "
+            f"1 or more, got {server.snapshot_every} and {server.snapshot_keep}"
+        )
+        raise ConfigError(msg)
     base = path.parent
     feed = document.feed
     if feed.file:
         feed = msgspec.structs.replace(feed, file=str(base / feed.file))
-    server = document.server
     return ServerConfig(
         markets=markets,
         accounts=document.accounts,
@@ -243,4 +257,6 @@ def load_server_config(path: str | Path) -> ServerConfig:
         feed=feed,
         clock=document.clock,
         market_data=document.market_data,
+        snapshot_every=server.snapshot_every,
+        snapshot_keep=server.snapshot_keep,
     )
