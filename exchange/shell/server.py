@@ -117,6 +117,7 @@ def recover(config: ServerConfig) -> ExchangeCore:
         "journal_recovered",
         path=str(directory),
         seq=core.last_seq,
+        state_hash=report.state_hash,
         snapshot_seq=report.snapshot_seq,
         snapshot=report.snapshot_path,
         why_no_snapshot=report.why_no_snapshot,
