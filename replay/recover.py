@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from exchange.core import ExchangeCore
     from exchange.markets import Market
 
-__all__ = ["RecoveryReport", "SkippedSnapshot", "recover"]
+__all__ = ["RecoveryReport", "SkippedSnapshot", "recover", "requeue_liquidations"]
 
 
 class SkippedSnapshot(msgspec.Struct, frozen=True):
@@ -154,7 +154,7 @@ def recover(
         rebuilder.apply(entry)
     _check_complete(log, rebuilder.core.last_seq, last_seq)
     recovered = rebuilder.resume()
-    pending = _requeue_liquidations(recovered)
+    pending = requeue_liquidations(recovered)
     return recovered, RecoveryReport(
         snapshot_seq=None if used is None else start,
         snapshot_path=None if used is None else str(used),
@@ -180,7 +180,7 @@ def _check_complete(log: ExchangeLog, reached: int, last_seq: int) -> None:
         raise JournalError(msg)
 
 
-def _requeue_liquidations(core: ExchangeCore) -> int:
+def requeue_liquidations(core: ExchangeCore) -> int:
     """Queue every pending liquidation in the outbox again; return how many.
 
     A liquidation asked for by a journaled record but not yet journaled

@@ -269,9 +269,9 @@ class PaperxClient:
                 self.orders.on_update(answer)
                 self._push(("orders", answer.symbol), self.orders.shape(answer))
             case out.TradeFill():
-                self.orders.on_fill(answer)
-                shape = self._symbol(answer.symbol)
-                self._push(("my_trades", answer.symbol), fill_shape(answer, shape))
+                if self.orders.on_fill(answer):  # a redelivered fill is not news
+                    shape = self._symbol(answer.symbol)
+                    self._push(("my_trades", answer.symbol), fill_shape(answer, shape))
             case out.PositionUpdate():
                 position = position_update_shape(answer, self._symbol(answer.symbol))
                 self._push(("positions", answer.symbol), position)

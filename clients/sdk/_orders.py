@@ -5,6 +5,10 @@ ack of the command that caused them (the same record's messages go out
 together, ack first), so a command's result waits here for the update of
 its order at the ack's ``seq``. The view is bounded: the least recently
 updated orders beyond ``capacity`` are forgotten, fills with them.
+
+QoS 1 delivers at least once, so a fill can arrive twice: a fill already
+kept (same trade id and order id: a self-trade fills two orders of one
+account under one trade id) is skipped.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class OrderCache:
         self.capacity = capacity
         self.updates: OrderedDict[int, out.OrderUpdate] = OrderedDict()
         self.fills: dict[int, list[out.TradeFill]] = {}
+        self._trade_ids: dict[int, set[int]] = {}  # order id -> its fills' trade ids
         self.recent: deque[out.TradeFill] = deque(maxlen=recent_fills)
         self._created: dict[int, int] = {}  # order id -> first update's ts_ns
         self._intents: OrderedDict[str, _Intent] = OrderedDict()  # by cid
@@ -80,6 +85,7 @@ class OrderCache:
         while len(self.updates) > self.capacity:
             gone, _ = self.updates.popitem(last=False)
             self.fills.pop(gone, None)
+            self._trade_ids.pop(gone, None)
             self._created.pop(gone, None)
         waiters = self._waiters.get(order_id, [])
         for seq, future in list(waiters):
@@ -87,10 +93,15 @@ class OrderCache:
                 future.set_result(None)
                 waiters.remove((seq, future))
 
-    def on_fill(self, fill: out.TradeFill) -> None:
-        """Keep a fill of one of the account's orders."""
+    def on_fill(self, fill: out.TradeFill) -> bool:
+        """Keep a fill of one of the account's orders; return False for a repeat."""
+        seen = self._trade_ids.setdefault(fill.order_id, set())
+        if fill.trade_id in seen:
+            return False
+        seen.add(fill.trade_id)
         self.fills.setdefault(fill.order_id, []).append(fill)
         self.recent.append(fill)
+        return True
 
     async def wait(
         self, order_id: int, seq: int, patience: float

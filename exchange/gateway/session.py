@@ -17,6 +17,12 @@ core, and publishes what they return:
    session's own commands, order updates, fills, account updates and
    public market data.
 
+``origin(command)`` is the request id a command came in under, for the
+journal to keep beside its record. After a restart the session has
+forgotten every request; ``restore(...)`` gives it back the journaled ones
+still inside the receive window, with their answers, so a retry of a
+request that ran before the crash is answered as a duplicate, not run again.
+
 Every answer is an `Outbound` (topic kind, account or symbol, message);
 encode it with ``session.codec``. Nothing raises out of `decode`: whatever
 the bytes, the sender gets coded rejects on its ack topic.
@@ -230,6 +236,39 @@ class Session:
             return "", ""
         return found.id if len(found.id) <= 64 else "", found.op
 
+    def origin(self, command: ev.Command) -> str:
+        """Return the request id ``command`` came in under ("" if not the session's)."""
+        pending = self._pending.get(id(command))
+        if pending is None or pending.command is not command:
+            return ""
+        return pending.entry.request_id
+
+    def restore(
+        self,
+        request_id: str,
+        record: ev.Record,
+        events: list[ev.Event],
+        *,
+        order_id: int,
+        now_ms: int,
+    ) -> None:
+        """Remember a journaled request that ran before a restart, with its answer.
+
+        ``events`` are the record's journaled events; ``order_id`` names the
+        order a new order's record accepted (0 if it did not), as the
+        journal leaves acceptances out. Call it in seq order, before any
+        traffic, for the records still inside the receive window.
+        """
+        command = record.command
+        account = getattr(command, "account", "")
+        if not account:
+            return
+        op = str(command.__struct_config__.tag)
+        cid = command.client_order_id if isinstance(command, ev.PlaceOrder) else ""
+        entry = Remembered(request_id, op, cid, record.ts_ns // 1_000_000)
+        self.memory.remember(account, entry, now_ms)
+        self.memory.settle(account, entry, _ack(entry, record.seq, events, order_id))
+
     # ------------------------------------------------------------ outcomes
 
     def refuse(
@@ -330,16 +369,16 @@ def _op(item: wire.BatchItem | wire.Query) -> str:
 
 
 def _ack(
-    entry: Remembered, seq: int, events: list[ev.Event]
+    entry: Remembered, seq: int, events: list[ev.Event], order_id: int = 0
 ) -> out.Accepted | out.Rejected:
     """Return a command's answer from its record's events.
 
     Only the command itself rejects in its record, so a `CommandRejected`
     there is its outcome; else it took effect, and the first acceptance,
-    cancel or amend of its own names the order.
+    cancel or amend of its own names the order, unless ``order_id`` does
+    already (a journaled record, whose acceptance the journal leaves out).
     """
     own = _OWN_ORDER_EVENTS.get(entry.op)
-    order_id = 0
     for e in events:
         if isinstance(e, ev.CommandRejected):
             code = RejectCode(e.code)

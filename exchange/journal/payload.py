@@ -39,7 +39,22 @@ class Journaled(msgspec.Struct, frozen=True, array_like=True):
     ``events`` are the record's events less the derived ones (see
     `journaled_events`), in the order the core emitted them. Journals of
     schema 1 held every event; readers filter those with `journaled_events`.
+
+    ``origin`` is the request id the command came in under (a gateway's,
+    unique per account), "" for system commands and commands from a library
+    caller. The core never sees it: a restarted server reads it back to
+    recognise a retried request that already ran (`exchange.shell.requests`).
+    A payload with no origin is stored as the two-element array of old, and
+    a reader that does not know the field skips it.
     """
+
+    record: Record
+    events: list[Event]
+    origin: str = ""
+
+
+class _Unsigned(msgspec.Struct, frozen=True, array_like=True):
+    """`Journaled` with no origin: the bytes of a journal from before origins."""
 
     record: Record
     events: list[Event]
@@ -101,6 +116,13 @@ def journaled_events(events: list[Event]) -> list[Event]:
 JOURNALED_DECODER = msgspec.msgpack.Decoder(Journaled)
 
 
-def journal_payload(record: Record, events: list[Event]) -> bytes:
-    """Encode one record and its journaled events: the payload a journal stores."""
-    return ENCODER.encode(Journaled(record, journaled_events(events)))
+def journal_payload(record: Record, events: list[Event], origin: str = "") -> bytes:
+    """Encode one record, its journaled events and its request id, if any.
+
+    Without ``origin`` the payload is byte for byte what it was before the
+    field existed (msgspec writes trailing defaults of an array struct).
+    """
+    kept = journaled_events(events)
+    if origin:
+        return ENCODER.encode(Journaled(record, kept, origin))
+    return ENCODER.encode(_Unsigned(record, kept))

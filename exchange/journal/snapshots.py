@@ -52,6 +52,8 @@ __all__ = [
     "load_snapshot",
     "prune_snapshots",
     "snapshot_path",
+    "store_snapshot",
+    "take_snapshot",
     "write_snapshot",
 ]
 
@@ -118,6 +120,22 @@ def list_snapshots(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
+def take_snapshot(core: ExchangeCore, config_hash: str) -> SnapshotFile:
+    """Return the body of a snapshot of ``core`` (call it between records).
+
+    The body is the core's state as plain data, detached from the core: it
+    can be written (`store_snapshot`) in another thread while the core goes on.
+    """
+    return SnapshotFile(
+        format=SNAPSHOT_FORMAT,
+        seq=core.last_seq,
+        ts_ns=core.ts_ns,
+        config_hash=config_hash,
+        state_hash=core.state_hash(),
+        state=core.snapshot(),
+    )
+
+
 def write_snapshot(
     directory: str | os.PathLike[str],
     core: ExchangeCore,
@@ -143,24 +161,33 @@ def write_snapshot(
         JournalError: If ``keep`` is below 1, the state holds an int beyond
             64 bits, or writing fails.
     """
+    body = take_snapshot(core, config_hash)
+    return store_snapshot(directory, body, keep=keep, durable=durable)
+
+
+def store_snapshot(
+    directory: str | os.PathLike[str],
+    body: SnapshotFile,
+    *,
+    keep: int = 3,
+    durable: bool = True,
+) -> Path:
+    """Write a taken snapshot atomically, then keep only the newest ``keep``.
+
+    Safe in a thread other than the core's. ``body.seq`` must be durable in
+    the journal (see the module docstring). Arguments and errors as
+    `write_snapshot`'s.
+    """
     if keep < 1:
         msg = f"keep must be at least 1, got {keep}"
         raise JournalError(msg)
     folder = Path(directory)
-    body = SnapshotFile(
-        format=SNAPSHOT_FORMAT,
-        seq=core.last_seq,
-        ts_ns=core.ts_ns,
-        config_hash=config_hash,
-        state_hash=core.state_hash(),
-        state=core.snapshot(),
-    )
     try:
         data = _ENCODER.encode(body)
     except OverflowError as exc:
-        msg = f"the state at seq {core.last_seq} holds an int msgpack cannot store"
+        msg = f"the state at seq {body.seq} holds an int msgpack cannot store"
         raise JournalError(msg) from exc
-    path = snapshot_path(folder, core.last_seq)
+    path = snapshot_path(folder, body.seq)
     temp = path.with_name(path.name + TEMP_SUFFIX)
     try:
         with temp.open("wb") as file:

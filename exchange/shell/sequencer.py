@@ -17,7 +17,15 @@ reader never waits on the core.
 A transport adapter that answers from the records themselves (the gateway's
 session) passes ``on_durable``: it is called once for *every* record, user
 and system alike (liquidations, index prices, clock ticks), in seq order,
-with the record and all its events, as soon as the record is durable.
+with the record and all its events, as soon as the record is durable. It
+also passes ``origin``: the request id a command came in under, journaled
+with its record so that a restarted server knows which requests already ran.
+``between`` is called on the sequencer's task after each record whose
+system commands are journaled too: the moment to take a consistent snapshot.
+
+Start-up: the system commands a recovered core still asks for (liquidations
+decided before a crash but not journaled) are journaled first, before any
+queued command.
 """
 
 from __future__ import annotations
@@ -34,11 +42,12 @@ from exchange.journal.payload import journal_payload
 from exchange.logs import get_logger
 from exchange.messages import Command, Event, Record
 
-__all__ = ["OnDurable", "Sequencer", "SequencerStopped"]
+__all__ = ["OnDurable", "Origin", "Sequencer", "SequencerStopped"]
 
 _Outcome = tuple[int, list[Event]]
 _Item = tuple[Command, "asyncio.Future[_Outcome] | None"]
 OnDurable = Callable[[Record, list[Event]], None]
+Origin = Callable[[Command], str]
 
 _log = get_logger(__name__)
 
@@ -58,17 +67,24 @@ class Sequencer:
         clock: Callable[[], int] = time.time_ns,
         queue_size: int = 4096,
         on_durable: OnDurable | None = None,
+        origin: Origin | None = None,
+        between: Callable[[], None] | None = None,
     ) -> None:
         """Wire a core to its journal; call `run` in a task to start.
 
         ``on_durable(record, events)`` is called for every record once it is
         durable, in seq order (see the module docstring); it must not raise.
+        ``origin(command)`` returns the request id to journal with a command
+        ("" for none); ``between()`` runs after each record and its system
+        commands. Neither may raise.
         """
         self.core = core
         self.journal = journal
         self._clock = clock
         self._last_ts = 0
         self._on_durable = on_durable
+        self._origin = origin
+        self._between = between
         # (command, caller's future or None), or None: the stop marker
         self._inbox: asyncio.Queue[_Item | None] = asyncio.Queue(queue_size)
         # Applied but not yet durable, in seq order: (record, future, events);
@@ -153,8 +169,11 @@ class Sequencer:
         await self._inbox.put(None)
 
     async def _loop(self) -> None:
-        """Apply queued commands in batches until the stop marker."""
+        """Journal what recovery left pending, then apply commands until the stop."""
+        for system_command in self.core.system_commands():
+            self._record(system_command, None)
         inbox = self._inbox
+        between = self._between
         while True:
             item = await inbox.get()
             while True:
@@ -162,6 +181,8 @@ class Sequencer:
                     return
                 command, future = item
                 self._apply(command, future)
+                if between is not None:
+                    between()
                 if inbox.empty():
                     break
                 item = inbox.get_nowait()
@@ -188,7 +209,8 @@ class Sequencer:
         events = self.core.handle(record)
         if future is not None or self._on_durable is not None:
             self._unreleased.append((record, future, events))
-        self.journal.append(seq, journal_payload(record, events))
+        origin = "" if self._origin is None else self._origin(command)
+        self.journal.append(seq, journal_payload(record, events, origin))
 
     def _release(self, durable_seq: int) -> None:
         """Resolve the futures of every record now durable, in seq order."""

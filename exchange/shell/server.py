@@ -17,15 +17,26 @@ Wiring (each a named task, joined by bounded queues)::
     paperx.clock     AdvanceTime records, so funding happens with no traffic
 
 Start-up: load the config, start the embedded broker unless one is given,
-open the journal and recover the state from it (`replay.rebuild`), make the
-first deposit of every account the state has never seen, connect, then
-accept traffic (logged as ``server_ready``, with the state hash).
+recover the state (`recover`: the newest valid state snapshot plus the
+journal's tail, logged as ``journal_recovered`` with the snapshot used, the
+records replayed and the seconds; a damaged journal is refused with the
+repair command), read back the requests of the last receive window into the
+session's memory (`exchange.shell.requests`: a retry of a request that ran
+before a crash is answered, not run again), open the journal for appends,
+journal the liquidations recovery found pending, make the first deposit of
+every account the state has never seen, connect, then accept traffic
+(logged as ``server_ready``, with the state hash).
+
+Running: a state snapshot every ``[server] snapshot_every`` records, taken
+between records on the sequencer's task and written once the journal made
+it durable (`exchange.shell.snapshotter`).
 
 Shutdown on SIGINT or SIGTERM: stop intake and the feeds, journal a
-checkpoint, let the sequencer apply what is queued, sync and close the
-journal, publish what is left, disconnect (``server_stopped``, with the
-state hash). A second signal exits at once; the journal stays valid either
-way (a torn tail is cut when it is next opened).
+checkpoint, let the sequencer apply what is queued, sync the journal, write
+a last snapshot, close the journal, publish what is left, disconnect
+(``server_stopped``, with the state hash). A second signal exits at once;
+the journal stays valid either way (a torn tail is cut when it is next
+opened), as after a crash.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import asyncio
 import os
 import secrets
 import signal
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,23 +55,28 @@ import aiomqtt
 import msgspec
 
 from exchange.core import ExchangeCore
+from exchange.errors import JournalCorrupt
 from exchange.gateway.acl import EXCHANGE_USER, mosquitto_hash
 from exchange.gateway.auth import KeyStore
 from exchange.gateway.limits import RateLimits
 from exchange.gateway.mqtt import Backoff, MqttAdapter, client_for
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
-from exchange.gateway.wire import Codec
-from exchange.journal import Journal, open_journal
+from exchange.gateway.wire import MAX_RECV_WINDOW_MS, Codec
+from exchange.journal import Journal, is_nats_url, open_journal, read_journal
+from exchange.journal.durability import check_header
 from exchange.journal.payload import JOURNALED_DECODER, exchange_header
+from exchange.journal.segment import list_segments
 from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
 from exchange.shell.broker import EmbeddedBroker
 from exchange.shell.feeds import random_walk, recorded, run_clock, run_index_feed
+from exchange.shell.requests import JournaledRequest, recent_requests
 from exchange.shell.sequencer import Sequencer
 from exchange.shell.server_config import ServerConfig
+from exchange.shell.snapshotter import Snapshotter
 
-__all__ = ["ServeOptions", "recover", "serve"]
+__all__ = ["ServeOptions", "recall_requests", "recover", "serve"]
 
 _log = get_logger(__name__)
 _DRAIN_TIMEOUT_S = 10.0  # publishing what is left after the journal closed
@@ -74,24 +91,91 @@ class ServeOptions:
     embedded_port: int | None = None  # override of [broker] embedded_port
 
 
-def recover(journal: Journal, config: ServerConfig) -> ExchangeCore:
-    """Return the state the journal's records built (a fresh one if empty).
+def recover(config: ServerConfig) -> ExchangeCore:
+    """Return the state the journal directory describes (a fresh one if none).
 
-    Rebuild folds the journaled events (no matching), then the core resumes
-    from there, exactly as the live one was.
+    The newest valid snapshot plus a rebuild of the journal's tail
+    (`replay.recover.recover`); a corrupt snapshot is skipped and logged.
+    Liquidations asked for but not yet journaled wait in the core's outbox,
+    for the sequencer to journal first. A JetStream journal has no
+    snapshots: see `_rebuild_stream`.
+
+    Raises:
+        JournalMismatch: If the journal was written under another config.
+        JournalCorrupt: If the journal is damaged other than at its tail.
     """
+    directory = Path(config.journal)
+    if not directory.is_dir() or not list_segments(directory):
+        return ExchangeCore(config.markets, margin=True)
+    header = exchange_header(config.markets, margin=True)
+    check_header(str(directory), read_journal(directory).header, header)
+    from replay.recover import recover as recover_journal  # noqa: PLC0415
+
+    core, report = recover_journal(directory, config.markets, margin=True)
+    for skipped in report.skipped:
+        _log.warning("snapshot_skipped", path=skipped.path, reason=skipped.reason)
+    _log.info(
+        "journal_recovered",
+        path=str(directory),
+        seq=core.last_seq,
+        state_hash=report.state_hash,
+        snapshot_seq=report.snapshot_seq,
+        snapshot=report.snapshot_path,
+        why_no_snapshot=report.why_no_snapshot,
+        records_replayed=report.records_replayed,
+        pending_liquidations=report.pending_liquidations,
+        seconds=round(report.seconds, 4),
+        journal=report.journal.reason,
+    )
+    return core
+
+
+def _rebuild_stream(journal: Journal, config: ServerConfig) -> ExchangeCore:
+    """Return the state a JetStream journal's records build, from its start."""
     if not journal.last_seq:
         return ExchangeCore(config.markets, margin=True)
     from replay.rebuild import Rebuilder  # noqa: PLC0415 -- only on a restart
+    from replay.recover import requeue_liquidations  # noqa: PLC0415
 
+    started = time.perf_counter()
     rebuilder = Rebuilder(config.markets, margin=True)
     for _, payload in journal.read():
         rebuilder.apply(JOURNALED_DECODER.decode(payload))
-    return rebuilder.resume()
+    core = rebuilder.resume()
+    pending = requeue_liquidations(core)
+    _log.info(
+        "journal_recovered",
+        path=str(config.journal),
+        seq=core.last_seq,
+        snapshot_seq=None,
+        records_replayed=core.last_seq,
+        pending_liquidations=pending,
+        seconds=round(time.perf_counter() - started, 4),
+        journal=journal.recovery.reason,
+    )
+    return core
+
+
+def recall_requests(config: ServerConfig, core: ExchangeCore) -> list[JournaledRequest]:
+    """Return the journal's requests still inside the receive window, for the session.
+
+    A bot retries a request it got no answer to for at most the window
+    (`MAX_RECV_WINDOW_MS`), under the same request id: these are the
+    requests such a retry can repeat.
+    """
+    if not core.last_seq:
+        return []
+    since_ns = time.time_ns() - MAX_RECV_WINDOW_MS * 1_000_000
+    reader = read_journal(config.journal)
+    return recent_requests(reader, since_ns, core.execution.next_order_id)
 
 
 def serve(config: ServerConfig, options: ServeOptions) -> int:
-    """Run the server until a signal stops it; return the exit code."""
+    """Run the server until a signal stops it; return the exit code.
+
+    Exit codes: 0 after a clean stop, 1 if the broker is unreachable, 2 if
+    the journal is damaged (the log names the repair command).
+    """
     broker: EmbeddedBroker | None = None
     url = options.broker or config.broker.url
     if not url:
@@ -99,19 +183,29 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
         url = broker.url
     journal: Journal | None = None
     try:
-        journal = open_journal(
-            config.journal,
-            header=exchange_header(config.markets, margin=True),
-            fsync=config.fsync,
+        header = exchange_header(config.markets, margin=True)
+        if is_nats_url(config.journal):
+            journal = open_journal(config.journal, header=header, fsync=config.fsync)
+            core = _rebuild_stream(journal, config)
+            requests = recall_requests(config, core)
+        else:
+            started = time.perf_counter()
+            core = recover(config)  # before the journal opens for appends
+            requests = recall_requests(config, core)
+            _log.info(
+                "requests_recalled",
+                requests=len(requests),
+                seconds=round(time.perf_counter() - started, 4),
+            )
+            journal = open_journal(config.journal, header=header, fsync=config.fsync)
+        asyncio.run(_Server(config, options, url, journal, core, requests).run())
+    except JournalCorrupt as exc:
+        _log.error(
+            "journal_damaged",
+            error=str(exc),
+            hint=f"paperx replay repair {config.journal}",
         )
-        core = recover(journal, config)
-        _log.info(
-            "journal_recovered",
-            path=str(config.journal),
-            seq=core.last_seq,
-            recovery=journal.recovery.reason,
-        )
-        asyncio.run(_Server(config, options, url, journal, core).run())
+        return 2
     except aiomqtt.MqttError as exc:
         _log.error("broker_unreachable", broker=url, error=str(exc))
         return 1
@@ -166,8 +260,12 @@ class _Server:
         url: str,
         journal: Journal,
         core: ExchangeCore,
+        requests: list[JournaledRequest],
     ) -> None:
-        """Build the session, outbox and sequencer around a recovered core."""
+        """Build the session, outbox and sequencer around a recovered core.
+
+        ``requests`` are the journaled ones the session remembers again.
+        """
         self.config = config
         self.options = options
         self.url = url
@@ -183,7 +281,25 @@ class _Server:
                 else None
             ),
         )
+        now_ms = time.time_ns() // 1_000_000
+        for request in requests:
+            self.session.restore(
+                request.request_id,
+                request.record,
+                request.events,
+                order_id=request.order_id,
+                now_ms=now_ms,
+            )
         self.outbox = Outbox(config.outbox, config.market_data.queue)
+        self.snapshotter: Snapshotter | None = None
+        if not is_nats_url(config.journal):
+            self.snapshotter = Snapshotter(
+                core,
+                journal,
+                Path(config.journal),
+                every=config.snapshot_every,
+                keep=config.snapshot_keep,
+            )
         self.sequencer = Sequencer(
             core,
             journal,
@@ -191,6 +307,8 @@ class _Server:
             on_durable=lambda record, events: self.outbox.put(
                 self.session.outcome(record, events)
             ),
+            origin=self.session.origin,
+            between=None if self.snapshotter is None else self.snapshotter.between,
         )
         self.stopping = asyncio.Event()
 
@@ -244,6 +362,8 @@ class _Server:
             await self.sequencer.submit(Checkpoint())
             await self.sequencer.stop()
             await sequencer
+            if self.snapshotter is not None:
+                await self.snapshotter.finish()
             self.journal.close()
             self.outbox.close()
             _, late = await asyncio.wait([link], timeout=_DRAIN_TIMEOUT_S)

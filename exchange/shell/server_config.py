@@ -12,6 +12,8 @@ optional; the values shown are the defaults)::
     rate_limit = 0           # requests a second per account (0: no limit);
     rate_burst = 0           # over it -> RATE_LIMITED with a retry-after; burst
                              # 0 = one second's worth
+    snapshot_every = 100000  # a state snapshot every N records (0: only on stop)
+    snapshot_keep = 3        # snapshots kept in the journal directory
 
     [broker]
     url = ""                 # mqtt://host:port of an external broker;
@@ -100,6 +102,8 @@ class ServerSection(_Table, frozen=True):
     outbox: int = 65536
     rate_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
     rate_burst: Annotated[int, msgspec.Meta(ge=0)] = 0
+    snapshot_every: int = 100_000
+    snapshot_keep: int = 3
 
 
 class BrokerConfig(_Table, frozen=True):
@@ -183,6 +187,10 @@ class ServerConfig(msgspec.Struct, kw_only=True):
     feed: FeedConfig
     clock: ClockConfig
     market_data: MarketDataConfig
+    snapshot_every: int = 100_000
+    """A state snapshot every this many records (0: only on a clean stop)."""
+    snapshot_keep: int = 3
+    """Snapshots kept beside the journal (at least 1)."""
 
     def credentials(self) -> dict[str, ApiCredentials]:
         """Return each account's API credentials."""
@@ -231,11 +239,17 @@ def load_server_config(path: str | Path) -> ServerConfig:
     if unknown:
         msg = f"{path}: [feed.start] names unknown markets: {', '.join(unknown)}"
         raise ConfigError(msg)
+    server = document.server
+    if server.snapshot_every < 0 or server.snapshot_keep < 1:
+        msg = (
+            f"{path}: [server] snapshot_every must be 0 or more and snapshot_keep "
+            f"1 or more, got {server.snapshot_every} and {server.snapshot_keep}"
+        )
+        raise ConfigError(msg)
     base = path.parent
     feed = document.feed
     if feed.file:
         feed = msgspec.structs.replace(feed, file=str(base / feed.file))
-    server = document.server
     return ServerConfig(
         markets=markets,
         accounts=document.accounts,
@@ -252,4 +266,6 @@ def load_server_config(path: str | Path) -> ServerConfig:
         feed=feed,
         clock=document.clock,
         market_data=document.market_data,
+        snapshot_every=server.snapshot_every,
+        snapshot_keep=server.snapshot_keep,
     )

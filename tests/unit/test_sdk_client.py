@@ -23,9 +23,10 @@ from clients.sdk import (
     TransportError,
 )
 from clients.sdk._errors import rejected_error
+from clients.sdk._orders import OrderCache
 from exchange.codes import RejectCode
 from exchange.errors import REJECT_CLASSES
-from exchange.gateway.answers import LiquidationNotice
+from exchange.gateway.answers import LiquidationNotice, TradeFill
 from exchange.gateway.wire import Codec
 
 D = Decimal
@@ -274,6 +275,70 @@ class _LosingTransport:
             self.lose -= 1
             return
         await self.inner.publish(topic, payload, qos)
+
+
+class _EchoingTransport(_LosingTransport):
+    """A loopback transport that delivers every received message twice (QoS 1)."""
+
+    def __init__(self, exchange: LoopbackExchange, account: str) -> None:
+        super().__init__(exchange, account, lose=0)
+
+    async def messages(self):
+        async for message in self.inner.messages():
+            yield message
+            yield message
+
+
+class TestRedelivery:
+    """At-least-once delivery: a message that arrives twice counts once."""
+
+    async def test_a_fill_delivered_twice_is_kept_once(self):
+        """A repeated fill adds no second trade to the order, trades or stream."""
+        ex = venue("alice", "bob")
+        link = _EchoingTransport(ex, "bob")
+        async with (
+            client(ex, "alice") as alice,
+            client(ex, "bob", transport=link) as bob,
+        ):
+            fills = bob.watch_my_trades(BTC)
+            await alice.create_order(BTC, "limit", "sell", "0.02", "65000")
+            await alice.create_order(BTC, "limit", "sell", "0.01", "65001")
+            first = await bob.create_order(BTC, "market", "buy", "0.02")
+            second = await bob.create_order(BTC, "market", "buy", "0.01")
+            streamed = [await anext(fills), await anext(fills)]
+            trades = await bob.fetch_my_trades(BTC)
+        assert [len(first["trades"]), len(second["trades"])] == [1, 1]
+        assert [t["amount"] for t in trades] == [D("0.02"), D("0.01")]
+        assert [t["amount"] for t in streamed] == [D("0.02"), D("0.01")]
+
+    def test_fills_of_two_orders_under_one_trade_id_are_both_kept(self):
+        """A self-trade's two fills share a trade id but not an order id: both count."""
+        cache = OrderCache(str)
+        maker = _fill(trade_id=7, order_id=1, liquidity="maker")
+        taker = _fill(trade_id=7, order_id=2, liquidity="taker")
+        assert [cache.on_fill(f) for f in (maker, taker, maker)] == [True, True, False]
+        assert [len(cache.fills[1]), len(cache.fills[2]), len(cache.recent)] == [
+            1,
+            1,
+            2,
+        ]
+
+
+def _fill(*, trade_id: int, order_id: int, liquidity: str) -> TradeFill:
+    """Return a fill of 0.01 BTC at 65,000."""
+    return TradeFill(
+        seq=1,
+        ts_ns=0,
+        trade_id=trade_id,
+        order_id=order_id,
+        cid="",
+        symbol=BTC,
+        side="buy" if liquidity == "taker" else "sell",
+        price=D(65000),
+        qty=D("0.01"),
+        liquidity=liquidity,
+        fee=D(0),
+    )
 
 
 class TestRetries:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from exchange.core import ExchangeCore
@@ -201,6 +202,46 @@ class TestSystemCommands:
             isinstance(records[s].command, Liquidate)
             for s in range(call_seq + 1, after_seq)
         )
+
+    async def test_liquidations_a_recovered_core_asks_for_are_journaled_first(
+        self,
+    ) -> None:
+        """A core that starts with system commands pending journals them first."""
+        core = ExchangeCore([_BTC], margin=True)
+        commands = [
+            *_LIQUIDATION_SETUP,
+            SetIndexPrice(symbol="BTC-PERP", price=56000 * E8),
+        ]
+        for n, command in enumerate(commands, 1):
+            core.handle(Record(n, n, command))  # outbox left as a crash leaves it
+        journal = MemoryJournal(
+            msgspec.structs.replace(HEADER, first_seq=len(commands) + 1)
+        )
+        seq = Sequencer(core, journal)
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        first, _ = await seq.submit(Deposit(account="x", amount=E8))
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        records = [JOURNALED_DECODER.decode(p).record for _, p in journal.read()]
+        assert isinstance(records[0].command, Liquidate)
+        assert records[0].seq == len(commands) + 1 < first
+
+    async def test_each_command_is_journaled_with_its_origin(self) -> None:
+        """``origin`` names the request a command came in under; others have none."""
+        journal = MemoryJournal(HEADER)
+        mine = _order("a")
+        seq = Sequencer(
+            ExchangeCore(), journal, origin=lambda c: "req-1" if c is mine else ""
+        )
+        task = asyncio.create_task(seq.run())
+        await asyncio.sleep(0)
+        await seq.submit(mine)
+        await seq.submit(_order("b"))
+        await seq.stop()
+        await asyncio.wait_for(task, 5)
+        entries = [JOURNALED_DECODER.decode(p) for _, p in journal.read()]
+        assert [e.origin for e in entries] == ["req-1", ""]
 
 
 class TestDurableRecords:

@@ -25,6 +25,7 @@ class TestServerConfig:
         assert [m.symbol for m in config.markets] == ["BTC-PERP"]
         assert config.journal == tmp_path / "runs/serve"
         assert (config.fsync, config.format, config.broker.url) == ("batch", "json", "")
+        assert (config.snapshot_every, config.snapshot_keep) == (100_000, 3)
         assert config.deposits_e8() == {"alice": 1000 * E8 + E8 // 2}
         assert config.credentials()["alice"].secret == "hush-hush"  # noqa: S105
         assert "hush" not in repr(config.accounts["alice"])
@@ -43,6 +44,8 @@ class TestServerConfig:
             ("[server]\nrate_limit = -1\n", "rate_limit"),
             ("[broker]\nhost = 'x'\n", "host"),
             ("[feed.start]\nDOGE-PERP = '1'\n", "DOGE-PERP"),
+            ("[server]\nsnapshot_keep = 0\n", "snapshot_keep"),
+            ("[server]\nsnapshot_every = -1\n", "snapshot_every"),
         ],
     )
     def test_a_bad_value_or_unknown_key_is_refused(
