@@ -130,8 +130,14 @@ class Mosquitto:
 class Server:
     """A ``paperx serve`` child process whose JSON log lines the test reads."""
 
-    def __init__(self, config: Path, broker: str | None, embedded_port: int) -> None:
-        """Start the server; `ready` waits until it accepts traffic."""
+    def __init__(
+        self,
+        config: Path,
+        broker: str | None,
+        embedded_port: int,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        """Start the server (``extra``: more serve options); wait with `wait_for`."""
         command = [
             sys.executable,
             "-m",
@@ -143,6 +149,7 @@ class Server:
         command += (
             ["--broker", broker] if broker else ["--embedded-port", str(embedded_port)]
         )
+        command += extra
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(  # noqa: S603 -- our own CLI
             command, stderr=subprocess.PIPE, env=env, cwd=REPO
