@@ -36,6 +36,7 @@ from exchange.shell.server import ServeOptions
 from exchange.shell.server_config import ServerConfig, load_server_config
 from replay.flow import FlowCounts
 from replay.log import ExchangeLog
+from replay.market_data import FLOW_ACCOUNT, market_flow
 from replay.recorded_flow import RecordedFlow
 
 E8 = 10**8
@@ -163,16 +164,7 @@ class TestPlay:
         """After carol bids, rec:alice cancels live order 2, and rec:bob fills carol."""
         record_seller(tmp_path / "recorded")
         records: list[tuple[Record, list[Event]]] = []
-        core = ExchangeCore([MARKET], margin=True)
-        sequencer = Sequencer(
-            core,
-            MemoryJournal(exchange_header([MARKET], margin=True)),
-            on_durable=lambda record, events: records.append((record, events)),
-        )
-        running = asyncio.create_task(sequencer.run())
-        await asyncio.sleep(0)  # let the sequencer start
-        await sequencer.submit(Deposit(account="carol", amount=100_000 * E8))
-        await sequencer.submit(SetIndexPrice(symbol=BTC, price=65_000 * E8))
+        sequencer, running = await _live_carol(records)
         flow = RecordedFlow(ExchangeLog(tmp_path / "recorded"))
         replay = asyncio.create_task(_after_quotes(sequencer, flow))
         await asyncio.sleep(0)  # the replay task starts waiting
@@ -180,15 +172,7 @@ class TestPlay:
         await asyncio.sleep(0)  # a durable record woke it: carol still has no order
         assert not replay.done()
         assert flow.counts.sent == 0
-        bid = PlaceOrder(
-            account="carol",
-            symbol=BTC,
-            side="buy",
-            type="limit",
-            qty=E8 // 100,
-            price=65_000 * E8,
-        )
-        await sequencer.submit(bid)
+        await sequencer.submit(CAROL_BID)
         async with asyncio.timeout(5):
             await replay
         await sequencer.stop()
@@ -200,6 +184,51 @@ class TestPlay:
         assert (fill.maker_account, fill.maker_order_id) == ("carol", 1)
         assert (fill.taker_account, fill.price) == ("rec:bob", 650_000)  # ticks
         assert flow.counts == FlowCounts(read=8, sent=6, skipped=2)
+
+    async def test_an_aggtrades_taker_flow_hits_a_live_bid(
+        self, tmp_path: Path
+    ) -> None:
+        """A recorded taker sell of 0.01 is rec:flow's market order; it fills carol."""
+        path = tmp_path / "BTC-PERP-aggTrades.csv"
+        path.write_text("1,65000,0.01,1,1,1000,true\n", encoding="utf-8")
+        records: list[tuple[Record, list[Event]]] = []
+        sequencer, running = await _live_carol(records)
+        await sequencer.submit(CAROL_BID)
+        flow = market_flow(path, MARKET)
+        async with asyncio.timeout(5):
+            await play(sequencer.submit, flow, Pacer(1.0))
+        await sequencer.stop()
+        await running
+        (fill,) = [e for _, evs in records for e in evs if isinstance(e, OrderFilled)]
+        assert (fill.maker_account, fill.taker_account) == ("carol", FLOW_ACCOUNT)
+        assert (fill.qty, fill.taker_side) == (10, "sell")  # lots of 0.001
+        assert flow.counts == FlowCounts(read=1, sent=3)
+
+
+CAROL_BID = PlaceOrder(
+    account="carol",
+    symbol=BTC,
+    side="buy",
+    type="limit",
+    qty=E8 // 100,
+    price=65_000 * E8,
+)
+
+
+async def _live_carol(
+    records: list[tuple[Record, list[Event]]],
+) -> tuple[Sequencer, asyncio.Task[None]]:
+    """Start a live sequencer (records go to ``records``); fund carol, set the index."""
+    sequencer = Sequencer(
+        ExchangeCore([MARKET], margin=True),
+        MemoryJournal(exchange_header([MARKET], margin=True)),
+        on_durable=lambda record, events: records.append((record, events)),
+    )
+    running = asyncio.create_task(sequencer.run())
+    await asyncio.sleep(0)  # let the sequencer start
+    await sequencer.submit(Deposit(account="carol", amount=100_000 * E8))
+    await sequencer.submit(SetIndexPrice(symbol=BTC, price=65_000 * E8))
+    return sequencer, running
 
 
 async def _after_quotes(sequencer: Sequencer, flow: RecordedFlow) -> None:
