@@ -145,8 +145,9 @@ class ReplayFeed:
         Raises:
             ConfigError: if a config account has the recorded prefix, a
                 waited-for account is not in the config, the recorded journal
-                is the live one, or a market file cannot be read.
-            JournalError: if the recorded journal cannot be read.
+                is the live one or cannot be opened, or a market file cannot
+                be read.
+            JournalError: if the recorded journal's header is not readable.
         """
         journal, market_file = options.replay, options.replay_market
         if journal is None and market_file is None:
@@ -160,7 +161,11 @@ class ReplayFeed:
             if Path(journal).resolve() == Path(config.journal).resolve():
                 msg = f"--replay {journal}: that is the live journal"
                 raise ConfigError(msg)
-            log = ExchangeLog(journal)
+            try:
+                log = ExchangeLog(journal)
+            except OSError as exc:
+                msg = f"--replay {journal}: cannot read the journal: {exc.strerror}"
+                raise ConfigError(msg) from exc
             flows.append((str(journal), RecordedFlow(log, index=market_file is None)))
         return cls(flows, options.speed, options.replay_wait_for)
 

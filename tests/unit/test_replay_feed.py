@@ -250,6 +250,7 @@ class TestReplayFeedOptions:
             (["rec:carol"], {}, "kept for recorded accounts"),
             (["carol"], {"replay_wait_for": ("dave",)}, "not in the config"),
             (["carol"], {"live": True}, "the live journal"),
+            (["carol"], {"missing": True}, "cannot read the journal"),
         ],
     )
     def test_clashing_accounts_unknown_waits_and_the_live_journal_are_refused(
@@ -259,10 +260,12 @@ class TestReplayFeedOptions:
         options: dict[str, object],
         match: str,
     ) -> None:
-        """A rec: account, an unknown wait, or the live journal as source is refused."""
+        """A rec: account, an unknown wait, a live or missing journal: all refused."""
         record_seller(tmp_path / "recorded")
         config = _config(tmp_path, accounts)
         journal = config.journal if options.pop("live", False) else None
+        if options.pop("missing", False):
+            journal = tmp_path / "nowhere"
         serve = ServeOptions(
             replay=Path(journal or tmp_path / "recorded"),
             replay_wait_for=options.get("replay_wait_for", ()),  # type: ignore[arg-type]
