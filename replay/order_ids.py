@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exchange.messages import Command, CommandRejected, Event, OrderAccepted, PlaceOrder
 
-__all__ = ["RecordedOrderIds"]
+__all__ = ["RecordedOrderIds", "accepted_id"]
 
 
 class RecordedOrderIds:
@@ -34,3 +34,11 @@ class RecordedOrderIds:
         if placed is not None:
             self.next_id = max(self.next_id, placed + 1)
         return placed
+
+
+def accepted_id(events: list[Event]) -> int | None:
+    """Return the id of the order a `PlaceOrder` record accepted, if it did."""
+    for event in events:
+        if type(event) is OrderAccepted and not event.liquidation:
+            return event.order_id
+    return None

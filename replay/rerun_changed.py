@@ -52,13 +52,12 @@ from exchange.messages import (
     CommandRejected,
     Event,
     Liquidate,
-    OrderAccepted,
     PlaceOrder,
     Record,
     SetLeverage,
     SetMarginMode,
 )
-from replay.order_ids import RecordedOrderIds
+from replay.order_ids import RecordedOrderIds, accepted_id
 
 if TYPE_CHECKING:
     from exchange.journal import Journal, JournalHeader
@@ -170,7 +169,7 @@ class ChangedRun:
         events = self._submit(changed)
         self._compare(record.seq, cmd, old_events, events)
         if old_id is not None:
-            new_id = _accepted_id(events)
+            new_id = accepted_id(events)
             if new_id is not None:
                 self._ids[old_id] = new_id
 
@@ -290,14 +289,6 @@ class ChangedRun:
                 reason=refusal.reason,
             )
         )
-
-
-def _accepted_id(events: list[Event]) -> int | None:
-    """Return the id of the order a `PlaceOrder` record accepted, if it did."""
-    for event in events:
-        if type(event) is OrderAccepted and not event.liquidation:
-            return event.order_id
-    return None
 
 
 def _tag(cmd: Command) -> str:

@@ -208,6 +208,34 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "the seeded random walk",
     )
     serve.add_argument(
+        "--replay",
+        type=Path,
+        metavar="JOURNAL",
+        help="re-send a recorded journal's order flow at its recorded times while "
+        "live bots trade (recorded accounts trade as rec:NAME; see "
+        "exchange/shell/replay_feed.py)",
+    )
+    serve.add_argument(
+        "--replay-market",
+        metavar="[SYMBOL=]FILE",
+        help="replay public market data: a Binance kline or aggTrades CSV, or "
+        "timestamp,price; index prices and (aggTrades) a taker flow of rec:flow",
+    )
+    serve.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="X",
+        help="replay speed: 2 = twice as fast as recorded, max (or 0) = as fast "
+        "as possible (default 1)",
+    )
+    serve.add_argument(
+        "--replay-wait-for",
+        metavar="ACCOUNT[,ACCOUNT...]",
+        default="",
+        help="start the replay once each of these accounts has an open order",
+    )
+    serve.add_argument(
         "--journal", type=Path, help="journal directory (overrides the config's)"
     )
     serve.add_argument(
@@ -337,6 +365,16 @@ def _bench(target: str, rest: list[str]) -> int:
     return bench_core(rest)
 
 
+def _speed(text: str) -> float:
+    """Return a ``--speed`` value, or tell argparse why it is not one."""
+    from exchange.shell.replay_feed import parse_speed  # noqa: PLC0415
+
+    try:
+        return parse_speed(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Load the server config, apply the command line's overrides, serve."""
     import msgspec  # noqa: PLC0415
@@ -351,7 +389,15 @@ def _serve(args: argparse.Namespace) -> int:
             config = msgspec.structs.replace(config, journal=args.journal)
         if args.fsync is not None:
             config = msgspec.structs.replace(config, fsync=args.fsync)
-        options = ServeOptions(args.broker, args.index_feed, args.embedded_port)
+        options = ServeOptions(
+            args.broker,
+            args.index_feed,
+            args.embedded_port,
+            replay=args.replay,
+            replay_market=args.replay_market,
+            speed=args.speed,
+            replay_wait_for=tuple(a for a in args.replay_wait_for.split(",") if a),
+        )
         return serve(config, options)
     except (ConfigError, JournalError) as exc:
         print(f"paperx: {exc}", file=sys.stderr)

@@ -52,14 +52,19 @@ class ServerProcess:
         embedded_port: int | None = None,
         *,
         log_file: IO[str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
-        """Start the server; `wait_for` ``"server_ready"`` before trading."""
+        """Start the server; `wait_for` ``"server_ready"`` before trading.
+
+        ``extra``: more ``paperx serve`` options (a replay, say).
+        """
         command = [sys.executable, "-m", "exchange.cli", "serve", "--config"]
         command.append(str(config))
         if broker:
             command += ["--broker", broker]
         elif embedded_port is not None:
             command += ["--embedded-port", str(embedded_port)]
+        command += extra
         # the child imports the same paperx as this process
         path = os.pathsep.join(
             filter(None, [str(_SOURCE), os.environ.get("PYTHONPATH")])

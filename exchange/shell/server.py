@@ -13,7 +13,9 @@ Wiring (each a named task, joined by bounded queues)::
                      meanwhile the core, journal and feeds go on and the
                      outbox keeps every ack until it is published
     paperx.snapshots an L2 snapshot per symbol every interval
-    paperx.feed      index prices (random walk or a recorded CSV), journaled
+    paperx.feed      index prices (random walk or a recorded CSV), journaled;
+                     with --replay / --replay-market the recorded flow instead
+                     (`exchange.shell.replay_feed`)
     paperx.clock     AdvanceTime records, so funding happens with no traffic
 
 Start-up: load the config, start the embedded broker unless one is given,
@@ -71,6 +73,7 @@ from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
 from exchange.shell.broker import EmbeddedBroker
 from exchange.shell.feeds import random_walk, recorded, run_clock, run_index_feed
+from exchange.shell.replay_feed import ReplayFeed
 from exchange.shell.requests import JournaledRequest, recent_requests
 from exchange.shell.sequencer import Sequencer
 from exchange.shell.server_config import ServerConfig
@@ -89,6 +92,10 @@ class ServeOptions:
     broker: str | None = None  # mqtt:// URL of an external broker
     index_feed: Path | None = None  # a CSV of recorded index prices
     embedded_port: int | None = None  # override of [broker] embedded_port
+    replay: Path | None = None  # a recorded journal whose flow is re-sent
+    replay_market: str | None = None  # [SYMBOL=]FILE of public market data
+    speed: float = 1.0  # of the replay: 2 = twice as fast; 0 = as fast as possible
+    replay_wait_for: tuple[str, ...] = ()  # accounts that quote before it starts
 
 
 def recover(config: ServerConfig) -> ExchangeCore:
@@ -311,6 +318,7 @@ class _Server:
             between=None if self.snapshotter is None else self.snapshotter.between,
         )
         self.stopping = asyncio.Event()
+        self.replay = ReplayFeed.of(config, options)  # bad sources fail here
 
     async def run(self) -> None:
         """Serve until a signal; then drain, close the journal and disconnect."""
@@ -412,7 +420,9 @@ class _Server:
             await asyncio.sleep(md.snapshot_interval_ms / 1000)
 
     def _index_feed(self) -> Coroutine[Any, Any, None]:
-        """Return the index feed task: the recorded file if any, else the walk."""
+        """Return the index feed task: a replay, the recorded file, else the walk."""
+        if self.replay is not None:
+            return self.replay.run(self.sequencer)
         feed = self.config.feed
         path = self.options.index_feed or (Path(feed.file) if feed.file else None)
         if path is not None:
