@@ -3,7 +3,7 @@
 ``python -m bench.mqtt_clients`` starts a Mosquitto of its own on a free
 loopback port (``set_tcp_nodelay true``; never the shared one on 1883) and
 measures, for aiomqtt 2.5 (paho), gmqtt and the lean asyncio-streams client
-of ``bench/_lean_mqtt.py``, each in a process of its own (the *measured*
+of ``exchange/gateway/mqtt_client.py``, each in a process of its own (the *measured*
 process) driven by a load generator in another process (always the lean
 client, so that it is the same for every library):
 
@@ -48,8 +48,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any, Protocol
 
-from bench._lean_mqtt import LeanClient
 from clients.loadtest.venue import Mosquitto
+from exchange.gateway.mqtt_client import MqttClient
 
 CLIENTS = ("aiomqtt", "gmqtt", "lean")
 SCENARIOS = ("echo", "qos0", "rtt")
@@ -208,11 +208,11 @@ class GmqttAdapter:
 
 
 class LeanAdapter:
-    """The lean client of `bench._lean_mqtt`."""
+    """The lean client of `exchange.gateway.mqtt_client`."""
 
     async def start(self, port: int, ident: str, on_message: OnMessage) -> None:
         """Connect."""
-        self.client = await LeanClient.connect(
+        self.client = await MqttClient.connect(
             "127.0.0.1", port, ident, on_message, max_inflight=_WINDOW
         )
 
@@ -319,7 +319,7 @@ async def _generator(
         if count == n:
             finished.set()
 
-    client = await LeanClient.connect(
+    client = await MqttClient.connect(
         "127.0.0.1", port, "generator", on_answer, max_inflight=_WINDOW
     )
     if scenario == "qos0":
