@@ -21,7 +21,9 @@ The contract the adapter builds on:
 * **losing the link**: `wait_lost` raises `LinkLost` once the connection
   ended (end of stream, socket error, a packet this client does not speak,
   or no packet for a whole keepalive period). Every call after that raises
-  `LinkLost` too; nothing ever waits on a dead connection.
+  `LinkLost` too; nothing ever waits on a dead connection. An exception
+  from ``on_message`` also ends the connection (unacknowledged), and
+  `wait_lost` raises that exception itself: a bug is not a lost link.
 
 Two choices make it cheap (issue #8, BENCHMARKS.md: 12 us of CPU per answered
 request against aiomqtt's 106). Received messages go to a plain callback
@@ -229,6 +231,7 @@ class MqttClient:
         self._last_read = self._loop.time()
         self._ended = asyncio.Event()
         self._lost: LinkLost | None = None
+        self._failure: Exception | None = None
 
     @classmethod
     async def connect(
@@ -413,9 +416,14 @@ class MqttClient:
         """Wait until the connection ends; then raise why.
 
         Raises:
-            LinkLost: always, once the connection ended.
+            LinkLost: once the connection ended.
+            Exception: what ``on_message`` raised, if that ended it: a bug,
+                which no reconnect would cure (the broker sends the message
+                again).
         """
         await self._ended.wait()
+        if self._failure is not None:
+            raise self._failure
         raise self._lost or LinkLost("MQTT connection closed")
 
     async def settled(self) -> None:
@@ -454,7 +462,11 @@ class MqttClient:
             while chunk := await read(_READ_SIZE):
                 self._last_read = loop.time()
                 buffer = self._parse(buffer + chunk if buffer else chunk)
-        except Exception as exc:  # noqa: BLE001 -- a handler's error ends the link too
+        except (OSError, MqttError) as exc:
+            self._end(exc)
+            self._transport.abort()
+        except Exception as exc:  # noqa: BLE001 -- wait_lost raises it
+            self._failure = exc  # the handler's (or this client's) bug, not the link's
             self._end(exc)
             self._transport.abort()
         finally:

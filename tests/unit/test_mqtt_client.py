@@ -278,7 +278,7 @@ class TestAgainstAScriptedBroker:
         assert b"\xc0\x00" in pings
 
     async def test_a_handler_that_raises_ends_the_link_without_a_puback(self) -> None:
-        """A message whose handler failed is not acknowledged; the link is lost."""
+        """A failed handler's message gets no PUBACK; wait_lost raises its error."""
         sent_after: list[bytes] = []
 
         async def send_one(
@@ -294,8 +294,10 @@ class TestAgainstAScriptedBroker:
 
         async with scripted_broker(send_one) as port:
             client = await MqttClient.connect("127.0.0.1", port, "c", fail)
-            with pytest.raises(LinkLost, match="handler bug"):
+            with pytest.raises(RuntimeError, match="handler bug"):
                 await client.wait_lost()
+            with pytest.raises(LinkLost):
+                client.publish("t", b"late", 1)
             await client.close()
             await asyncio.sleep(0.05)
         assert b"\x40" not in b"".join(sent_after)
