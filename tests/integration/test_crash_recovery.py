@@ -13,6 +13,7 @@ reaches at the same seq, and `replay verify` must pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections import Counter
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.broker
 
 BTC = "BTC-PERP"
 SEED = 20_240_611
+TEARDOWN_S = 10  # seconds the bots and clients get to end
 CYCLES = 3  # kills per run: CI stays fast
 SNAPSHOT_EVERY = 150  # records: several snapshots per run, and a tail after each
 
@@ -158,9 +160,14 @@ async def test_kill_9_under_load_loses_no_acknowledged_order_and_runs_nothing_tw
         await asyncio.sleep(1.0)
         for bot in bots:
             bot.cancel()
-        await asyncio.gather(*bots, return_exceptions=True)
+        # Bounded: a client stuck in its teardown after the broker's restarts
+        # (seen twice in full runs, not alone) must not hang the suite; what
+        # this test checks is the server's journal, read after it stops.
+        await asyncio.wait(bots, timeout=TEARDOWN_S)
         for client in clients:
-            await client.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TEARDOWN_S):
+                    await client.close()
         stopped = await asyncio.to_thread(server.stop)
     finally:
         server.kill()
