@@ -214,24 +214,13 @@ def drive(steps: Sequence[Step], check: RecordCheck | None = None) -> Driver:
 
 def check_invariants(driver: Driver, command: Command, events: list[Event]) -> None:
     """Assert every ledger invariant on the driver's current state."""
-    core = driver.ex.core
-    ledger = core.ledger
+    check_money_and_balances(driver, command, events)
+    ledger = driver.ex.core.ledger
     assert ledger is not None
-    deposits, held = money_sides(ledger)
-    assert deposits == held, (command, events)
-    sizes = dict.fromkeys(SYMBOLS, 0)
-    reserved = dict.fromkeys(ledger.accounts, 0)
-    for order in core.index.values():
-        reserved[order.account] += order.reserved
     for name, account in ledger.accounts.items():
-        assert account.wallet >= 0, (name, command)
-        assert account.order_margin == reserved[name], (name, command, events)
         for symbol, p in account.positions.items():
-            sizes[symbol] += p.size
-            assert p.margin >= 0, (name, symbol, command)
             if p.mode == "cross" or not p.size:
                 assert p.margin == 0, (name, symbol, command, events)
-    assert sizes == dict.fromkeys(SYMBOLS, 0), (command, events)
     # No liquidation is in reach (5x at most, moves of 5%), so no balance may
     # ever fall short: the fund is never drawn on and there is no bad debt.
     assert (ledger.settlement.insurance_fund, ledger.settlement.bad_debt) == (0, 0), (
