@@ -57,10 +57,11 @@ def _handle(core: ExchangeCore, command: PlaceOrder) -> tuple[Record, list[Event
     return record, core.handle(record)
 
 
-def _liquidation_order() -> OrderAccepted:
+def _sell_ioc_accepted(*, liquidation: bool = True, order_id: int = 3) -> OrderAccepted:
+    """Return the acceptance of an IOC reduce-only sell (a liquidation by default)."""
     return OrderAccepted(
         7,
-        3,
+        order_id,
         account="a",
         symbol="BTC-PERP",
         side="sell",
@@ -73,7 +74,7 @@ def _liquidation_order() -> OrderAccepted:
         trigger_price=0,
         stp="none",
         client_order_id="",
-        liquidation=True,
+        liquidation=liquidation,
     )
 
 
@@ -125,23 +126,8 @@ class TestJournaledEvents:
 
     def test_a_liquidation_orders_acceptance_is_journaled(self) -> None:
         """The liquidator's own order is a decided fact: its acceptance is kept."""
-        liquidation = _liquidation_order()
-        plain = OrderAccepted(
-            7,
-            4,
-            account="a",
-            symbol="BTC-PERP",
-            side="sell",
-            type="limit",
-            qty=5,
-            price=100,
-            tif="IOC",
-            post_only=False,
-            reduce_only=True,
-            trigger_price=0,
-            stp="none",
-            client_order_id="",
-        )
+        liquidation = _sell_ioc_accepted()
+        plain = _sell_ioc_accepted(liquidation=False, order_id=4)
         assert journaled_events([plain, liquidation]) == [liquidation]
 
     def test_a_payload_decodes_to_the_record_and_its_journaled_events(self) -> None:
