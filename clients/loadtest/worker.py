@@ -3,9 +3,11 @@
 The bots are lean on purpose: the SDK's `PaperxClient` keeps a full order
 cache and decodes every answer into ccxt shapes (Decimals, dicts), which at
 thousands of orders per second costs more CPU than the server it measures.
-Here each bot is one aiomqtt client (TCP_NODELAY, the gateway's wide QoS 1
-window) that signs wire structs with `exchange.gateway.auth` and decodes
-answers into a struct of only the fields it reads (msgspec skips the rest).
+Here each bot is one lean MQTT client (`exchange.gateway.mqtt_client`, as
+the gateway's: TCP_NODELAY, a wide QoS 1 window, messages handed to a
+callback from the read loop) that signs wire structs with
+`exchange.gateway.auth` and decodes answers into a struct of only the
+fields it reads (msgspec skips the rest).
 
 A process gets every P-th intended send time of the run and hands them to
 its bots in turn; publishes do not wait for the broker's PUBACK (the answer
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -29,7 +32,8 @@ from clients.loadtest.mix import BotBook, OrderMix
 from clients.loadtest.probe import Pacer, Probe
 from clients.loadtest.schedule import Schedule
 from exchange.gateway.auth import signed_payload
-from exchange.gateway.mqtt import client_for
+from exchange.gateway.mqtt import connect_lean
+from exchange.gateway.mqtt_client import MqttClient, MqttError
 from exchange.gateway.wire import (
     Batch,
     BatchItem,
@@ -38,9 +42,6 @@ from exchange.gateway.wire import (
     SetMarginMode,
     topic,
 )
-
-if TYPE_CHECKING:
-    import aiomqtt
 
 __all__ = ["MarketSpec", "WorkerSpec", "run_worker"]
 
@@ -115,12 +116,10 @@ class _Bot:
 
     __slots__ = ("account", "book", "client", "cmd_topic", "counter", "secret")
 
-    def __init__(
-        self, account: str, secret: str, client: aiomqtt.Client, book: BotBook
-    ) -> None:
+    def __init__(self, account: str, secret: str, book: BotBook) -> None:
         self.account = account
         self.secret = secret
-        self.client = client
+        self.client: MqttClient | None = None  # connected once the bot exists
         self.book = book
         self.cmd_topic = topic("ack", account).replace("/ack/", "/cmd/")
         self.counter = 0
@@ -157,12 +156,6 @@ class _Worker:
         spec = self.spec
         async with contextlib.AsyncExitStack() as stack:
             for n, (account, secret) in enumerate(spec.accounts):
-                client = client_for(spec.url, identifier=f"{spec.tag}-{spec.index}-{n}")
-                await stack.enter_async_context(client)
-                await client.subscribe(topic("ack", account), qos=1)
-                if n == 0 and spec.market_data:
-                    for market in spec.markets:
-                        await client.subscribe(topic("trades", market.symbol), qos=0)
                 book = BotBook(
                     account,
                     spec.mix,
@@ -171,9 +164,19 @@ class _Worker:
                     random.Random(spec.seed * 1_000_003 + spec.index * 1009 + n),  # noqa: S311 -- load, not secrets
                     self.mid,
                 )
-                bot = _Bot(account, secret, client, book)
+                bot = _Bot(account, secret, book)
+                client = await connect_lean(
+                    spec.url,
+                    f"{spec.tag}-{spec.index}-{n}",
+                    functools.partial(self._on_message, bot),
+                )
+                stack.push_async_callback(client.close)
+                bot.client = client
+                await client.subscribe(topic("ack", account), qos=1)
+                if n == 0 and spec.market_data:
+                    for market in spec.markets:
+                        await client.subscribe(topic("trades", market.symbol), qos=0)
                 self.bots.append(bot)
-                self._spawn(self._read(bot))
             await self._setup()
             self.queue.put(("ready", spec.index))
             await asyncio.to_thread(go.wait)
@@ -236,15 +239,15 @@ class _Worker:
         return f"{self.spec.tag}{self.spec.index}.{bot.account[-4:]}.{bot.counter}"
 
     def _publish(self, bot: _Bot, payload: bytes) -> None:
-        """Publish through paho itself: no task, no wait for the broker's PUBACK.
+        """Publish without waiting for the broker's PUBACK (the answer is timed).
 
-        aiomqtt's ``publish`` costs a task and a future per message (and
-        warns past ten in flight); paho queues the message on the socket
-        and handles the PUBACK itself. A message paho refuses is counted;
-        its request then stays unanswered, and the run reports it lost.
+        A message the client cannot send (its link is lost) is counted; its
+        request then stays unanswered, and the run reports it lost.
         """
-        paho = bot.client._client  # noqa: SLF001 -- see the docstring
-        if paho.publish(bot.cmd_topic, payload, qos=self.spec.qos).rc:
+        assert bot.client is not None  # connected in run()
+        try:
+            bot.client.publish(bot.cmd_topic, payload, self.spec.qos)
+        except MqttError:
             self.publish_failed += 1
 
     async def _pace(self) -> None:
@@ -274,13 +277,6 @@ class _Worker:
             requests.append(request)
         message = requests[0] if len(requests) == 1 else Batch(cmds=requests)
         self._publish(bot, signed_payload(self.codec, bot.secret, message))
-
-    async def _read(self, bot: _Bot) -> None:
-        """Handle every message of one bot's subscriptions."""
-        async for message in bot.client.messages:
-            payload = message.payload
-            if isinstance(payload, bytes | bytearray):
-                self._on_message(bot, message.topic.value, bytes(payload))
 
     def _on_message(self, bot: _Bot, name: str, payload: bytes) -> None:
         """Match an answer to its request, or time a fill or a public trade."""

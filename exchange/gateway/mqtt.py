@@ -1,31 +1,35 @@
 """The MQTT adapter: commands from ``paperx/v1/cmd/{acct}`` in, the outbox out.
 
-A thin transport on the session layer. The intake task reads every message
-of ``paperx/v1/cmd/+``; the topic's last level is the account (the broker's
-ACL keeps a client to its own topic, the session's signature check does the
-rest). It decodes the payload, offers the commands to the sequencer without
-ever waiting on it, and answers OVERLOADED for any the sequencer's inbox or
-the outbox cannot take, so the reader never blocks on the core. Two
-publisher tasks empty the `Outbox`: private messages at QoS 1, market data
-at QoS 0, many publishes in flight at once (QoS 1 waits for the broker's
-PUBACK, so one at a time would cost a round trip each).
+A thin transport on the session layer, over the lean asyncio client of
+`exchange.gateway.mqtt_client` (issue #8: aiomqtt cost 106 us of CPU per
+answered request, this client 12). The client's read loop hands every
+message of ``paperx/v1/cmd/+`` to `MqttAdapter.handle`; the topic's last
+level is the account (the broker's ACL keeps a client to its own topic, the
+session's signature check does the rest). It decodes the payload, offers the
+commands to the sequencer without ever waiting on it, and answers OVERLOADED
+for any the sequencer's inbox or the outbox cannot take, so reading never
+blocks on the core; the broker gets its PUBACK once the message was handled.
+Two publisher tasks empty the `Outbox`: private messages at QoS 1, streamed
+within the client's in-flight window (one at a time would cost a round trip
+each), market data at QoS 0.
 
-The link survives the broker. When the connection drops, the intake and
-publisher tasks of that connection end, and `MqttAdapter.run` connects again
-with jittered exponential backoff and subscribes again, while the core, the
-journal and the feeds go on (nothing in them waits for MQTT). A private
-message counts as sent only once the broker acknowledged it (PUBACK); every
-other one of the lost connection goes back to the front of the outbox and is
-published after the reconnect, so no acknowledged record's answer is lost
-(a message whose PUBACK was lost with the link is sent twice: QoS 1 is at
-least once). Market data of the lost connection is dropped: the next
-snapshot resyncs the books. The session is persistent (``clean_session``
-off, one client id per process), so commands a broker queued for the
-exchange while the link was down are delivered after it; a clean stop
-discards the session, so a stopped exchange leaves nothing queued behind.
+The link survives the broker. When the connection drops, the publisher tasks
+of that connection end, and `MqttAdapter.run` connects again with jittered
+exponential backoff and subscribes again, while the core, the journal and
+the feeds go on (nothing in them waits for MQTT). A private message counts
+as sent only once the broker acknowledged it (PUBACK); every other one of
+the lost connection goes back to the front of the outbox and is published
+after the reconnect, so no acknowledged record's answer is lost (a message
+whose PUBACK was lost with the link is sent twice: QoS 1 is at least once).
+Market data of the lost connection is dropped: the next snapshot resyncs
+the books. The session is persistent (``clean_session`` off), so commands a
+broker queued for the exchange while the link was down are delivered after
+it; a clean stop discards the session, so a stopped exchange leaves nothing
+queued behind.
 
-Every client socket sets TCP_NODELAY: paho leaves Nagle on, and a QoS 1
-request/response then costs ~40 ms of delayed ACKs instead of ~0.3 ms.
+Every client socket sets TCP_NODELAY: without it a QoS 1 request/response
+costs ~40 ms of delayed ACKs instead of ~0.3 ms (`client_for` sets it for
+the aiomqtt clients of bots and tools).
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import aiomqtt
 
 from exchange.codes import RejectCode
 from exchange.errors import ConfigError
+from exchange.gateway.mqtt_client import MessageHandler, MqttClient, MqttError
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import Outbound, topic
@@ -56,19 +62,20 @@ __all__ = [
     "Backoff",
     "MqttAdapter",
     "client_for",
+    "connect_lean",
     "parse_broker_url",
 ]
 
 CMD_PREFIX = "paperx/v1/cmd/"
 CMD_SUBSCRIPTION = CMD_PREFIX + "+"
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
-_PUBLISH_BATCH = 256  # publishes in flight at once per publisher task
-_INFLIGHT = 1024  # paho's QoS 1 window (its default of 20 throttles acks)
+_PUBLISH_BATCH = 256  # messages taken from the outbox at once
+_INFLIGHT = 1024  # QoS 1 window (paho's default of 20 throttles acks)
 
 _log = get_logger(__name__)
 
-ClientFactory = Callable[[bool], aiomqtt.Client]
-"""Returns a new, unconnected client; the argument is MQTT's ``clean_session``."""
+ClientFactory = Callable[[bool, MessageHandler], Awaitable[MqttClient]]
+"""Connects a new client: MQTT's ``clean_session``, then the handler of its messages."""
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -119,6 +126,33 @@ def client_for(
     )
 
 
+async def connect_lean(
+    url: str,
+    identifier: str,
+    on_message: MessageHandler,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    clean_session: bool = True,
+) -> MqttClient:
+    """Connect a lean `MqttClient` to ``url``; ``on_message`` gets what arrives.
+
+    Raises:
+        MqttError: the broker is unreachable or refuses the login.
+    """
+    host, port = parse_broker_url(url)
+    return await MqttClient.connect(
+        host,
+        port,
+        identifier,
+        on_message,
+        clean_session=clean_session,
+        username=username,
+        password=password,
+        max_inflight=_INFLIGHT,
+    )
+
+
 class Backoff:
     """Jittered exponential delays: ``first`` doubling up to ``most``, each +-50%."""
 
@@ -166,9 +200,8 @@ class MqttAdapter:
         self.backoff = backoff or Backoff()
         self.received = 0
         self.reconnects = 0
-        self._client: aiomqtt.Client | None = None
+        self._client: MqttClient | None = None
         self._accepting = True
-        self._intake: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ the link
 
@@ -178,7 +211,7 @@ class MqttAdapter:
         Called before traffic is promised, so nothing sent after it is lost.
 
         Raises:
-            aiomqtt.MqttError: the broker is unreachable or refuses the login.
+            MqttError: the broker is unreachable or refuses the login.
         """
         self._client = await self._subscribed()
 
@@ -196,24 +229,23 @@ class MqttAdapter:
                 return
 
     def stop_intake(self) -> None:
-        """Read no more commands (shutdown); publishing goes on until drained."""
-        self._accepting = False
-        if self._intake is not None:
-            self._intake.cancel()
+        """Take no more commands (shutdown): each one read from now on is refused.
 
-    async def _subscribed(self) -> aiomqtt.Client:
+        Publishing goes on until drained, so those refusals are answered too.
+        """
+        self._accepting = False
+
+    async def _subscribed(self) -> MqttClient:
         """Return a new connected client subscribed to the command topics."""
-        client = self.connect_client(False)  # noqa: FBT003 -- clean_session off
-        await client.__aenter__()
+        client = await self.connect_client(False, self.handle)  # noqa: FBT003 -- clean_session off
         try:
             await client.subscribe(CMD_SUBSCRIPTION, qos=1)
-        except aiomqtt.MqttError:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+        except MqttError:
+            await client.close()
             raise
         return client
 
-    async def _reconnect(self) -> aiomqtt.Client:
+    async def _reconnect(self) -> MqttClient:
         """Connect again with jittered backoff until the broker takes us back."""
         attempts = 0
         while True:
@@ -221,7 +253,7 @@ class MqttAdapter:
             await asyncio.sleep(self.backoff.delay())
             try:
                 client = await self._subscribed()
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 _log.debug("broker_retry", attempts=attempts, error=str(exc))
                 continue
             self.backoff.reset()
@@ -233,75 +265,66 @@ class MqttAdapter:
             )
             return client
 
-    async def _serve_until_drop(self, client: aiomqtt.Client) -> bool:
+    async def _serve_until_drop(self, client: MqttClient) -> bool:
         """Serve one connection; True once drained, False when the link dropped."""
         error: BaseException | None = None
         try:
             await self._serve(client)
-        except* aiomqtt.MqttError as lost:
+        except* MqttError as lost:
             error = lost
             while isinstance(error, BaseExceptionGroup):  # the first MqttError
                 error = error.exceptions[0]
         if error is None:
             return True
         _log.warning("broker_lost", error=str(error), unpublished=self.outbox.pending)
-        # the link may be gone already: nothing left to close then
-        with contextlib.suppress(aiomqtt.MqttError):
-            await client.__aexit__(None, None, None)
+        await client.close()  # the link may be gone already: then a no-op
         return False
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        """Run one connection's tasks until the outbox drains or the link drops.
+    async def _serve(self, client: MqttClient) -> None:
+        """Publish the outbox over one connection until it drains or the link drops.
+
+        Commands arrive meanwhile through `handle`, called by the client's
+        read loop.
 
         Raises:
-            ExceptionGroup: of `aiomqtt.MqttError` when the link drops.
+            ExceptionGroup: of `MqttError` when the link drops; of what
+                `handle` raised if it failed (a bug: nothing reconnects).
         """
-        try:
-            async with asyncio.TaskGroup() as group:
-                if self._accepting:
-                    self._intake = group.create_task(
-                        self._read(client), name="paperx.gateway"
-                    )
-                publishers = [
-                    group.create_task(
-                        self._publish_private(client), name="paperx.publish.private"
-                    ),
-                    group.create_task(
-                        self._publish_market(client), name="paperx.publish.market"
-                    ),
-                ]
-                await asyncio.wait(publishers)
-                if self._intake is not None:  # drained: stop reading too
-                    self._intake.cancel()
-        finally:
-            self._intake = None
+        async with asyncio.TaskGroup() as group:
+            watch = group.create_task(client.wait_lost(), name="paperx.mqtt.link")
+            publishers = [
+                group.create_task(
+                    self._publish_private(client), name="paperx.publish.private"
+                ),
+                group.create_task(
+                    self._publish_market(client), name="paperx.publish.market"
+                ),
+            ]
+            await asyncio.wait(publishers)
+            watch.cancel()  # drained (a lost link ends the group first)
 
-    async def _leave(self, client: aiomqtt.Client) -> None:
+    async def _leave(self, client: MqttClient) -> None:
         """Disconnect, then discard the persistent session (a clean login does)."""
-        with contextlib.suppress(aiomqtt.MqttError):
-            await client.__aexit__(None, None, None)
-            async with self.connect_client(True):  # noqa: FBT003 -- clean_session on
-                pass
+        await client.close()
+        with contextlib.suppress(MqttError):
+            clean = await self.connect_client(True, _ignore)  # noqa: FBT003 -- clean_session on
+            await clean.close()
 
     # ------------------------------------------------------------ intake
 
-    async def _read(self, client: aiomqtt.Client) -> None:
-        """Handle each message of the command topics until the link drops."""
-        async for message in client.messages:
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode()
-            self.handle(message.topic.value, bytes(payload))
-
     def handle(self, topic_name: str, payload: bytes) -> None:
-        """Decode one message of a command topic; queue its commands and answers."""
+        """Decode one message of a command topic; queue its commands and answers.
+
+        Called by the client's read loop for each message, in order; the
+        broker's PUBACK follows once it returns.
+        """
         self.received += 1
         account = topic_name.removeprefix(CMD_PREFIX)
         session = self.session
         decoded = session.decode(account, payload, self.clock())
         answers = decoded.answers
         for command in decoded.commands:
-            if self.outbox.overloaded or not self.offer(command):
+            if not self._accepting or self.outbox.overloaded or not self.offer(command):
                 answers += session.refuse(
                     command,
                     RejectCode.OVERLOADED,
@@ -311,43 +334,68 @@ class MqttAdapter:
 
     # ------------------------------------------------------------ publishing
 
-    async def _publish_private(self, client: aiomqtt.Client) -> None:
-        """Publish acks and account updates at QoS 1 until the outbox closes."""
-        outbox = self.outbox
-        while batch := await outbox.take_private(_PUBLISH_BATCH):
-            await self._publish(client, batch, 1, outbox.requeue_private)
+    async def _publish_private(self, client: MqttClient) -> None:
+        """Publish acks and account updates at QoS 1 until the outbox closes.
 
-    async def _publish_market(self, client: aiomqtt.Client) -> None:
-        """Publish market data at QoS 0 until the outbox closes."""
-        outbox = self.outbox
-        while batch := await outbox.take_market(_PUBLISH_BATCH):
-            await self._publish(client, batch, 0, outbox.drop)
-
-    async def _publish(
-        self,
-        client: aiomqtt.Client,
-        batch: list[Outbound],
-        qos: int,
-        unsent: Callable[[list[Outbound]], None],
-    ) -> None:
-        """Publish a batch, all in flight together; hand back what was not sent.
-
-        A message is sent once the broker acknowledged it (QoS 1) or took it
-        (QoS 0); when the link drops, ``unsent`` gets the others, in order.
+        Messages stream out within the client's in-flight window; each counts
+        as sent once its PUBACK came. When the link drops (or this task is
+        canceled), every message not yet confirmed goes back to the front of
+        the outbox, in order, for the next connection.
         """
+        outbox = self.outbox
         encode = self.session.codec.encode
-        sent = [False] * len(batch)
-
-        async def one(index: int, message: Outbound) -> None:
-            await client.publish(
-                topic(message.kind, message.key), encode(message.message), qos=qos
-            )
-            sent[index] = True
-
+        unconfirmed: deque[tuple[Outbound, asyncio.Future[None]]] = deque()
+        taken: list[Outbound] = []  # this round's messages, the first `handed` sent
+        handed = 0
         try:
-            async with asyncio.TaskGroup() as group:
-                for index, message in enumerate(batch):
-                    group.create_task(one(index, message))
+            while True:
+                taken, handed = [], 0
+                taken = await outbox.take_private(_PUBLISH_BATCH)
+                if not taken:
+                    break
+                for message in taken:
+                    payload = encode(message.message)
+                    done = await client.publish_wait(
+                        topic(message.kind, message.key), payload, 1
+                    )
+                    assert done is not None  # QoS 1 has a PUBACK to wait for
+                    unconfirmed.append((message, done))
+                    handed += 1
+                await client.drain()
+                while unconfirmed and _confirmed(unconfirmed[0][1]):
+                    unconfirmed.popleft()
+            await client.settled()
+            unconfirmed.clear()
         finally:
-            if not all(sent):
-                unsent([m for m, done in zip(batch, sent, strict=True) if not done])
+            unsent = [m for m, done in unconfirmed if not _confirmed(done)]
+            unsent += taken[handed:]
+            if unsent:
+                outbox.requeue_private(unsent)
+
+    async def _publish_market(self, client: MqttClient) -> None:
+        """Publish market data at QoS 0 until the outbox closes.
+
+        A batch the link dropped under is counted as dropped: the next
+        snapshot resyncs the subscribers' books.
+        """
+        outbox = self.outbox
+        encode = self.session.codec.encode
+        while batch := await outbox.take_market(_PUBLISH_BATCH):
+            try:
+                for message in batch:
+                    client.publish(
+                        topic(message.kind, message.key), encode(message.message), 0
+                    )
+                await client.drain()
+            except BaseException:
+                outbox.drop(batch)
+                raise
+
+
+def _confirmed(done: asyncio.Future[None]) -> bool:
+    """Return True if the broker acknowledged this publish (PUBACK)."""
+    return done.done() and not done.cancelled() and done.exception() is None
+
+
+def _ignore(_topic: str, _payload: bytes) -> None:
+    """Drop a message: the session-discarding login subscribes to nothing."""

@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import msgspec
 
 from exchange.core import ExchangeCore
@@ -61,7 +60,8 @@ from exchange.errors import JournalCorrupt
 from exchange.gateway.acl import EXCHANGE_USER, mosquitto_hash
 from exchange.gateway.auth import KeyStore
 from exchange.gateway.limits import RateLimits
-from exchange.gateway.mqtt import Backoff, MqttAdapter, client_for
+from exchange.gateway.mqtt import Backoff, MqttAdapter, connect_lean
+from exchange.gateway.mqtt_client import MqttError
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import MAX_RECV_WINDOW_MS, Codec
@@ -213,7 +213,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
             hint=f"paperx replay repair {config.journal}",
         )
         return 2
-    except aiomqtt.MqttError as exc:
+    except MqttError as exc:
         _log.error("broker_unreachable", broker=url, error=str(exc))
         return 1
     finally:
@@ -326,9 +326,10 @@ class _Server:
         broker = self.config.broker
         identifier = broker.client_id or f"paperx-{os.getpid()}"
         adapter = MqttAdapter(
-            lambda clean: client_for(
+            lambda clean, on_message: connect_lean(
                 self.url,
-                identifier=identifier,
+                identifier,
+                on_message,
                 username=broker.username or None,
                 password=broker.password or None,
                 clean_session=clean,

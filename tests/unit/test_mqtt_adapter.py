@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import aiomqtt
+import asyncio
+
 import pytest
 
 from exchange.core import ExchangeCore
 from exchange.gateway.answers import Accepted
 from exchange.gateway.auth import KeyStore
 from exchange.gateway.mqtt import Backoff, MqttAdapter
+from exchange.gateway.mqtt_client import LinkLost
 from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import Outbound
@@ -16,17 +18,30 @@ from exchange.markets import DEFAULT_MARKETS
 
 
 class _FailingClient:
-    """A client whose link drops at its ``fail_at``-th publish."""
+    """A client whose link drops at its ``fail_at``-th publish.
 
-    def __init__(self, fail_at: int) -> None:
+    The broker acknowledged (PUBACK) only the first ``acked`` publishes.
+    """
+
+    def __init__(self, fail_at: int, acked: int) -> None:
         self.fail_at = fail_at
+        self.acked = acked
         self.published: list[str] = []
 
-    async def publish(self, topic: str, payload: bytes, qos: int) -> None:
+    async def publish_wait(
+        self, topic: str, payload: bytes, qos: int
+    ) -> asyncio.Future[None]:
         if len(self.published) == self.fail_at:
             msg = "the link dropped"
-            raise aiomqtt.MqttError(msg)
+            raise LinkLost(msg)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(self.published) < self.acked:
+            done.set_result(None)
         self.published.append(topic + str(qos) + payload.decode())
+        return done
+
+    async def drain(self) -> None:
+        pass
 
 
 def _ack(n: int) -> Outbound:
@@ -36,22 +51,30 @@ def _ack(n: int) -> Outbound:
 class TestMqttAdapter:
     """Publishing across a dropped link, and the reconnect backoff."""
 
+    @pytest.mark.parametrize(("fail_at", "acked"), [(2, 2), (4, 1), (5, 3)])
     async def test_private_messages_not_acknowledged_before_a_drop_are_requeued(
-        self,
+        self, fail_at: int, acked: int
     ) -> None:
-        """A drop mid-batch puts the unsent acks back in front, in order."""
+        """A drop puts every ack without a PUBACK back in front, in order."""
         outbox = Outbox()
         session = Session(ExchangeCore(DEFAULT_MARKETS), KeyStore({}))
-        adapter = MqttAdapter(lambda _: None, session, lambda _: True, outbox)  # type: ignore[arg-type,return-value]
-        client = _FailingClient(fail_at=2)
+        adapter = MqttAdapter(lambda *_: None, session, lambda _: True, outbox)  # type: ignore[arg-type,return-value]
+        client = _FailingClient(fail_at, acked)
         outbox.put([_ack(n) for n in range(5)])
-        with pytest.raises(ExceptionGroup) as lost:
-            await adapter._publish_private(client)  # type: ignore[arg-type]
-        assert lost.group_contains(aiomqtt.MqttError)
-        assert len(client.published) == 2
+        if fail_at < 5:
+            with pytest.raises(LinkLost):
+                await adapter._publish_private(client)  # type: ignore[arg-type]
+        else:  # every message handed over, some unconfirmed: the task is canceled
+            task = asyncio.create_task(adapter._publish_private(client))  # type: ignore[arg-type]
+            for _ in range(5):  # one loop turn per publish
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert len(client.published) == fail_at
         outbox.close()
         left = await outbox.take_private(10)
-        assert [m.message.seq for m in left] == [2, 3, 4]
+        assert [m.message.seq for m in left] == list(range(acked, 5))
 
     def test_backoff_doubles_up_to_its_ceiling_with_jitter_and_resets(self) -> None:
         """Delays grow twofold to the ceiling within +-50%, and start over on reset."""
