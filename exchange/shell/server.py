@@ -206,6 +206,14 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
             )
             journal = open_journal(config.journal, header=header, fsync=config.fsync)
         asyncio.run(_Server(config, options, url, journal, core, requests).run())
+    except ExceptionGroup as failed:  # the server's task group
+        unreachable, other = failed.split(MqttError)  # from adapter.connect
+        if unreachable is None or other is not None:
+            raise
+        _log.error(
+            "broker_unreachable", broker=url, error=str(unreachable.exceptions[0])
+        )
+        return 1
     except JournalCorrupt as exc:
         _log.error(
             "journal_damaged",
@@ -213,9 +221,6 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
             hint=f"paperx replay repair {config.journal}",
         )
         return 2
-    except MqttError as exc:
-        _log.error("broker_unreachable", broker=url, error=str(exc))
-        return 1
     finally:
         if journal is not None:
             journal.close()  # after a failure too: what is written is synced
@@ -324,7 +329,7 @@ class _Server:
         """Serve until a signal; then drain, close the journal and disconnect."""
         self._install_signals()
         broker = self.config.broker
-        identifier = broker.client_id or f"paperx-{os.getpid()}"
+        identifier = self.config.mqtt_client_id()
         adapter = MqttAdapter(
             lambda clean, on_message: connect_lean(
                 self.url,
@@ -341,11 +346,14 @@ class _Server:
                 broker.reconnect_delay_ms / 1000, broker.max_reconnect_delay_ms / 1000
             ),
         )
-        await adapter.connect()  # before server_ready: nothing sent is lost
         async with asyncio.TaskGroup() as group:
             sequencer = group.create_task(self.sequencer.run(), name="paperx.sequencer")
             await asyncio.sleep(0)  # let the sequencer start before the deposits
             await self._first_deposits()
+            # after the deposits (the first commands may need them), before
+            # server_ready (nothing sent after it is lost); what the broker
+            # kept for this client id since the last run arrives at once
+            await adapter.connect()
             # the link reconnects by itself; the core and the feeds never wait on it
             link = group.create_task(adapter.run(), name="paperx.mqtt")
             feeds = [

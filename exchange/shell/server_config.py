@@ -63,6 +63,7 @@ and in memory: never in logs or the journal.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -206,6 +207,21 @@ class ServerConfig(msgspec.Struct, kw_only=True):
             for name, a in self.accounts.items()
             if a.mqtt_password_hash
         }
+
+    def mqtt_client_id(self) -> str:
+        """Return the exchange's MQTT client id: ``[broker] client_id`` if set.
+
+        Otherwise one derived from the journal's location, the same at every
+        start: a restarted exchange (after a crash too) takes back its
+        persistent broker session, with the commands the broker queued for
+        it while it was down.
+        """
+        if self.broker.client_id:
+            return self.broker.client_id
+        where = str(self.journal)
+        if not is_nats_url(where):
+            where = str(Path(where).resolve())
+        return "paperx-" + hashlib.sha256(where.encode()).hexdigest()[:12]
 
     def deposits_e8(self) -> dict[str, int]:
         """Return each account's first deposit in E8 USDT (zero ones left out)."""

@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from serve_rig import Bot, Start
+from serve_rig import TIMEOUT_S, Bot, Server, Start, free_port, write_config
 
 from exchange.gateway.answers import (
     Accepted,
@@ -21,6 +21,7 @@ from exchange.gateway.answers import (
     TradeFill,
 )
 from exchange.gateway.auth import signed_payload
+from exchange.messages import Deposit
 from replay.log import ExchangeLog
 from replay.verify import verify
 
@@ -133,6 +134,24 @@ async def test_a_restart_recovers_the_state_from_the_journal(
     assert [o.order_id for o in orders.orders] == [rest.order_id]
 
 
+@pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
+async def test_commands_sent_while_the_exchange_is_down_are_served_after_its_restart(
+    start: Start, tmp_path: Path, url: str, names: tuple[str, str]
+) -> None:
+    """A killed exchange takes back its broker session: what waited there is served.
+
+    The exchange's MQTT client id is the same at every start (derived from
+    the journal), so the broker queues a bot's command while it is down.
+    Not with the embedded broker: it dies with the exchange.
+    """
+    start(tmp_path).kill()  # SIGKILL: no clean stop discards the session
+    async with Bot(url, names[0]) as bot:
+        request = await bot.send("new", **_limit("buy", "60000"))
+        start(tmp_path)
+        answer = await bot.answer(request)
+    assert isinstance(answer, Accepted)
+
+
 async def test_sigterm_under_traffic_leaves_a_journal_that_verifies(
     start: Start, tmp_path: Path, url: str, names: tuple[str, str]
 ) -> None:
@@ -145,3 +164,19 @@ async def test_sigterm_under_traffic_leaves_a_journal_that_verifies(
     report = verify(ExchangeLog(tmp_path / "journal"))
     assert report.ok, report
     assert report.checkpoints >= 1
+
+
+def test_an_unreachable_broker_exits_1_and_leaves_a_journal_that_verifies(
+    tmp_path: Path,
+) -> None:
+    """No broker at the URL: the log says so, the exit code is 1, nothing is lost.
+
+    The first deposit went into the journal before the broker was tried.
+    """
+    config = write_config(tmp_path, ["carol"])
+    with Server(config, f"mqtt://127.0.0.1:{free_port()}") as server:
+        entry = server.wait_for("broker_unreachable")
+        assert server.process.wait(TIMEOUT_S) == 1
+    assert "127.0.0.1" in entry["error"]
+    entries = ExchangeLog(tmp_path / "journal").entries()
+    assert [type(e.record.command) for e in entries] == [Deposit]  # kept, synced
