@@ -48,7 +48,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any, Protocol
 
-from clients.loadtest.venue import Mosquitto
+from exchange.cli.server_process import Mosquitto
 from exchange.gateway.mqtt_client import MqttClient
 
 CLIENTS = ("aiomqtt", "gmqtt", "lean")

@@ -25,18 +25,17 @@ from typing import Any, TextIO
 from clients.loadtest.mix import OrderMix
 from clients.loadtest.report import merge_results
 from clients.loadtest.schedule import parse_schedule
-from clients.loadtest.venue import (
-    Mosquitto,
-    ServerProcess,
-    account_secret,
-    write_server_config,
-)
+from clients.loadtest.venue import account_secret, write_server_config
 from clients.loadtest.worker import MarketSpec, WorkerSpec, run_worker
+from exchange.cli.server_process import Mosquitto, ServerProcess, free_port
 
 __all__ = ["LoadtestOptions", "check_journal", "run_loadtest"]
 
 _READY_TIMEOUT_S = 120.0
 _START_LEAD_NS = 300_000_000  # between "go" and the first intended send
+
+
+_STOP_TIMEOUT_S = 120.0  # the drain of a long run's backlog
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +84,17 @@ def run_loadtest(options: LoadtestOptions, log: TextIO = sys.stderr) -> dict[str
         broker = options.broker
         if options.mosquitto and broker is None:
             broker = stack.enter_context(Mosquitto(options.out / "mosquitto")).url
-        server = stack.enter_context(ServerProcess(config, broker))
-        print(f"server ready on {server.url} (pid {server.pid})", file=log)
+        port = None if broker else free_port()  # of the embedded broker
+        server = stack.enter_context(ServerProcess(config, broker, port))
+        server.wait_for("server_ready")
+        url = broker or f"mqtt://127.0.0.1:{port}"
+        print(f"server ready on {url} (pid {server.process.pid})", file=log)
         offsets = schedule.intended_offsets()
         procs = max(1, min(options.processes, options.bots))
         specs = [
             WorkerSpec(
                 index=p,
-                url=server.url,
+                url=url,
                 accounts=tuple((a, account_secret(a)) for a in accounts[p::procs]),
                 offsets=tuple(offsets[p::procs]),
                 schedule=schedule,
@@ -109,10 +111,10 @@ def run_loadtest(options: LoadtestOptions, log: TextIO = sys.stderr) -> dict[str
         ]
         started = time.time_ns()
         parts = _drive(specs, len(offsets), options, log)
-        stopped = server.stop()
+        stopped = server.stop(timeout=_STOP_TIMEOUT_S)
     results = merge_results(parts, schedule, options.batch)
     results["settings"] = _settings(options, procs, started)
-    results["server"] = {"url": server.url, "stopped": stopped}
+    results["server"] = {"url": url, "stopped": stopped}
     journal = config.parent / "journal"
     results["journal"] = check_journal(
         journal,

@@ -181,7 +181,7 @@ def run_loadtest_command(args: argparse.Namespace) -> int:
     from clients.loadtest.report import summary_table, write_outputs  # noqa: PLC0415
     from clients.loadtest.runner import LoadtestOptions, run_loadtest  # noqa: PLC0415
     from clients.loadtest.schedule import parse_schedule  # noqa: PLC0415
-    from clients.loadtest.venue import VenueError  # noqa: PLC0415
+    from exchange.cli.server_process import VenueError  # noqa: PLC0415
 
     try:
         parse_schedule(args.schedule, args.duration)

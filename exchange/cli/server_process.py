@@ -1,17 +1,21 @@
-"""``paperx serve`` as a child process whose JSON log the parent reads.
+"""``paperx serve`` and a Mosquitto of one's own, as child processes.
 
 The demo runs the exchange this way (its own process, so the bots in the
-parent and the exchange each get a core of their own), and the integration
-tests do too. The child starts in a session of its own: Ctrl-C in the
-terminal reaches only the parent, which then stops the child with one
-SIGTERM (a second signal would make it exit at once, without draining).
+parent and the exchange each get a core of their own), and so do the load
+test, the benchmarks and the integration tests. The server child starts in a
+session of its own: Ctrl-C in the terminal reaches only the parent, which
+then stops the child with one SIGTERM (a second signal would make it exit at
+once, without draining). `Mosquitto` runs a broker on a free loopback port,
+never a shared one, so a run may kill and restart it.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,10 +28,25 @@ from typing import IO, Any, Self
 
 import exchange
 
-__all__ = ["ServerProcess", "free_port"]
+__all__ = ["Mosquitto", "ServerProcess", "VenueError", "free_port", "wait_listening"]
 
 TIMEOUT_S = 15.0  # for what takes milliseconds to seconds; only a hang hits it
 _SOURCE = Path(exchange.__file__).resolve().parents[1]
+
+
+# A broker for one run: loopback only, Nagle off (a QoS 1 round trip costs
+# tens of ms with it), and a QoS 1 window and queue as wide as deploy/'s.
+OPEN_BROKER = (
+    "allow_anonymous true\n"
+    "set_tcp_nodelay true\n"
+    "persistence false\n"
+    "max_inflight_messages 1024\n"
+    "max_queued_messages 100000\n"
+)
+
+
+class VenueError(RuntimeError):
+    """The broker or the server did not start or stop as it should."""
 
 
 def free_port() -> int:
@@ -35,6 +54,86 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = TIMEOUT_S) -> None:
+    """Return once 127.0.0.1:port accepts connections.
+
+    Raises:
+        VenueError: nothing listened within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                msg = f"nothing listens on 127.0.0.1:{port}"
+                raise VenueError(msg) from exc
+            time.sleep(0.01)  # polling a port that is being opened
+        else:
+            return
+
+
+class Mosquitto:
+    """A Mosquitto of the caller's own on a free loopback port.
+
+    ``settings`` are its config lines (a password file and an ACL, say; a
+    ``listener 1883`` among them is dropped); without them it lets anyone in
+    (`OPEN_BROKER`). `start` runs it, `kill` kills it at once (SIGKILL: no
+    goodbye to its clients) and `start` again restarts it on the same port,
+    with nothing remembered. As a context manager it runs for the block.
+    """
+
+    def __init__(self, directory: Path, settings: str = "") -> None:
+        """Write the config into ``directory``; `start` runs the broker.
+
+        Raises:
+            VenueError: Mosquitto is not installed.
+        """
+        binary = shutil.which("mosquitto")
+        if binary is None:
+            msg = "mosquitto is not installed (apt-get install mosquitto)"
+            raise VenueError(msg)
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        text = (settings or OPEN_BROKER).replace("listener 1883", "")
+        # run as our user: started as root, Mosquitto would switch to user
+        # "mosquitto", who may not read a private temporary directory
+        text += f"listener {self.port} 127.0.0.1\nuser {getpass.getuser()}\n"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config = directory / f"mosquitto-{self.port}.conf"
+        self.config.write_text(text, encoding="utf-8")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        """Run the broker and return once it listens."""
+        self.process = subprocess.Popen(  # noqa: S603 -- our own broker, our config
+            [self.binary, "-c", str(self.config)], stderr=subprocess.DEVNULL
+        )
+        wait_listening(self.port)
+        return self
+
+    def kill(self) -> None:
+        """Kill the broker at once, if it runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(TIMEOUT_S)
+        self.process = None
+
+    def __enter__(self) -> Self:
+        """Run the broker for the block."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the broker."""
+        self.kill()
 
 
 class ServerProcess:
@@ -101,7 +200,7 @@ class ServerProcess:
         """Return the first log entry named ``event`` not read before.
 
         Raises:
-            RuntimeError: the server exited first, or ``timeout`` passed.
+            VenueError: the server exited first, or ``timeout`` passed.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -112,7 +211,7 @@ class ServerProcess:
             if line is None:
                 recent = [entry.get("text", entry) for entry in self.log[-5:]]
                 msg = f"paperx serve ended or hung before {event!r}: {recent}"
-                raise RuntimeError(msg)
+                raise VenueError(msg)
             self.log.append(line)
             if line.get("event") == event:
                 return line
@@ -123,14 +222,14 @@ class ServerProcess:
         """Signal the server, wait for it to exit 0, return its stop entry.
 
         Raises:
-            RuntimeError: it did not log ``server_stopped`` or exit 0.
+            VenueError: it did not log ``server_stopped`` or exit 0.
         """
         self.process.send_signal(signum)
         stopped = self.wait_for("server_stopped", timeout)
         code = self.process.wait(timeout)
         if code:
             msg = f"paperx serve exited with code {code}"
-            raise RuntimeError(msg)
+            raise VenueError(msg)
         return stopped
 
     def kill(self) -> None:

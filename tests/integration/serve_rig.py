@@ -8,10 +8,7 @@ the wire's JSON, as a bot author in any language would.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +20,7 @@ from typing import Any, Self
 from services import missing
 
 from clients.sdk import PaperxClient
+from exchange.cli import server_process
 from exchange.cli.server_process import TIMEOUT_S, free_port
 from exchange.cli.server_process import ServerProcess as Server
 from exchange.gateway.answers import Answer
@@ -74,59 +72,14 @@ def write_config(directory: Path, accounts: list[str], broker_login: str = "") -
     return path
 
 
-def wait_until_listening(port: int) -> None:
-    """Return once 127.0.0.1:port accepts connections (fail after the timeout)."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # polling a port that is being opened
-        else:
-            return
-
-
-class Mosquitto:
-    """A Mosquitto of the test's own on a free port: never the shared broker.
-
-    ``settings`` are extra config lines (e.g. a password file and an ACL);
-    without them it lets anyone in. `kill` and `start` again restart it on
-    the same port, with nothing remembered (persistence off).
-    """
+class Mosquitto(server_process.Mosquitto):
+    """A Mosquitto of the test's own (never the shared one); missing() if absent."""
 
     def __init__(self, directory: Path, settings: str = "") -> None:
-        """Write the config into ``directory``; `start` runs the broker."""
-        binary = shutil.which("mosquitto")
-        if binary is None:
+        """Write the config; skip the test (fail under CI) without Mosquitto."""
+        if shutil.which("mosquitto") is None:
             missing("mosquitto is not installed")
-        self.binary = binary
-        self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-        text = settings or "allow_anonymous true\nset_tcp_nodelay true\n"
-        text = text.replace("listener 1883", "")
-        # run as the test's user: started as root, Mosquitto would switch to
-        # user "mosquitto", who cannot read pytest's private tmp_path
-        text += f"listener {self.port} 127.0.0.1\nuser {getpass.getuser()}\n"
-        self.config = directory / f"mosquitto-{self.port}.conf"
-        self.config.write_text(text, encoding="utf-8")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Self:
-        """Run the broker and return once it listens."""
-        self.process = subprocess.Popen(  # noqa: S603 -- the test's own broker
-            [self.binary, "-c", str(self.config)], stderr=subprocess.DEVNULL
-        )
-        wait_until_listening(self.port)
-        return self
-
-    def kill(self) -> None:
-        """Kill the broker at once (SIGKILL: no goodbye to its clients)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(TIMEOUT_S)
-        self.process = None
+        super().__init__(directory, settings)
 
 
 @contextmanager
