@@ -2,8 +2,9 @@
 
 `run_report` folds a journal into `RunStats` (through a rebuild, see
 `replay.whatif.recorded_stats`); `report_json` returns it as plain data
-(amounts as decimal strings), `report_text` as two tables: the markets, and
-the accounts (the most active first).
+(amounts as decimal strings), `report_text` as tables: the markets, the
+accounts (the most active first), and their requests with the rejects by
+code (how each client fared, under a stressed venue too).
 """
 
 from __future__ import annotations
@@ -86,4 +87,24 @@ def report_text(stats: RunStats, top: int = 20) -> str:
     )
     if len(accounts) > top:
         lines.append(f"... and {len(accounts) - top:,} more accounts (--top, --json)")
+    senders = [a for a in accounts[:top] if a.requests]
+    if senders:
+        lines += [
+            "",
+            table(
+                ["account", "requests", "rejected", "rejects by code"],
+                [
+                    [
+                        a.name,
+                        f"{a.requests:,}",
+                        f"{sum(a.rejects.values()):,}",
+                        ", ".join(
+                            f"{name} {n:,}" for name, n in a.rejects.most_common()
+                        )
+                        or "-",
+                    ]
+                    for a in senders
+                ],
+            ),
+        ]
     return "\n".join(lines)

@@ -3,7 +3,10 @@
 `RunStats.observe(record, events, ledger)` is called after each record, with
 the state the record left (a rebuild's or a rerun's ledger), and adds up:
 
-* per account: fills, traded notional, fees, realized PnL, funding, the
+* per account: its requests (the commands it sent: orders, cancels,
+  amends, leverage and margin settings) and their rejects by code (what a
+  client under test made of a stressed venue), fills, traded notional,
+  fees, realized PnL, funding, the
   liquidations (time, market, mode, size, mark and bankruptcy price, and
   whether the cross wallet ended that record lower: an isolated liquidation
   takes at most its bucket, so it never does), auto-deleveraging,
@@ -21,19 +24,25 @@ All amounts are ints of E8 (USDT), as in the events; readers turn them into
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from exchange.codes import RejectCode
 from exchange.messages import (
     BalanceChanged,
+    CommandRejected,
+    Deposit,
     Event,
     FundingPaid,
+    Liquidate,
     MarkPriceChanged,
     OrderFilled,
     PositionChanged,
     PositionDeleveraged,
     PositionLiquidated,
     Record,
+    Withdraw,
 )
 from exchange.shell.account_views import equity_e8
 from exchange.units import SCALE
@@ -43,6 +52,17 @@ if TYPE_CHECKING:
     from exchange.markets import Market
 
 __all__ = ["AccountStats", "Liquidation", "MarketStats", "RunStats"]
+
+
+_NOT_REQUESTS = (Deposit, Withdraw, Liquidate)  # the operator's and the exchange's
+
+
+def _code_name(code: int) -> str:
+    """Return a reject code's name ("INSUFFICIENT_MARGIN"), or the number if unknown."""
+    try:
+        return RejectCode(code).name
+    except ValueError:
+        return str(code)
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,8 @@ class AccountStats:
     """What one account did and went through in a run (amounts E8)."""
 
     name: str
+    requests: int = 0  # commands it sent (not deposits, withdrawals or system ones)
+    rejects: Counter[str] = field(default_factory=Counter)  # by code name
     fills: int = 0
     notional: int = 0
     fees: int = 0
@@ -174,6 +196,9 @@ class RunStats:
             self.first_ts = record.ts_ns
         self.records += 1
         ts = self.last_ts = record.ts_ns
+        sender = getattr(record.command, "account", "")
+        if sender and not isinstance(record.command, _NOT_REQUESTS):
+            self._request(self.account(sender), events)
         touched: set[str] = set()
         for event in events:
             self._event(ts, event, touched)
@@ -185,6 +210,14 @@ class RunStats:
         for event in events:
             if type(event) is PositionLiquidated:
                 self._liquidated(record, events, event, ledger)
+
+    @staticmethod
+    def _request(stats: AccountStats, events: list[Event]) -> None:
+        """Count a request of the account, and its reject if it was refused."""
+        stats.requests += 1
+        for event in events:
+            if type(event) is CommandRejected:
+                stats.rejects[_code_name(event.code)] += 1
 
     def _event(self, ts: int, event: Event, touched: set[str]) -> None:
         """Fold one event; note the accounts whose equity it may move."""

@@ -122,6 +122,8 @@ def account_json(stats: AccountStats) -> dict[str, Any]:
     return {
         "modes": sorted(stats.modes),
         "leverages": sorted(stats.leverages),
+        "requests": stats.requests,
+        "rejects": dict(stats.rejects.most_common()),
         "fills": stats.fills,
         "notional": e8_text(stats.notional),
         "fees": e8_text(stats.fees),

@@ -11,6 +11,7 @@ from pathlib import Path
 from exchange.cli.loadtest_command import add_loadtest, run_loadtest_command
 from exchange.cli.replay_commands import COMMANDS as REPLAY_COMMANDS
 from exchange.cli.replay_commands import add_parsers as add_replay_parsers
+from exchange.cli.replay_commands import add_report_parser
 from exchange.cli.replay_commands import run as run_replay
 from exchange.logs import configure_logging
 
@@ -31,6 +32,7 @@ examples:
   paperx accounts add bob --config paperx.toml   bob's API key, secret, broker login
   paperx replay rebuild runs/demo/journal --at 5000   books, accounts after 5000
   paperx replay whatif runs/demo/journal   every margin mode flipped, side by side
+  paperx report runs/demo/journal      per account: PnL, liquidations, rejects by code
   paperx bench core --commands orders_1000000.msgpack --json
 """
 
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     repair.add_argument("journal", type=Path, help="journal directory")
     add_replay_parsers(replay_sub)
+    add_report_parser(sub)  # paperx report: how a run went, per account
     return parser
 
 
@@ -302,6 +305,7 @@ def _run(argv: list[str] | None) -> int:
         "demo": _demo,
         "bench": lambda a: _bench(a.target, a.rest),
         "replay": _replay,
+        "report": run_replay,
         "loadtest": run_loadtest_command,
         "bot": lambda a: _bot(a.name, a.rest),
     }

@@ -76,12 +76,17 @@ examples:
   paperx replay whatif runs/demo/journal --json --out runs/demo-flipped
 """
 _REPORT = """\
-Statistics of one run: per market (fills, volume, notional, fees,
-liquidations, auto-deleveraging, funding) and per account (fills, notional,
-fees, realized PnL, funding, liquidations, largest position, worst drawdown,
-equity), and plots of equity curves and marks.
+How a run went: statistics per market and per account, and plots.
+
+Per market: fills, volume, notional, fees, liquidations, auto-deleveraging,
+funding. Per account: fills, notional, fees, realized PnL, funding,
+liquidations, largest position, worst drawdown, equity, and its requests
+with their rejects by code. Plots: equity curves and marks. Point your own
+bot at a paperx server (stressed or not), then read here how it fared.
+`paperx report` and `paperx replay report` are the same command.
 
 examples:
+  paperx report runs/demo/journal
   paperx replay report runs/demo/journal
   paperx replay report runs/demo/journal --json > report.json
   paperx replay report runs/demo/journal --png plots/
@@ -146,15 +151,22 @@ def add_parsers(sub: _Sub[argparse.ArgumentParser]) -> None:
     whatif.add_argument(
         "--top", type=int, default=10, help="accounts shown (default 10)"
     )
+    add_report_parser(sub)
+    export = _parser(sub, "export", _EXPORT)
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--out", type=Path, required=True, metavar="DIR")
+
+
+def add_report_parser(sub: _Sub[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add ``report`` (under ``paperx replay``, or as ``paperx report``)."""
     report = _parser(sub, "report", _REPORT)
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--png", type=Path, metavar="DIR", help="write plots into DIR")
     report.add_argument(
         "--top", type=int, default=20, help="accounts shown (default 20)"
     )
-    export = _parser(sub, "export", _EXPORT)
-    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    export.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.set_defaults(replay_command="report")
+    return report
 
 
 COMMANDS = ("rebuild", "rerun", "whatif", "report", "export")

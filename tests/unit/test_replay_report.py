@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from replay_rig import record_crash
+import pytest
+from replay_rig import BTC, record_crash, story_venue
+
+from exchange.errors import Rejected
 
 from exchange.cli.main import main
 from replay.fmt import money
@@ -64,6 +67,44 @@ class TestStats:
         stats = recorded_stats(ExchangeLog(tmp_path / "j"))
         assert (stats.fills, stats.liquidations) == (2, 1)
         assert stats.last_ts - stats.first_ts == 4 * 10**9
+
+
+class TestRequests:
+    """Each account's requests and their rejects by code: how a client fared."""
+
+    def test_requests_and_rejects_are_counted_per_account(self, tmp_path: Path) -> None:
+        """Deposits are the operator's; orders, cancels and settings are requests."""
+        ex = story_venue(tmp_path / "j")
+        ex.deposit("carol", "100")
+        ex.set_index_price(BTC, "60000")
+        ex.set_leverage("carol", BTC, 5)
+        ex.place_order("carol", BTC, "buy", "limit", "0.001", "59000")
+        with pytest.raises(Rejected):  # 1 BTC needs 12,000 of margin at 5x
+            ex.place_order("carol", BTC, "buy", "limit", "1", "60000")
+        for _ in range(2):
+            with pytest.raises(Rejected):
+                ex.cancel_order("carol", order_id=999)
+        ex.close()
+        carol = recorded_stats(ExchangeLog(tmp_path / "j")).accounts["carol"]
+        assert carol.requests == 5
+        assert carol.rejects == {"UNKNOWN_ORDER": 2, "INSUFFICIENT_MARGIN": 1}
+
+    def test_the_report_lists_the_rejects_by_code(self, tmp_path: Path, capsys) -> None:
+        """The text has a requests table; the JSON the counts by code name."""
+        ex = story_venue(tmp_path / "j")
+        ex.deposit("dave", "100")
+        with pytest.raises(Rejected):
+            ex.cancel_order("dave", order_id=7)
+        ex.close()
+        assert main(["report", str(tmp_path / "j")]) == 0  # = paperx replay report
+        lines = capsys.readouterr().out.splitlines()
+        assert any(
+            line.split()[:3] == ["dave", "1", "1"] and "UNKNOWN_ORDER 1" in line
+            for line in lines
+        )
+        assert main(["replay", "report", str(tmp_path / "j"), "--json"]) == 0
+        dave = json.loads(capsys.readouterr().out)["accounts"]["dave"]
+        assert (dave["requests"], dave["rejects"]) == (1, {"UNKNOWN_ORDER": 1})
 
 
 class TestRunPicture:
