@@ -72,7 +72,7 @@ from replay.streams import FillHash, StreamError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["main", "run_core", "run_journaled", "verify_fills"]
+__all__ = ["main", "measure", "run_core", "run_journaled", "verify_fills"]
 
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
@@ -168,6 +168,18 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
 def main(argv: list[str] | None = None) -> int:
     """Run ``paperx bench core``; return 0, or 1 if the fills are not as expected."""
     args = parse_args(argv)
+    code, out = measure(args)
+    if args.json and out:  # no figures: bad input, nothing measured
+        print(json.dumps(out, separators=(",", ":")))
+    return code
+
+
+def measure(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """Run the benchmark ``args`` describe, printing its report; return the figures.
+
+    Returns (exit status, figures): 0, 1 if the fills are not as expected,
+    2 (and no figures) on bad input.
+    """
     if not structlog.is_configured():  # run as ``python -m bench.core``
         configure_logging("warning")  # stdout stays the report (JSON last)
     margin: MarginWorkload | None = None
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except (OSError, ValueError, StreamError) as exc:
         print(f"paperx bench core: {exc}", file=sys.stderr)
-        return 2
+        return 2, {}
     gc.collect()
     gc.freeze()  # the inputs are not the exchange's garbage: keep them out of GC passes
     out: dict[str, Any] = {
@@ -216,9 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.profile:
         _profile(workload, args.profile, margin)
-    if args.json:
-        print(json.dumps(out, separators=(",", ":")))
-    return 0 if ok else 1
+    return (0 if ok else 1), out
 
 
 def _run_round(

@@ -244,8 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     """Return the command line of ``paperx bench memory``."""
     p = argparse.ArgumentParser(
         prog="paperx bench memory",
-        description=__doc__.split("\n\n")[0]
-        + " Each measure runs in a fresh process.",
+        description=__doc__.split("\n\n")[0] + " Each measure runs in a fresh process.",
     )
     p.add_argument(
         "--n",
@@ -269,7 +268,7 @@ def _sizes(text: str) -> list[int]:
     """Parse a comma-separated list of positive sizes."""
     sizes = [int(x) for x in text.split(",") if x.strip()]
     if any(n <= 0 for n in sizes):
-        msg = "sizes must be positive"
+        msg = f"{text}: sizes, levels and accounts must be positive"
         raise ValueError(msg)
     return sizes
 
@@ -279,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         sizes, traced = _sizes(args.n), _sizes(args.traced)
-        if args.levels <= 0 or args.accounts <= 0:
-            msg = "--levels and --accounts must be positive"
-            raise ValueError(msg)
+        _sizes(f"{args.levels},{args.accounts}")
     except ValueError as exc:
         print(f"paperx bench memory: {exc}", file=sys.stderr)
         return 2
