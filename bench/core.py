@@ -33,7 +33,6 @@ import gc
 import io
 import json
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,13 @@ import structlog
 
 from bench._args import DEFAULT_N, parse_args
 from bench._inputs import Workload, flow_workload, standard_workload
-from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
+from bench._machine import (
+    current_rss_mb,
+    git_commit,
+    machine_info,
+    peak_rss_mb,
+    percentile,
+)
 from bench._margin import (
     MarginWorkload,
     build_margin,
@@ -306,28 +311,12 @@ def _header(workload: Workload, out: dict[str, Any]) -> None:
     """Print what runs where."""
     machine = machine_info()
     out["machine"] = machine
-    out["commit"] = _commit()
+    out["commit"] = git_commit()
     print(f"paperx bench core: {workload.label}, {len(workload.records):,} commands")
     print(
         f"machine   {machine['cpu']}, {machine['cores']} logical cores, "
         f"{machine['os']}, {machine['python']}; commit {out['commit']}"
     )
-
-
-def _commit() -> str:
-    """Return ``git describe --always --dirty`` of the checkout, or "unknown"."""
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],  # noqa: S607 -- git from PATH
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
 
 
 def _variant_reference(workload: Workload, out: dict[str, Any]) -> bool:
