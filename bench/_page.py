@@ -323,10 +323,10 @@ def _e2e_method(settings: dict[str, Any], mosquitto: str) -> str:
 def _phase_cells(phase: dict[str, Any]) -> str:
     """Return offered, sustained and ack latency cells of one phase."""
     ack = phase["ack"]
-    return (
-        f"{_n(phase['offered_per_s'])} | {_n(phase['answered_during_per_s'])} | "
-        f"{_ms(ack['p50'])} | {_ms(ack['p99'])} | {_ms(ack['p99.9'])}"
-    )
+    rates = f"{_n(phase['offered_per_s'])} | {_n(phase['answered_during_per_s'])}"
+    if not ack["count"]:
+        return f"{rates} | none answered | | "
+    return f"{rates} | {_ms(ack['p50'])} | {_ms(ack['p99'])} | {_ms(ack['p99.9'])}"
 
 
 def _checks(run: dict[str, Any]) -> str:
