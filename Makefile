@@ -20,8 +20,9 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
+# Every benchmark (a few minutes), written as BENCHMARKS.md.
 bench: $(BIN)/.installed
-	$(BIN)/paperx bench core
+	$(BIN)/paperx bench all
 
 lint: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet ruff mypy

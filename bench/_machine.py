@@ -6,14 +6,24 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["current_rss_mb", "machine_info", "peak_rss_mb", "percentile"]
+__all__ = [
+    "current_rss_mb",
+    "fsync_ms",
+    "git_commit",
+    "machine_info",
+    "peak_rss_mb",
+    "percentile",
+]
 
 
 def machine_info() -> dict[str, str | int]:
@@ -59,3 +69,39 @@ def percentile(sorted_values: Sequence[int], fraction: float) -> int:
         return 0
     rank = max(math.ceil(fraction * len(sorted_values)), 1)  # nearest rank, 1-based
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def git_commit() -> str:
+    """Return ``git describe --always --dirty`` of the checkout, or "unknown"."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 -- git from PATH
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def fsync_ms(directory: Path, count: int = 100) -> tuple[float, float]:
+    """Return p50 and p99 (ms) of ``count`` fsyncs of a small write in ``directory``.
+
+    The journal's group commit waits for one such fsync before acks go out,
+    so it bounds the end-to-end ack latency under fsync "batch".
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    samples = []
+    # A named file, as the journal's segments are (an unlinked one can skip work).
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="fsync-") as f:
+        for _ in range(count):
+            f.write(b"x" * 100)
+            f.flush()
+            started = time.perf_counter_ns()
+            os.fsync(f.fileno())
+            samples.append(time.perf_counter_ns() - started)
+    samples.sort()
+    return percentile(samples, 0.5) / 1e6, percentile(samples, 0.99) / 1e6

@@ -33,7 +33,6 @@ import gc
 import io
 import json
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,13 @@ import structlog
 
 from bench._args import DEFAULT_N, parse_args
 from bench._inputs import Workload, flow_workload, standard_workload
-from bench._machine import current_rss_mb, machine_info, peak_rss_mb, percentile
+from bench._machine import (
+    current_rss_mb,
+    git_commit,
+    machine_info,
+    peak_rss_mb,
+    percentile,
+)
 from bench._margin import (
     MarginWorkload,
     build_margin,
@@ -72,7 +77,7 @@ from replay.streams import FillHash, StreamError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["main", "run_core", "run_journaled", "verify_fills"]
+__all__ = ["main", "measure", "run_core", "run_journaled", "verify_fills"]
 
 _SAMPLE_EVERY = 64  # one latency sample per this many commands in (b)
 _REPORT_EVERY = 1 << 16  # commands between progress updates
@@ -168,6 +173,18 @@ def verify_fills(workload: Workload) -> tuple[FillHash, int, float]:
 def main(argv: list[str] | None = None) -> int:
     """Run ``paperx bench core``; return 0, or 1 if the fills are not as expected."""
     args = parse_args(argv)
+    code, out = measure(args)
+    if args.json and out:  # no figures: bad input, nothing measured
+        print(json.dumps(out, separators=(",", ":")))
+    return code
+
+
+def measure(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """Run the benchmark ``args`` describe, printing its report; return the figures.
+
+    Returns (exit status, figures): 0, 1 if the fills are not as expected,
+    2 (and no figures) on bad input.
+    """
     if not structlog.is_configured():  # run as ``python -m bench.core``
         configure_logging("warning")  # stdout stays the report (JSON last)
     margin: MarginWorkload | None = None
@@ -190,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except (OSError, ValueError, StreamError) as exc:
         print(f"paperx bench core: {exc}", file=sys.stderr)
-        return 2
+        return 2, {}
     gc.collect()
     gc.freeze()  # the inputs are not the exchange's garbage: keep them out of GC passes
     out: dict[str, Any] = {
@@ -216,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.profile:
         _profile(workload, args.profile, margin)
-    if args.json:
-        print(json.dumps(out, separators=(",", ":")))
-    return 0 if ok else 1
+    return (0 if ok else 1), out
 
 
 def _run_round(
@@ -296,28 +311,12 @@ def _header(workload: Workload, out: dict[str, Any]) -> None:
     """Print what runs where."""
     machine = machine_info()
     out["machine"] = machine
-    out["commit"] = _commit()
+    out["commit"] = git_commit()
     print(f"paperx bench core: {workload.label}, {len(workload.records):,} commands")
     print(
         f"machine   {machine['cpu']}, {machine['cores']} logical cores, "
         f"{machine['os']}, {machine['python']}; commit {out['commit']}"
     )
-
-
-def _commit() -> str:
-    """Return ``git describe --always --dirty`` of the checkout, or "unknown"."""
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],  # noqa: S607 -- git from PATH
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
 
 
 def _variant_reference(workload: Workload, out: dict[str, Any]) -> bool:

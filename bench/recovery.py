@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench._machine import machine_info
 from clients.orderflow import generate
@@ -29,7 +30,7 @@ from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
 from replay.recover import recover
 
-__all__ = ["main"]
+__all__ = ["build_journal", "main", "measure", "time_rebuild"]
 
 
 def build_journal(directory: Path, records: int, tail: int, seed: int) -> int:
@@ -60,6 +61,58 @@ def time_rebuild(directory: Path) -> tuple[float, int, int]:
     return time.perf_counter() - started, len(entries), events
 
 
+def measure(records: int, tail: int, seed: int, directory: Path) -> dict[str, Any]:
+    """Build the journal in ``directory``, time the three runs; print and return them.
+
+    Raises:
+        RuntimeError: the recoveries with and without the snapshot differ.
+    """
+    started = time.perf_counter()
+    last = build_journal(directory, records, tail, seed)
+    built = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in directory.glob("*.pxj"))
+    print(f"machine   {machine_info()}")
+    print(
+        f"journal   {last:,} records, {size / 2**20:,.0f} MiB, built in {built:.1f} s"
+    )
+    seconds, count, events = time_rebuild(directory)
+    print(
+        f"rebuild   {events / seconds:,.0f} journaled events/s, "
+        f"{count / seconds:,.0f} records/s ({events:,} events, "
+        f"{seconds:.2f} s, decoding excluded)"
+    )
+    ((_, snapshot),) = list_snapshots(directory)
+    aside = snapshot.with_name("moved-away")
+    snapshot.replace(aside)
+    _, full = recover(directory)
+    print(
+        f"recover   without a snapshot: {full.seconds:.2f} s "
+        f"({full.records_replayed:,} records replayed)"
+    )
+    aside.replace(snapshot)
+    _, fast = recover(directory)
+    print(
+        f"recover   with a snapshot at seq {fast.snapshot_seq:,}: "
+        f"{fast.seconds:.2f} s ({fast.records_replayed:,} records replayed)"
+    )
+    if fast.state_hash != full.state_hash:
+        msg = "the recoveries with and without the snapshot differ"
+        raise RuntimeError(msg)
+    return {
+        "records": last,
+        "journal_bytes": size,
+        "rebuild_seconds": seconds,
+        "rebuild_events": events,
+        "rebuild_events_per_s": round(events / seconds),
+        "rebuild_records_per_s": round(count / seconds),
+        "recover_full_s": full.seconds,
+        "recover_full_replayed": full.records_replayed,
+        "recover_snapshot_s": fast.seconds,
+        "recover_snapshot_seq": fast.snapshot_seq,
+        "recover_snapshot_replayed": fast.records_replayed,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the journal, time the three runs and print the figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.recovery")
@@ -69,38 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="journal directory")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temp:
-        directory = args.dir or Path(temp) / "journal"
-        started = time.perf_counter()
-        last = build_journal(directory, args.records, args.tail, args.seed)
-        built = time.perf_counter() - started
-        size = sum(p.stat().st_size for p in directory.glob("*.pxj"))
-        print(f"machine   {machine_info()}")
-        print(
-            f"journal   {last:,} records, {size / 2**20:,.0f} MiB, built in "
-            f"{built:.1f} s"
-        )
-        seconds, records, events = time_rebuild(directory)
-        print(
-            f"rebuild   {events / seconds:,.0f} journaled events/s, "
-            f"{records / seconds:,.0f} records/s ({events:,} events, "
-            f"{seconds:.2f} s, decoding excluded)"
-        )
-        ((_, snapshot),) = list_snapshots(directory)
-        aside = snapshot.with_name("moved-away")
-        snapshot.replace(aside)
-        _, full = recover(directory)
-        print(
-            f"recover   without a snapshot: {full.seconds:.2f} s "
-            f"({full.records_replayed:,} records replayed)"
-        )
-        aside.replace(snapshot)
-        _, fast = recover(directory)
-        print(
-            f"recover   with a snapshot at seq {fast.snapshot_seq:,}: "
-            f"{fast.seconds:.2f} s ({fast.records_replayed:,} records replayed)"
-        )
-        if fast.state_hash != full.state_hash:
-            print("MISMATCH: the two recoveries differ", file=sys.stderr)
+        try:
+            measure(
+                args.records, args.tail, args.seed, args.dir or Path(temp) / "journal"
+            )
+        except RuntimeError as exc:
+            print(f"MISMATCH: {exc}", file=sys.stderr)
             return 1
     return 0
 

@@ -17,6 +17,9 @@ from exchange.logs import configure_logging
 
 __all__ = ["main"]
 
+# ``paperx bench TARGET`` runs ``bench.TARGET.main(options)``.
+_BENCHMARKS = ("all", "core", "journal", "recovery", "e2e", "memory")
+
 _EPILOG = """\
 examples:
   paperx demo                          the exchange over MQTT with sample bots, 60 s
@@ -34,6 +37,7 @@ examples:
   paperx replay whatif runs/demo/journal   every margin mode flipped, side by side
   paperx report runs/demo/journal      per account: PnL, liquidations, rejects by code
   paperx bench core --commands orders_1000000.msgpack --json
+  paperx bench all                     every benchmark, written as BENCHMARKS.md
 """
 
 
@@ -63,16 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (see BENCHMARKS.md)")
     bench.add_argument(
         "target",
-        choices=("core", "journal", "recovery", "e2e"),
-        help="core: matching, full core, and journaled core; "
+        choices=_BENCHMARKS,
+        help="all: every benchmark below (but journal), written as BENCHMARKS.md; "
+        "core: matching, full core, and journaled core; "
         "journal: file vs NATS JetStream journal throughput; "
         "recovery: rebuild speed and recovery time with and without a snapshot; "
-        "e2e: bots over MQTT (own Mosquitto, embedded broker) through the server",
+        "e2e: bots over MQTT (own Mosquitto, embedded broker) through the server; "
+        "memory: bytes per resting order",
     )
     bench.add_argument(
         "rest",
         nargs=argparse.REMAINDER,
-        help="options of the benchmark (see paperx bench core|journal --help)",
+        help="options of the benchmark (see paperx bench TARGET --help)",
     )
 
     replay = sub.add_parser("replay", help="read, rebuild and rerun recorded journals")
@@ -352,21 +358,11 @@ def _bot(name: str, argv: list[str]) -> int:
 
 def _bench(target: str, rest: list[str]) -> int:
     """Run one benchmark (imported only when asked for: keep --help fast)."""
-    if target == "journal":
-        from bench.journal import main as bench_journal  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
 
-        return bench_journal(rest)
-    if target == "e2e":
-        from bench.e2e import main as bench_e2e  # noqa: PLC0415
-
-        return bench_e2e(rest)
-    if target == "recovery":
-        from bench.recovery import main as bench_recovery  # noqa: PLC0415
-
-        return bench_recovery(rest)
-    from bench.core import main as bench_core  # noqa: PLC0415
-
-    return bench_core(rest)
+    module = importlib.import_module(f"bench.{target}")
+    code: int = module.main(rest)
+    return code
 
 
 def _speed(text: str) -> float:

@@ -62,12 +62,18 @@ class Order(msgspec.Struct, eq=False, gc=False):
 
 
 class Level:
-    """One price level: a FIFO of orders, its open total and live-order count."""
+    """One price level: a FIFO of orders, its open total and live-order count.
 
-    __slots__ = ("live", "orders", "total")
+    ``price`` is the level's own int: orders placed at an existing level take
+    it (`OrderEntry.place`), so a price costs one int object per level, not
+    one per order (32 bytes each).
+    """
 
-    def __init__(self) -> None:
-        """Create an empty level."""
+    __slots__ = ("live", "orders", "price", "total")
+
+    def __init__(self, price: int) -> None:
+        """Create an empty level at ``price`` ticks."""
+        self.price = price
         self.orders: deque[Order] = deque()
         self.total = 0
         self.live = 0
@@ -115,7 +121,7 @@ class OrderBook:
         side = self.bids if order.is_buy else self.asks
         level = side.get(order.price)
         if level is None:
-            level = side[order.price] = Level()
+            level = side[order.price] = Level(order.price)
         level.orders.append(order)
         level.total += order.remaining
         level.live += 1

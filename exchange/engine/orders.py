@@ -80,6 +80,9 @@ class OrderEntry:
             return
         is_buy = cmd.side == "buy"
         book = state.book
+        level = (book.bids if is_buy else book.asks).get(price)
+        if level is not None:
+            price = level.price  # the level's own int: see `Level`
         stp = STP_MODES[cmd.stp]
         refusal = None
         if trigger:
