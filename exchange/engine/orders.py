@@ -31,6 +31,7 @@ from exchange.messages import (
 
 if TYPE_CHECKING:
     from exchange.engine.risk import RiskGate
+    from exchange.markets import Market
 
 __all__ = ["OrderEntry", "reject"]
 
@@ -78,6 +79,11 @@ class OrderEntry:
                 cmd.client_order_id,
             )
             return
+        if state.market.max_open_orders and (trigger or (price and cmd.tif == "GTC")):
+            refusal = self._open_order_limit(cmd.account, state.market)
+            if refusal is not None:
+                self._refuse(seq, cmd, refusal, events)
+                return
         is_buy = cmd.side == "buy"
         book = state.book
         stp = STP_MODES[cmd.stp]
@@ -127,6 +133,25 @@ class OrderEntry:
         # 4. trigger
         if state.triggers.parked:
             self.execution.fire_triggers(seq, state, events)
+
+    def _open_order_limit(self, account: str, market: Market) -> Refusal | None:
+        """Refuse an order that could stay open once the account is at the limit.
+
+        Only orders that can be open are checked (a GTC limit order, a stop
+        or take-profit), so an account at its limit can still trade and
+        close with market, IOC and FOK orders; liquidation orders never come
+        here. Open orders are those resting plus those waiting to trigger.
+        """
+        symbol = market.symbol
+        orders = self.execution.by_account.get(account, {}).values()
+        open_orders = sum(1 for o in orders if o.spec.symbol == symbol)
+        if open_orders < market.max_open_orders:
+            return None
+        return Refusal(
+            RejectCode.MAX_OPEN_ORDERS,
+            f"{open_orders} open orders in {symbol}: the market's limit is "
+            f"{market.max_open_orders} per account",
+        )
 
     def _trigger_refusal(
         self, state: MarketBooks, source: str, rising: bool, trigger: int
