@@ -93,6 +93,7 @@ class PaperxClient:
         stream_limit: int = 10_000,
         mqtt_password: str | None = None,
         clock_ms: Callable[[], int] | None = None,
+        client_id: str | None = None,
     ) -> None:
         """Set up a client; nothing connects until ``async with``.
 
@@ -117,6 +118,10 @@ class PaperxClient:
             stream_limit: items a stream holds before it overflows.
             mqtt_password: the account's broker password.
             clock_ms: the bot's clock in ms since the epoch (default: time).
+            client_id: the MQTT client id (default: a random one per client
+                object), kept across reconnects so the broker's session, and
+                what it queued meanwhile, is resumed. Name it to let a
+                stressed venue disconnect this client on purpose.
 
         Raises:
             ValueError: the retry budget exceeds the exchange's request memory.
@@ -128,7 +133,7 @@ class PaperxClient:
         self.api_key = api_key
         self._secret = secret
         self._transport: Transport = transport or MqttTransport(
-            broker, username=account, password=mqtt_password
+            broker, username=account, password=mqtt_password, client_id=client_id
         )
         self._codec = wire.Codec(fmt)
         self.timeout = timeout
