@@ -3,18 +3,20 @@
 `run_report` folds a journal into `RunStats` (through a rebuild, see
 `replay.whatif.recorded_stats`); `report_json` returns it as plain data
 (amounts as decimal strings), `report_text` as two tables: the markets, and
-the accounts (the most active first).
+the accounts (the most active first); then, if there were any, the rejects
+each account got by code and the stress settings the venue ran under.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from replay.fmt import e8_text, money, table
+from replay.fmt import e8_text, iso_utc, money, table
 from replay.whatif import account_json
 
 if TYPE_CHECKING:
-    from replay.stats import RunStats
+    from replay.stats import AccountStats, RunStats
 
 __all__ = ["report_json", "report_text"]
 
@@ -37,6 +39,10 @@ def report_json(stats: RunStats) -> dict[str, Any]:
             for s, m in sorted(stats.markets.items())
         },
         "accounts": {n: account_json(a) for n, a in sorted(stats.accounts.items())},
+        "stress": [
+            {"seq": seq, "time": iso_utc(ts), "settings": json.loads(settings)}
+            for seq, ts, settings in stats.stress
+        ],
     }
 
 
@@ -86,4 +92,19 @@ def report_text(stats: RunStats, top: int = 20) -> str:
     )
     if len(accounts) > top:
         lines.append(f"... and {len(accounts) - top:,} more accounts (--top, --json)")
-    return "\n".join(lines)
+    return "\n".join(lines + _coping(stats, accounts[:top]))
+
+
+def _coping(stats: RunStats, accounts: list[AccountStats]) -> list[str]:
+    """Return the lines on how clients coped: rejects by code, stress settings."""
+    lines = []
+    rows = [
+        [a.name, name, f"{count:,}"]
+        for a in accounts
+        for name, count in sorted(a.rejects.items())
+    ]
+    if rows:
+        lines += ["", table(["account", "rejected", "times"], rows)]
+    for seq, ts, settings in stats.stress:
+        lines += ["", f"stress from record {seq:,} ({iso_utc(ts)}): {settings}"]
+    return lines

@@ -13,7 +13,10 @@ the state the record left (a rebuild's or a rerun's ledger), and adds up:
   PnL, `equity_e8`) after every record that moved a wallet, a position, or
   the mark of a market the account holds, with its worst drawdown;
 * per market: fills, volume, notional, fees, liquidations, ADL, funding
-  paid, and the mark after every change.
+  paid, and the mark after every change;
+* how the clients coped with the venue: each account's rejects by code
+  (injected ones, INJECTED_REJECT, among them), and the stress settings the
+  run declared (`DeclareStress`), with the record they took effect at.
 
 All amounts are ints of E8 (USDT), as in the events; readers turn them into
 `Decimal` for display.
@@ -21,11 +24,15 @@ All amounts are ints of E8 (USDT), as in the events; readers turn them into
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from exchange.codes import RejectCode
 from exchange.messages import (
     BalanceChanged,
+    CommandRejected,
+    DeclareStress,
     Event,
     FundingPaid,
     MarkPriceChanged,
@@ -82,6 +89,7 @@ class AccountStats:
     peak: int = 0  # of equity less net deposits (the run's PnL)
     max_drawdown: int = 0  # the largest fall of that PnL from its peak
     equity: int = 0
+    rejects: Counter[str] = field(default_factory=Counter)  # by code name
 
     @property
     def net_realized(self) -> int:
@@ -145,6 +153,7 @@ class RunStats:
         self.records = 0
         self.first_ts = 0
         self.last_ts = 0
+        self.stress: list[tuple[int, int, str]] = []  # (seq, ts_ns, settings JSON)
         self._holders: dict[str, set[str]] = {m.symbol: set() for m in markets}
         self._life: dict[tuple[str, str], int] = {}  # open position -> its result
         self._closed: set[tuple[str, str]] = set()  # positions the record closed
@@ -174,6 +183,8 @@ class RunStats:
             self.first_ts = record.ts_ns
         self.records += 1
         ts = self.last_ts = record.ts_ns
+        if type(record.command) is DeclareStress:
+            self.stress.append((record.seq, ts, record.command.settings))
         touched: set[str] = set()
         for event in events:
             self._event(ts, event, touched)
@@ -186,7 +197,7 @@ class RunStats:
             if type(event) is PositionLiquidated:
                 self._liquidated(record, events, event, ledger)
 
-    def _event(self, ts: int, event: Event, touched: set[str]) -> None:
+    def _event(self, ts: int, event: Event, touched: set[str]) -> None:  # noqa: C901 -- one branch per event
         """Fold one event; note the accounts whose equity it may move."""
         match event:
             case OrderFilled():
@@ -218,6 +229,8 @@ class RunStats:
             case PositionDeleveraged():
                 self.account(event.account).adl += 1
                 self.markets[event.symbol].adl += 1
+            case CommandRejected() if event.account:
+                self.account(event.account).rejects[_code_name(event.code)] += 1
             case _:
                 pass
 
@@ -308,3 +321,11 @@ class RunStats:
             stats = self.account(name)
             stats.largest_loss = min(stats.largest_loss, marked)
         self._life.clear()
+
+
+def _code_name(code: int) -> str:
+    """Return a reject code's name (its number if this version does not know it)."""
+    try:
+        return RejectCode(code).name
+    except ValueError:
+        return str(code)

@@ -147,6 +147,7 @@ def account_json(stats: AccountStats) -> dict[str, Any]:
         ],
         "adl": stats.adl,
         "max_position": {s: e8_text(q) for s, q in sorted(stats.max_position.items())},
+        "rejects": dict(sorted(stats.rejects.items())),
     }
 
 
