@@ -186,8 +186,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         required=True,
         help="the server's TOML file: markets, accounts (API keys, secrets, "
-        "deposits), journal and fsync, broker, feed, clock, market data (see "
-        "exchange/shell/server_config.py)",
+        "deposits), journal and fsync, broker, feed, clock, market data, stress "
+        "(see exchange/shell/server_config.py)",
     )
     serve.add_argument(
         "--broker",

@@ -1,31 +1,16 @@
 """Stress settings: how hostile the venue is to its clients, and the seeded draws.
 
 A venue made hostile on purpose, for teams that must know how their trading
-client copes (issue #10). Every mode is off by default; with none on, the
-server behaves exactly as without this module. The ``[stress]`` table of the
-server config (`exchange.shell.server_config`) or ``paperx serve --stress
-FILE`` sets them::
-
-    [stress]
-    seed = 1                  # every draw below is seeded from this
-
-    [stress.latency]          # delays added before messages are published
-    private = { dist = "fixed", ms = 50 }          # acks, fills, account updates
-    market_data = { dist = "lognormal", mean_ms = 5, sd_ms = 10 }
-    [stress.latency.accounts] # per account: replaces ``private`` for it
-    alice = { dist = "uniform", low_ms = 10, high_ms = 200 }
-
-    [stress.reject]           # refuse commands on purpose (INJECTED_REJECT)
-    probability = 0.01
-    accounts = { alice = 0.5 }  # per account: replaces ``probability``
-
-    [stress.flood]            # book deltas that change nothing
-    rate = 1000               # per second and symbol
-    symbols = []              # [] = every market
-
-    [stress.disconnect.alice-bot]   # the MQTT client id to disconnect
-    at_s = [10, 30.5]         # seconds after the server is ready
-    mean_interval_s = 60      # and at random: exponential gaps of this mean
+client copes (issue #10; the user's guide, with a full example, is
+docs/stress.md). Every mode is off by default; with none on, the server
+behaves exactly as without this module. The ``[stress]`` table of the server
+config (`exchange.shell.server_config`) or ``paperx serve --stress FILE``
+holds them: ``seed``; ``[stress.latency]`` (``private``, ``market_data`` and
+per-account ``accounts`` distributions); ``[stress.reject]``
+(``probability`` and per-account ``accounts``); ``[stress.flood]``
+(``rate`` per second and symbol, ``symbols``); and one
+``[stress.disconnect.CLIENT_ID]`` per MQTT client to drop (``at_s``,
+``mean_interval_s``).
 
 Latency distributions (milliseconds): ``fixed`` (``ms``), ``uniform``
 (``low_ms``..``high_ms``), ``normal`` (``mean_ms``, ``sd_ms``; a negative draw

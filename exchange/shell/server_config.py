@@ -70,7 +70,7 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -96,6 +96,9 @@ __all__ = [
 
 class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A TOML table: an unknown key is an error, not silently ignored."""
+
+
+_T = TypeVar("_T", bound=_Table)
 
 
 class ServerSection(_Table, frozen=True):
@@ -236,15 +239,7 @@ def load_server_config(path: str | Path) -> ServerConfig:
         ConfigError: if the file is missing, not TOML, or has a bad value.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        document = msgspec.convert(tomllib.loads(text), _Document, strict=False)
-    except OSError as exc:
-        msg = f"{path}: cannot read the server config: {exc.strerror}"
-        raise ConfigError(msg) from exc
-    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
-        msg = f"{path}: {exc}"
-        raise ConfigError(msg) from exc
+    text, document = _read(path, _Document, "the server config")
     if not document.accounts:
         msg = f"{path}: needs at least one [accounts.NAME] table"
         raise ConfigError(msg)
@@ -296,18 +291,28 @@ def with_stress_file(config: ServerConfig, path: str | Path) -> ServerConfig:
             ``[stress]`` table, or names accounts or markets ``config`` has not.
     """
     path = Path(path)
+    stress = _read(path, _StressFile, "the stress settings")[1].stress
+    symbols = {m.symbol for m in config.markets}
+    _check_stress(path, stress, set(config.accounts), symbols)
+    return msgspec.structs.replace(config, stress=stress)
+
+
+def _read(path: Path, kind: type[_T], what: str) -> tuple[str, _T]:
+    """Return a TOML file's text and its tables as ``kind``.
+
+    Raises:
+        ConfigError: naming the file, if it cannot be read, is not TOML, or
+            does not fit ``kind`` (``what`` names the file's role).
+    """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        stress = msgspec.convert(data, _StressFile, strict=False).stress
+        text = path.read_text(encoding="utf-8")
+        return text, msgspec.convert(tomllib.loads(text), kind, strict=False)
     except OSError as exc:
-        msg = f"{path}: cannot read the stress settings: {exc.strerror}"
+        msg = f"{path}: cannot read {what}: {exc.strerror}"
         raise ConfigError(msg) from exc
     except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         msg = f"{path}: {exc}"
         raise ConfigError(msg) from exc
-    symbols = {m.symbol for m in config.markets}
-    _check_stress(path, stress, set(config.accounts), symbols)
-    return msgspec.structs.replace(config, stress=stress)
 
 
 def _check_stress(
