@@ -20,8 +20,9 @@ Durable before acknowledged still holds: only messages of durable records
 reach the outbox, and the delay only adds to their wait. Held private
 messages count toward the outbox's admission limit (`overloaded`), so a
 long delay under load still refuses new commands rather than holding an
-unbounded backlog. Closing releases everything held at once: a clean stop
-publishes every answer.
+unbounded backlog. Held market data is bounded by its rate times the delay
+(conflation applies once it is released into the outbox). Closing releases
+everything held at once: a clean stop publishes every answer.
 """
 
 from __future__ import annotations
