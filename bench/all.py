@@ -209,7 +209,7 @@ def _brokers(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def _e2e(plan: Plan, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run each end-to-end scenario on each broker, each on a fresh server."""
-    from clients.loadtest.venue import VenueError  # noqa: PLC0415
+    from exchange.cli.server_process import VenueError  # noqa: PLC0415
 
     runs: list[dict[str, Any]] = []
     for label, broker in _brokers(args):
@@ -230,7 +230,7 @@ def _e2e(plan: Plan, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def _capacity(plan: Plan, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run the step schedule on the Mosquitto (the embedded broker if there is none)."""
-    from clients.loadtest.venue import VenueError  # noqa: PLC0415
+    from exchange.cli.server_process import VenueError  # noqa: PLC0415
 
     (label, broker), (fallback, embedded) = _brokers(args)
     try:

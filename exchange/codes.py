@@ -59,6 +59,7 @@ class RejectCode(IntEnum):
     DUPLICATE_CLIENT_ORDER_ID = 4005  # client id in use by an open order (-4116)
     AMEND_NO_CHANGE = 4006  # amend would not change the order (-5027)
     NOT_AMENDABLE = 4007  # only resting limit orders can be amended (-4028)
+    MAX_OPEN_ORDERS = 4008  # the account's open orders in a market at its limit (-2025)
 
     # 5xxx: account and settings
     MODE_CHANGE_WITH_POSITION = 5001  # margin mode change with a position (-4048)
@@ -73,6 +74,7 @@ class RejectCode(IntEnum):
     OVERLOADED = 9001  # the exchange's intake queue is full: retry later (-1008)
     INTERNAL = 9002  # a bug in the exchange answered instead of crashing (-1000)
     RATE_LIMITED = 9003  # over the account's request rate: retry after (-1003)
+    INJECTED_REJECT = 9004  # refused on purpose by the venue's stress settings
 
 
 class Refusal:

@@ -56,8 +56,10 @@ from exchange.messages import (
     CancelOrder,
     Checkpoint,
     CheckpointTaken,
+    DeclareStress,
     Deposit,
     Event,
+    InjectReject,
     Liquidate,
     PlaceOrder,
     Record,
@@ -167,6 +169,10 @@ class ExchangeCore:
                 pass  # time moved above; funding settled there
             case Liquidate():
                 self._liquidate(seq, cmd, events)
+            case InjectReject():
+                self._inject_reject(seq, cmd, events)
+            case DeclareStress():
+                pass  # a note for the journal's readers; nothing changes
             case _:
                 assert_never(cmd)
         if self.liquidator is None:
@@ -409,6 +415,20 @@ class ExchangeCore:
             )
             return
         self.liquidator.run(seq, cmd, events)
+
+    @staticmethod
+    def _inject_reject(seq: int, cmd: InjectReject, events: list[Event]) -> None:
+        """Refuse the wrapped command as its own reject would, changing nothing."""
+        inner = cmd.command
+        reject(
+            seq,
+            inner.account,
+            RejectCode.INJECTED_REJECT,
+            "refused on purpose: the venue injects rejects (its stress settings)",
+            events,
+            getattr(inner, "client_order_id", ""),
+            getattr(inner, "order_id", 0),
+        )
 
     # ------------------------------------------------------------ state
 

@@ -180,6 +180,7 @@ REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.DUPLICATE_CLIENT_ORDER_ID: DuplicateOrderId,
     RejectCode.AMEND_NO_CHANGE: NoChange,
     RejectCode.NOT_AMENDABLE: InvalidOrder,
+    RejectCode.MAX_OPEN_ORDERS: InvalidOrder,  # ccxt's binance: -2025 InvalidOrder
     RejectCode.MODE_CHANGE_WITH_POSITION: OperationRejected,
     RejectCode.MODE_CHANGE_WITH_ORDERS: OperationRejected,
     RejectCode.INVALID_LEVERAGE: BadRequest,
@@ -190,6 +191,7 @@ REJECT_CLASSES: dict[RejectCode, type[Rejected]] = {
     RejectCode.OVERLOADED: ExchangeNotAvailable,
     RejectCode.INTERNAL: ExchangeNotAvailable,
     RejectCode.RATE_LIMITED: ExchangeNotAvailable,
+    RejectCode.INJECTED_REJECT: ExchangeNotAvailable,  # a venue fault: retry
 }
 """The family class of every reject code: what the facade raises for it."""
 

@@ -35,7 +35,10 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     With margin, market orders only trade within ``market_band`` of the mark
     (Binance's price protection): a thin book cannot fill them anywhere. One
     tick times one lot must be worth a whole number of E8 units, so every
-    fill's value is exact.
+    fill's value is exact. ``max_open_orders`` (0: no limit) caps each
+    account's open orders in the market, as Binance's MAX_NUM_ORDERS filter
+    does: an order that would stay open beyond it is refused
+    (MAX_OPEN_ORDERS).
     """
 
     symbol: str
@@ -53,6 +56,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     market_band_ppm: int = 50_000  # market orders trade within mark +- 5%
     partial_liquidation: bool = True  # above tier 1: cut to the tier below first
     funding: bool = True  # pay funding every interval (False: never)
+    max_open_orders: int = 0  # per account; 0 = no limit
 
     def __post_init__(self) -> None:
         """Refuse a market whose limits are not on its own grid or out of order."""
@@ -86,6 +90,9 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         if type(self.funding) is not bool:
             msg = f"{self.symbol}: funding must be true or false"
             raise ValueError(msg)
+        if type(self.max_open_orders) is not int or self.max_open_orders < 0:
+            msg = f"{self.symbol}: max_open_orders must be an integer, 0 or more"
+            raise ValueError(msg)
 
     @classmethod
     def from_decimals(
@@ -106,6 +113,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         market_band: Decimal | str = "0.05",
         partial_liquidation: bool = True,
         funding: bool = True,
+        max_open_orders: int = 0,
     ) -> Market:
         """Build a market from decimal sizes and fee fractions.
 
@@ -122,6 +130,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             market_band_ppm=to_ppm(market_band),
             partial_liquidation=partial_liquidation,
             funding=funding,
+            max_open_orders=max_open_orders,
             maker_fee_ppm=to_ppm(maker_fee),
             taker_fee_ppm=to_ppm(taker_fee),
             symbol=symbol,
@@ -151,6 +160,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             "market_band",
             "partial_liquidation",
             "funding",
+            "max_open_orders",
         }
         if unknown:
             msg = f"market {symbol}: unknown keys {sorted(unknown)}"
@@ -160,7 +170,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
         decimals = {
             k: str(v)
             for k, v in spec.items()
-            if k not in ("tiers", "partial_liquidation", "funding")
+            if k not in ("tiers", "partial_liquidation", "funding", "max_open_orders")
         }
         # from_decimals validates mark_source itself (a clear ValueError)
         return cls.from_decimals(
@@ -168,6 +178,7 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             tiers=tiers,
             partial_liquidation=spec.get("partial_liquidation", True),
             funding=spec.get("funding", True),
+            max_open_orders=spec.get("max_open_orders", 0),
             **decimals,  # type: ignore[arg-type]
         )
 
@@ -205,6 +216,8 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
             table["tiers"] = self.tiers.as_rows()
         if not self.funding:  # only when off: older journals' hashes stay
             table["funding"] = False
+        if self.max_open_orders:  # likewise only when set
+            table["max_open_orders"] = self.max_open_orders
         return table
 
 

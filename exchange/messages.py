@@ -30,9 +30,11 @@ __all__ = [
     "CheckpointTaken",
     "Command",
     "CommandRejected",
+    "DeclareStress",
     "Deposit",
     "Event",
     "FundingPaid",
+    "InjectReject",
     "InsuranceFundChanged",
     "Liquidate",
     "LiquidationSkipped",
@@ -55,6 +57,7 @@ __all__ = [
     "SetLeverage",
     "SetMarginMode",
     "SetRiskLimits",
+    "UserCommand",
     "Withdraw",
 ]
 
@@ -227,6 +230,49 @@ class AdvanceTime(_Message, tag="clock"):
     ts_ns: int
 
 
+UserCommand = (
+    PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | CancelAll
+    | SetMarginMode
+    | SetLeverage
+    | AdjustMargin
+)
+"""The commands a bot sends (what the gateway makes of its requests)."""
+
+
+class InjectReject(_Message, tag="inject_reject"):
+    """Refuse a bot's ``command`` on purpose: the venue's reject injection.
+
+    The gateway draws, outside the core, which commands its stress settings
+    refuse, and sends each wrapped in this: the core answers with a
+    `CommandRejected` of code INJECTED_REJECT for the command's account,
+    echoing its client order id and order id, and changes nothing. The
+    journal keeps the command, so a report shows what was refused and a
+    rerun refuses it again.
+    """
+
+    command: UserCommand
+
+    @property
+    def account(self) -> str:
+        """Return the account of the refused command."""
+        return self.command.account
+
+
+class DeclareStress(_Message, tag="stress"):
+    """System command: the venue's stress settings in effect from here on.
+
+    ``settings`` is the JSON of the server's ``[stress]`` table (latency,
+    reject injection, floods, disconnects; see `exchange.gateway.stress`).
+    The core changes nothing: the record only says, in the journal, how
+    hostile the venue was to its clients from this record on.
+    """
+
+    settings: str
+
+
 Command = (
     PlaceOrder
     | CancelOrder
@@ -242,6 +288,8 @@ Command = (
     | SetIndexPrice
     | AdvanceTime
     | Liquidate
+    | InjectReject
+    | DeclareStress
 )
 
 

@@ -27,8 +27,10 @@ How the recording meets the live run:
 * **System records are the live exchange's own**: recorded liquidations are
   not replayed (the live core makes its own), nor the recorded clock ticks
   (`AdvanceTime`) and checkpoints (the live server runs its clock and
-  checkpoints). Recorded index prices are replayed unless ``index`` is
-  False (another source owns the index, e.g. a market data file).
+  checkpoints), nor the recorded venue's stress (its `DeclareStress` notes
+  and the commands it refused on purpose, `InjectReject`: they never took
+  effect). Recorded index prices are replayed unless ``index`` is False
+  (another source owns the index, e.g. a market data file).
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from exchange.messages import (
     CancelOrder,
     Checkpoint,
     Command,
+    DeclareStress,
     Deposit,
     Event,
+    InjectReject,
     Liquidate,
     PlaceOrder,
     SetIndexPrice,
@@ -76,7 +80,7 @@ _ACCOUNT_COMMANDS = (
     AdjustMargin,
     SetRiskLimits,
 )
-_SYSTEM_COMMANDS = (Liquidate, AdvanceTime, Checkpoint)
+_SYSTEM_COMMANDS = (Liquidate, AdvanceTime, Checkpoint, DeclareStress, InjectReject)
 
 
 class RecordedFlow:

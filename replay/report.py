@@ -4,18 +4,20 @@
 `replay.whatif.recorded_stats`); `report_json` returns it as plain data
 (amounts as decimal strings), `report_text` as tables: the markets, the
 accounts (the most active first), and their requests with the rejects by
-code (how each client fared, under a stressed venue too).
+code; then the stress settings the venue ran under, if any (how each client
+fared, under a stressed venue too).
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from replay.fmt import e8_text, money, table
+from replay.fmt import e8_text, iso_utc, money, table
 from replay.whatif import account_json
 
 if TYPE_CHECKING:
-    from replay.stats import RunStats
+    from replay.stats import AccountStats, RunStats
 
 __all__ = ["report_json", "report_text"]
 
@@ -38,6 +40,10 @@ def report_json(stats: RunStats) -> dict[str, Any]:
             for s, m in sorted(stats.markets.items())
         },
         "accounts": {n: account_json(a) for n, a in sorted(stats.accounts.items())},
+        "stress": [
+            {"seq": seq, "time": iso_utc(ts), "settings": json.loads(settings)}
+            for seq, ts, settings in stats.stress
+        ],
     }
 
 
@@ -87,7 +93,13 @@ def report_text(stats: RunStats, top: int = 20) -> str:
     )
     if len(accounts) > top:
         lines.append(f"... and {len(accounts) - top:,} more accounts (--top, --json)")
-    senders = [a for a in accounts[:top] if a.requests]
+    return "\n".join(lines + _coping(stats, accounts[:top]))
+
+
+def _coping(stats: RunStats, accounts: list[AccountStats]) -> list[str]:
+    """Return the lines on how clients fared: requests, rejects by code, stress."""
+    lines = []
+    senders = [a for a in accounts if a.requests]
     if senders:
         lines += [
             "",
@@ -107,4 +119,6 @@ def report_text(stats: RunStats, top: int = 20) -> str:
                 ],
             ),
         ]
-    return "\n".join(lines)
+    for seq, ts, settings in stats.stress:
+        lines += ["", f"stress from record {seq:,} ({iso_utc(ts)}): {settings}"]
+    return lines

@@ -16,7 +16,10 @@ the state the record left (a rebuild's or a rerun's ledger), and adds up:
   PnL, `equity_e8`) after every record that moved a wallet, a position, or
   the mark of a market the account holds, with its worst drawdown;
 * per market: fills, volume, notional, fees, liquidations, ADL, funding
-  paid, and the mark after every change.
+  paid, and the mark after every change;
+* the stress settings the run declared (`DeclareStress`), with the record
+  they took effect at (injected rejects, INJECTED_REJECT, are among the
+  accounts' rejects).
 
 All amounts are ints of E8 (USDT), as in the events; readers turn them into
 `Decimal` for display.
@@ -32,6 +35,7 @@ from exchange.codes import RejectCode
 from exchange.messages import (
     BalanceChanged,
     CommandRejected,
+    DeclareStress,
     Deposit,
     Event,
     FundingPaid,
@@ -167,6 +171,7 @@ class RunStats:
         self.records = 0
         self.first_ts = 0
         self.last_ts = 0
+        self.stress: list[tuple[int, int, str]] = []  # (seq, ts_ns, settings JSON)
         self._holders: dict[str, set[str]] = {m.symbol: set() for m in markets}
         self._life: dict[tuple[str, str], int] = {}  # open position -> its result
         self._closed: set[tuple[str, str]] = set()  # positions the record closed
@@ -199,6 +204,8 @@ class RunStats:
         sender = getattr(record.command, "account", "")
         if sender and not isinstance(record.command, _NOT_REQUESTS):
             self._request(self.account(sender), events)
+        elif type(record.command) is DeclareStress:
+            self.stress.append((record.seq, ts, record.command.settings))
         touched: set[str] = set()
         for event in events:
             self._event(ts, event, touched)

@@ -15,6 +15,12 @@ time, so a retry is answered with the original outcome and never runs
 twice. The whole retry budget stays inside the exchange's memory of
 requests (`exchange.gateway.wire.MAX_RECV_WINDOW_MS`). Rejects raise the
 `RejectedError` family of their code; no answer raises `RequestTimeout`.
+
+A link that takes requests but delivers nothing is reconnected: when a
+request got no answer for ``timeout`` seconds and nothing at all arrived
+meanwhile, the client connects again before the retry. A broker that
+mis-tracks a session across a client id take-over (amqtt, under a venue's
+forced disconnects) leaves such a link, alive to the socket and to pings.
 """
 
 from __future__ import annotations
@@ -93,6 +99,7 @@ class PaperxClient:
         stream_limit: int = 10_000,
         mqtt_password: str | None = None,
         clock_ms: Callable[[], int] | None = None,
+        client_id: str | None = None,
     ) -> None:
         """Set up a client; nothing connects until ``async with``.
 
@@ -105,7 +112,8 @@ class PaperxClient:
                 ``transport`` is given).
             transport: another transport, e.g. `LoopbackExchange.transport`.
             fmt: the wire format, "json" or "msgpack" (the server's).
-            timeout: seconds to wait for an answer before sending again.
+            timeout: seconds to wait for an answer before sending again (and
+                for the broker's answer to a connect, subscribe or publish).
             retries: how many times a request is sent again.
             recv_window_ms: the exchange accepts a request this long after
                 its timestamp.
@@ -117,6 +125,10 @@ class PaperxClient:
             stream_limit: items a stream holds before it overflows.
             mqtt_password: the account's broker password.
             clock_ms: the bot's clock in ms since the epoch (default: time).
+            client_id: the MQTT client id (default: a random one per client
+                object), kept across reconnects so the broker's session, and
+                what it queued meanwhile, is resumed. Name it to let a
+                stressed venue disconnect this client on purpose.
 
         Raises:
             ValueError: the retry budget exceeds the exchange's request memory.
@@ -128,7 +140,11 @@ class PaperxClient:
         self.api_key = api_key
         self._secret = secret
         self._transport: Transport = transport or MqttTransport(
-            broker, username=account, password=mqtt_password
+            broker,
+            username=account,
+            password=mqtt_password,
+            client_id=client_id,
+            timeout=timeout,
         )
         self._codec = wire.Codec(fmt)
         self.timeout = timeout
@@ -158,6 +174,7 @@ class PaperxClient:
         self.marks: dict[str, out.MarkUpdate] = {}
         self.reconnects = 0
         self._generation = 0  # counts connections, to tell a stale failure
+        self._last_received = 0.0  # time.monotonic() of the last message
         self.undecodable = 0
 
     # ------------------------------------------------------------ lifetime
@@ -175,9 +192,7 @@ class PaperxClient:
             msg = f"cannot connect: {exc}"
             raise NetworkError(msg) from exc
         self._connected.set()
-        self._receiver = asyncio.create_task(
-            self._receive(), name=f"paperx.sdk.{self.account}.receive"
-        )
+        self._start_receiving()
         return self
 
     async def __aexit__(
@@ -211,15 +226,41 @@ class PaperxClient:
         for name, qos in self._topics.items():
             await self._transport.subscribe(name, qos)
 
-    async def _receive(self) -> None:
-        """Route messages; on a drop, end the streams and reconnect."""
+    def _start_receiving(self, *, relink: bool = False) -> None:
+        """Start the receive task (``relink``: it reconnects first)."""
+        self._receiver = asyncio.create_task(
+            self._receive(relink=relink), name=f"paperx.sdk.{self.account}.receive"
+        )
+
+    async def _receive(self, *, relink: bool = False) -> None:
+        """Route messages; on a drop (or to relink), end the streams and reconnect."""
         while True:
-            with contextlib.suppress(TransportError):
-                async for message in self._transport.messages():
-                    self._route(message)
+            if not relink:
+                with contextlib.suppress(TransportError):
+                    async for message in self._transport.messages():
+                        self._last_received = time.monotonic()
+                        self._route(message)
+            relink = False
             self._connected.clear()
             self.channels.end_all(ConnectionLost("the connection dropped"))
             await self._reconnect()
+
+    def _relink_if_silent(self, since: float, generation: int) -> None:
+        """Reconnect a link that delivered nothing since ``since`` (a dead one).
+
+        Only the link ``generation`` names, and only while it counts as up:
+        a reconnect already under way, or done meanwhile, is left alone.
+        """
+        if (
+            self._last_received >= since
+            or generation != self._generation
+            or not self._connected.is_set()
+            or self._receiver is None
+        ):
+            return
+        self._connected.clear()
+        self._receiver.cancel()  # in the transport's iterator: nothing half-routed
+        self._start_receiving(relink=True)
 
     async def _reconnect(self) -> None:
         """Connect again with jittered exponential backoff, then resubscribe."""
@@ -362,11 +403,14 @@ class PaperxClient:
         waiting = items
         try:
             for _ in range(self.retries + 1):
+                sent_at, generation = time.monotonic(), self._generation
                 if await self._publish(waiting):
                     await asyncio.wait(
                         [futures[item.id] for item in waiting], timeout=self.timeout
                     )
                 waiting = [item for item in waiting if not futures[item.id].done()]
+                if waiting:
+                    self._relink_if_silent(sent_at, generation)
                 if not waiting:
                     return [futures[item.id].result() for item in items]
             raise RequestTimeout(waiting[0].id, self.retries + 1)

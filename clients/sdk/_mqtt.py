@@ -5,6 +5,12 @@ round trip then took 88 ms instead of 0.3 ms. The session is persistent
 (``clean_session=False`` under one client id for the transport's lifetime),
 so QoS 1 answers the broker queued while the link was down arrive after a
 reconnect instead of being lost.
+
+Every call the broker must answer (CONNACK, SUBACK, PUBACK) fails after
+``timeout`` seconds: aiomqtt does not fail a call whose link dropped before
+the answer came, so a connection dropped during a reconnect's subscribe (a
+venue's forced disconnects do that) would otherwise stall the client for
+aiomqtt's own 10 s.
 """
 
 from __future__ import annotations
@@ -42,8 +48,13 @@ class MqttTransport:
         password: str | None = None,
         client_id: str | None = None,
         max_queued: int = 100_000,
+        timeout: float = 10.0,
     ) -> None:
-        """Remember where to connect; nothing opens until `connect`."""
+        """Remember where to connect; nothing opens until `connect`.
+
+        ``timeout``: seconds to wait for the broker's answer to a connect,
+        subscribe or QoS 1 publish before it fails (`TransportError`).
+        """
         url = urlsplit(broker)
         if url.scheme not in ("mqtt", "tcp"):
             msg = f"broker URL {broker!r} is not mqtt://host:port"
@@ -54,6 +65,7 @@ class MqttTransport:
         self.password = url.password or password
         self.client_id = client_id or f"paperx-sdk-{secrets.token_hex(6)}"
         self.max_queued = max_queued
+        self.timeout = timeout
         self._client: aiomqtt.Client | None = None
 
     async def connect(self) -> None:
@@ -68,6 +80,7 @@ class MqttTransport:
             clean_session=False,
             max_queued_incoming_messages=self.max_queued,
             socket_options=[_NODELAY],
+            timeout=self.timeout,
         )
         try:
             await client.__aenter__()

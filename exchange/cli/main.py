@@ -195,8 +195,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         required=True,
         help="the server's TOML file: markets, accounts (API keys, secrets, "
-        "deposits), journal and fsync, broker, feed, clock, market data (see "
-        "exchange/shell/server_config.py)",
+        "deposits), journal and fsync, broker, feed, clock, market data, stress "
+        "(see exchange/shell/server_config.py)",
     )
     serve.add_argument(
         "--broker",
@@ -243,6 +243,18 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="ACCOUNT[,ACCOUNT...]",
         default="",
         help="start the replay once each of these accounts has an open order",
+    )
+    serve.add_argument(
+        "--stress",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file whose [stress] table replaces the config's: make the "
+        "venue hostile on purpose to test a client. Injected latency on acks and "
+        "market data (fixed, uniform, normal or lognormal ms; per account), "
+        "commands refused at a probability (INJECTED_REJECT, journaled), book "
+        "delta floods, forced disconnects of a named MQTT client id at times or "
+        "at random; all seeded, journaled as config and off by default (see "
+        "docs/stress.md). Open-order limits are the markets' max_open_orders",
     )
     serve.add_argument(
         "--journal", type=Path, help="journal directory (overrides the config's)"
@@ -381,10 +393,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     from exchange.errors import ConfigError, JournalError  # noqa: PLC0415
     from exchange.shell.server import ServeOptions, serve  # noqa: PLC0415
-    from exchange.shell.server_config import load_server_config  # noqa: PLC0415
+    from exchange.shell.server_config import (  # noqa: PLC0415
+        load_server_config,
+        with_stress_file,
+    )
 
     try:
         config = load_server_config(args.config)
+        if args.stress is not None:
+            config = with_stress_file(config, args.stress)
         if args.journal is not None:
             config = msgspec.structs.replace(config, journal=args.journal)
         if args.fsync is not None:

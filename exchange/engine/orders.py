@@ -31,6 +31,7 @@ from exchange.messages import (
 
 if TYPE_CHECKING:
     from exchange.engine.risk import RiskGate
+    from exchange.markets import Market
 
 __all__ = ["OrderEntry", "reject"]
 
@@ -45,7 +46,7 @@ class OrderEntry:
         self.index = execution.index
         self.risk = risk
 
-    def place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912 -- hot path kept in one frame
+    def place(self, seq: int, cmd: PlaceOrder, events: list[Event]) -> None:  # noqa: C901, PLR0912, PLR0915 -- hot path kept in one frame
         """Check, accept and execute (or park) a new order."""
         # 1. check
         state = self.markets.get(cmd.symbol)
@@ -78,6 +79,11 @@ class OrderEntry:
                 cmd.client_order_id,
             )
             return
+        if state.market.max_open_orders and (trigger or (price and cmd.tif == "GTC")):
+            refusal = self._open_order_limit(cmd.account, state.market)
+            if refusal is not None:
+                self._refuse(seq, cmd, refusal, events)
+                return
         is_buy = cmd.side == "buy"
         book = state.book
         level = (book.bids if is_buy else book.asks).get(price)
@@ -130,6 +136,25 @@ class OrderEntry:
         # 4. trigger
         if state.triggers.parked:
             self.execution.fire_triggers(seq, state, events)
+
+    def _open_order_limit(self, account: str, market: Market) -> Refusal | None:
+        """Refuse an order that could stay open once the account is at the limit.
+
+        Only orders that can be open are checked (a GTC limit order, a stop
+        or take-profit), so an account at its limit can still trade and
+        close with market, IOC and FOK orders; liquidation orders never come
+        here. Open orders are those resting plus those waiting to trigger.
+        """
+        symbol = market.symbol
+        orders = self.execution.by_account.get(account, {}).values()
+        open_orders = sum(1 for o in orders if o.spec.symbol == symbol)
+        if open_orders < market.max_open_orders:
+            return None
+        return Refusal(
+            RejectCode.MAX_OPEN_ORDERS,
+            f"{open_orders} open orders in {symbol}: the market's limit is "
+            f"{market.max_open_orders} per account",
+        )
 
     def _trigger_refusal(
         self, state: MarketBooks, source: str, rising: bool, trigger: int

@@ -51,8 +51,16 @@ EXCHANGE_RULES: tuple[tuple[Access, str], ...] = (
     ("write", "paperx/v1/ack/+"),
     ("write", "paperx/v1/acct/+"),
     ("write", "paperx/v1/md/#"),
+    ("read", "paperx/v1/ack/+"),
+    ("read", "paperx/v1/acct/+"),
 )
-"""The exchange's rights."""
+"""The exchange's rights.
+
+It reads the private topics it writes only for the forced disconnects of
+the stress modes (`exchange.shell.disconnects`): taking a client's session
+over, its login must be allowed to read what is queued for that client, or
+Mosquitto drops those messages from the session.
+"""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ITERATIONS = 101  # mosquitto_passwd 2.0's
@@ -82,7 +90,8 @@ def acl_file_text(exchange_user: str = EXCHANGE_USER) -> str:
         "# there, not here.",
         "",
         "# The exchange itself: reads every account's commands, writes every reply",
-        "# and the public market data.",
+        "# and the public market data; reads the replies too (a forced disconnect",
+        "# takes a client's session over and must keep what is queued for it).",
         f"user {exchange_user}",
         *(f"topic {access} {name}" for access, name in EXCHANGE_RULES),
         "",

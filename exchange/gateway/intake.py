@@ -27,7 +27,7 @@ __all__ = ["to_command"]
 
 def to_command(  # noqa: PLR0911 -- one return per kind of command
     account: str, request: wire.BatchItem, markets: Mapping[str, Market]
-) -> core.Command | Refusal:
+) -> core.UserCommand | Refusal:
     """Return the core command of a wire command, acting for ``account``.
 
     ``account`` is the authenticated one (the topic's); the wire never names
@@ -58,7 +58,7 @@ def to_command(  # noqa: PLR0911 -- one return per kind of command
 
 def _setting(
     account: str, request: wire.SetLeverage | wire.SetMarginMode | wire.AdjustMargin
-) -> core.Command | Refusal:
+) -> core.UserCommand | Refusal:
     """Return a per-symbol account setting (the symbol is known)."""
     match request:
         case wire.SetLeverage():

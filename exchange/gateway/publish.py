@@ -11,6 +11,7 @@ published (the core itself may be records ahead, waiting for durability).
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 from exchange import messages as ev
@@ -103,6 +104,38 @@ class Publisher:
             book_seq=book.book_seq,
             bids=_levels(market, book.bids, depth, descending=True),
             asks=_levels(market, book.asks, depth, descending=False),
+        )
+
+    def restate(
+        self, symbol: str, seq: int, ts_ns: int, rng: random.Random
+    ) -> out.BookUpdate:
+        """Return the next book delta of a known symbol, changing nothing.
+
+        It re-states one level per side, drawn at random from the book, at
+        the quantity it has (none on an empty side): a no-op a client must
+        still apply in ``book_seq`` order (a stress flood,
+        `exchange.gateway.flood`). ``seq`` is the record last published,
+        ``ts_ns`` the time of the flood.
+        """
+        book = self.books[symbol]
+        book.book_seq += 1
+        market = self.markets[symbol]
+        sides: list[list[out.Level]] = []
+        for levels in (book.bids, book.asks):
+            prices = [rng.choice(tuple(levels))] if levels else []
+            sides.append(
+                [
+                    (market.price_decimal(p), market.qty_decimal(levels[p]))
+                    for p in prices
+                ]
+            )
+        return out.BookUpdate(
+            seq=seq,
+            ts_ns=ts_ns,
+            symbol=symbol,
+            book_seq=book.book_seq,
+            bids=sides[0],
+            asks=sides[1],
         )
 
     # ------------------------------------------------------------ per event

@@ -17,6 +17,11 @@ core, and publishes what they return:
    session's own commands, order updates, fills, account updates and
    public market data.
 
+With an `injector` (the stress settings' reject injection), a command it
+draws is sent wrapped in `InjectReject`: the core journals and refuses it
+(INJECTED_REJECT), and its answer is the same `Rejected` as any reject of
+that command (its request id, op, client order id and the record's seq).
+
 ``origin(command)`` is the request id a command came in under, for the
 journal to keep beside its record. After a restart the session has
 forgotten every request; ``restore(...)`` gives it back the journaled ones
@@ -30,6 +35,7 @@ the bytes, the sender gets coded rejects on its ack topic.
 
 from __future__ import annotations
 
+import random
 from typing import NamedTuple
 
 import msgspec
@@ -45,6 +51,7 @@ from exchange.gateway.limits import RateLimits
 from exchange.gateway.memory import Remembered, RequestMemory
 from exchange.gateway.publish import Publisher
 from exchange.gateway.queries import answer_query
+from exchange.gateway.stress import RejectInjector
 from exchange.gateway.wire import Outbound
 
 __all__ = ["MAX_BATCH", "MAX_PAYLOAD", "Decoded", "Session"]
@@ -87,12 +94,14 @@ class Session:
         max_batch: int = MAX_BATCH,
         memory: RequestMemory | None = None,
         limits: RateLimits | None = None,
+        injector: RejectInjector | None = None,
     ) -> None:
         """Serve ``core``'s markets to the accounts of ``keys``.
 
         Build it when the core is in its starting state (fresh or recovered)
         and before any record is in flight: the session's views start there.
         ``limits``: per-account request rate limits (None: unlimited).
+        ``injector``: which commands to refuse on purpose (None: none).
         """
         self.core = core
         self.keys = keys
@@ -100,6 +109,7 @@ class Session:
         self.max_batch = max_batch
         self.memory = memory or RequestMemory()
         self.limits = limits
+        self.injector = injector
         self.publisher = Publisher(core)
         self._lenient = (
             msgspec.json.Decoder(_IdOnly)
@@ -199,12 +209,15 @@ class Session:
             else:
                 result.answers.append(Outbound("ack", account, answer))
             return
-        command = to_command(account, item, self.publisher.markets)
-        if isinstance(command, Refusal):
+        converted = to_command(account, item, self.publisher.markets)
+        if isinstance(converted, Refusal):
             self._reject(
-                result, account, item.id, op, command.code, command.reason, cid
+                result, account, item.id, op, converted.code, converted.reason, cid
             )
             return
+        command: ev.Command = converted
+        if self.injector is not None and self.injector.draw(account):
+            command = ev.InjectReject(command=converted)
         entry = Remembered(item.id, op, cid, item.ts_ms)
         self.memory.remember(account, entry, now_ms)
         self._pending[id(command)] = _Pending(account, command, entry)
@@ -260,6 +273,8 @@ class Session:
         traffic, for the records still inside the receive window.
         """
         command = record.command
+        if isinstance(command, ev.InjectReject):  # answered as its command's reject
+            command = command.command
         account = getattr(command, "account", "")
         if not account:
             return
@@ -311,6 +326,11 @@ class Session:
             return None
         snap = self.publisher.snapshot(symbol, depth, self._published_seq)
         return Outbound("book", symbol, snap)
+
+    def restate(self, symbol: str, rng: random.Random, ts_ns: int) -> Outbound:
+        """Return a book delta of a known symbol that changes nothing (a flood)."""
+        delta = self.publisher.restate(symbol, self._published_seq, ts_ns, rng)
+        return Outbound("book", symbol, delta)
 
     # ------------------------------------------------------------ answers
 

@@ -14,6 +14,8 @@ A file looks like::
     liquidation_fee = "0.005"  # clearance fee of the liquidated notional
     mark_source = "median"   # or "index" / "last" to pin the mark
     partial_liquidation = true  # false: liquidation closes the whole position
+    max_open_orders = 0      # open orders per account (0: no limit); over it
+                             # a new order is refused MAX_OPEN_ORDERS
 
     [[markets.BTC-PERP.tiers]]   # optional: maintenance-margin tiers (else default)
     floor = "0"

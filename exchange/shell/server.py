@@ -17,6 +17,8 @@ Wiring (each a named task, joined by bounded queues)::
                      with --replay / --replay-market the recorded flow instead
                      (`exchange.shell.replay_feed`)
     paperx.clock     AdvanceTime records, so funding happens with no traffic
+    paperx.stress.*  with [stress] settings: book floods and forced
+                     disconnects (`exchange.shell.stress_modes`)
 
 Start-up: load the config, start the embedded broker unless one is given,
 recover the state (`recover`: the newest valid state snapshot plus the
@@ -62,7 +64,6 @@ from exchange.gateway.auth import KeyStore
 from exchange.gateway.limits import RateLimits
 from exchange.gateway.mqtt import Backoff, MqttAdapter, connect_lean
 from exchange.gateway.mqtt_client import MqttError
-from exchange.gateway.outbox import Outbox
 from exchange.gateway.session import Session
 from exchange.gateway.wire import MAX_RECV_WINDOW_MS, Codec
 from exchange.journal import Journal, is_nats_url, open_journal, read_journal
@@ -78,6 +79,7 @@ from exchange.shell.requests import JournaledRequest, recent_requests
 from exchange.shell.sequencer import Sequencer
 from exchange.shell.server_config import ServerConfig
 from exchange.shell.snapshotter import Snapshotter
+from exchange.shell.stress_modes import StressModes
 
 __all__ = ["ServeOptions", "recall_requests", "recover", "serve"]
 
@@ -283,6 +285,7 @@ class _Server:
         self.url = url
         self.journal = journal
         self.core = core
+        self.stress = StressModes(config.stress, [m.symbol for m in config.markets])
         self.session = Session(
             core,
             KeyStore(config.credentials()),
@@ -292,6 +295,7 @@ class _Server:
                 if config.rate_limit
                 else None
             ),
+            injector=self.stress.injector,
         )
         now_ms = time.time_ns() // 1_000_000
         for request in requests:
@@ -302,7 +306,7 @@ class _Server:
                 order_id=request.order_id,
                 now_ms=now_ms,
             )
-        self.outbox = Outbox(config.outbox, config.market_data.queue)
+        self.outbox = self.stress.outbox(config.outbox, config.market_data.queue)
         self.snapshotter: Snapshotter | None = None
         if not is_nats_url(config.journal):
             self.snapshotter = Snapshotter(
@@ -350,6 +354,7 @@ class _Server:
             sequencer = group.create_task(self.sequencer.run(), name="paperx.sequencer")
             await asyncio.sleep(0)  # let the sequencer start before the deposits
             await self._first_deposits()
+            await self.stress.declare(self.sequencer.submit)
             # after the deposits (the first commands may need them), before
             # server_ready (nothing sent after it is lost); what the broker
             # kept for this client id since the last run arrives at once
@@ -363,6 +368,13 @@ class _Server:
                     run_clock(self.sequencer.submit, self.config.clock.interval_ms),
                     name="paperx.clock",
                 ),
+            ]
+            login = (broker.username or None, broker.password or None)
+            feeds += [
+                group.create_task(work, name=name)
+                for name, work in self.stress.tasks(
+                    self.session, self.outbox, self.url, login
+                )
             ]
             _log.info(
                 "server_ready",

@@ -42,6 +42,10 @@ optional; the values shown are the defaults)::
     depth = 50                    # levels per side in a snapshot
     queue = 10000                 # market-data messages waiting, per kind
 
+    [stress]                 # a hostile venue on purpose: latency, injected
+                             # rejects, book floods, forced disconnects; all
+                             # off (see exchange.gateway.stress, docs/stress.md)
+
     [markets.BTC-PERP]       # as in `exchange.shell.config`
     tick_size = "0.1"
     lot_size = "0.001"
@@ -67,12 +71,13 @@ import hashlib
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 from exchange.errors import ConfigError
 from exchange.gateway.auth import ApiCredentials
+from exchange.gateway.stress import StressSettings
 from exchange.journal.target import is_nats_url
 from exchange.markets import Market
 from exchange.shell.config import markets_from_toml
@@ -86,11 +91,15 @@ __all__ = [
     "MarketDataConfig",
     "ServerConfig",
     "load_server_config",
+    "with_stress_file",
 ]
 
 
 class _Table(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A TOML table: an unknown key is an error, not silently ignored."""
+
+
+_T = TypeVar("_T", bound=_Table)
 
 
 class ServerSection(_Table, frozen=True):
@@ -168,8 +177,15 @@ class _Document(_Table, frozen=True):
     feed: FeedConfig = FeedConfig()
     clock: ClockConfig = ClockConfig()
     market_data: MarketDataConfig = MarketDataConfig()
+    stress: StressSettings = StressSettings()
     accounts: dict[str, AccountConfig] = {}
     markets: dict[str, Any] = {}
+
+
+class _StressFile(_Table, frozen=True):
+    """A file of stress settings alone (``paperx serve --stress FILE``)."""
+
+    stress: StressSettings = StressSettings()
 
 
 class ServerConfig(msgspec.Struct, kw_only=True):
@@ -192,6 +208,8 @@ class ServerConfig(msgspec.Struct, kw_only=True):
     """A state snapshot every this many records (0: only on a clean stop)."""
     snapshot_keep: int = 3
     """Snapshots kept beside the journal (at least 1)."""
+    stress: StressSettings = StressSettings()
+    """The venue's stress modes (all off by default)."""
 
     def credentials(self) -> dict[str, ApiCredentials]:
         """Return each account's API credentials."""
@@ -237,15 +255,7 @@ def load_server_config(path: str | Path) -> ServerConfig:
         ConfigError: if the file is missing, not TOML, or has a bad value.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        document = msgspec.convert(tomllib.loads(text), _Document, strict=False)
-    except OSError as exc:
-        msg = f"{path}: cannot read the server config: {exc.strerror}"
-        raise ConfigError(msg) from exc
-    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
-        msg = f"{path}: {exc}"
-        raise ConfigError(msg) from exc
+    text, document = _read(path, _Document, "the server config")
     if not document.accounts:
         msg = f"{path}: needs at least one [accounts.NAME] table"
         raise ConfigError(msg)
@@ -262,6 +272,7 @@ def load_server_config(path: str | Path) -> ServerConfig:
             f"1 or more, got {server.snapshot_every} and {server.snapshot_keep}"
         )
         raise ConfigError(msg)
+    _check_stress(path, document.stress, set(document.accounts), symbols)
     base = path.parent
     feed = document.feed
     if feed.file:
@@ -284,4 +295,51 @@ def load_server_config(path: str | Path) -> ServerConfig:
         market_data=document.market_data,
         snapshot_every=server.snapshot_every,
         snapshot_keep=server.snapshot_keep,
+        stress=document.stress,
     )
+
+
+def with_stress_file(config: ServerConfig, path: str | Path) -> ServerConfig:
+    """Return ``config`` with the ``[stress]`` table of file ``path`` instead.
+
+    Raises:
+        ConfigError: if the file is missing, not TOML, holds anything but a
+            ``[stress]`` table, or names accounts or markets ``config`` has not.
+    """
+    path = Path(path)
+    stress = _read(path, _StressFile, "the stress settings")[1].stress
+    symbols = {m.symbol for m in config.markets}
+    _check_stress(path, stress, set(config.accounts), symbols)
+    return msgspec.structs.replace(config, stress=stress)
+
+
+def _read(path: Path, kind: type[_T], what: str) -> tuple[str, _T]:
+    """Return a TOML file's text and its tables as ``kind``.
+
+    Raises:
+        ConfigError: naming the file, if it cannot be read, is not TOML, or
+            does not fit ``kind`` (``what`` names the file's role).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, msgspec.convert(tomllib.loads(text), kind, strict=False)
+    except OSError as exc:
+        msg = f"{path}: cannot read {what}: {exc.strerror}"
+        raise ConfigError(msg) from exc
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        msg = f"{path}: {exc}"
+        raise ConfigError(msg) from exc
+
+
+def _check_stress(
+    path: Path, stress: StressSettings, accounts: set[str], symbols: set[str]
+) -> None:
+    """Refuse stress settings that name accounts or markets the server lacks.
+
+    Raises:
+        ConfigError: naming the file and the first problem.
+    """
+    problems = stress.problems(accounts, symbols)
+    if problems:
+        msg = f"{path}: {problems[0]}"
+        raise ConfigError(msg)

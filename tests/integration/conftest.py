@@ -8,13 +8,23 @@ is a failure, so CI always exercises the real servers (see ``services.py``).
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from serve_rig import Server, Start, free_port, write_config
+from serve_rig import (
+    PASSWORD,
+    REPO,
+    Mosquitto,
+    Server,
+    Start,
+    free_port,
+    write_config,
+)
 from services import missing
 
 HOW_TO_START = {
@@ -86,3 +96,25 @@ def start(
 def url(broker: tuple[str | None, int, str]) -> str:
     """Return the URL the bots connect to."""
     return broker[2]
+
+
+@pytest.fixture
+def locked_broker(tmp_path: Path) -> Iterator[str]:
+    """Run Mosquitto with deploy/mosquitto's config on a free port; yield its URL."""
+    passwd = shutil.which("mosquitto_passwd")
+    if passwd is None:
+        missing("mosquitto_passwd is not installed")
+    store = tmp_path / "passwd"
+    for n, user in enumerate(("paperx", "alice", "bob")):
+        create = ["-c"] if n == 0 else []
+        subprocess.run(  # noqa: S603 -- the test's own broker tool
+            [passwd, *create, "-b", str(store), user, PASSWORD], check=True
+        )
+    text = (REPO / "deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
+    text = text.replace("/mosquitto/config/passwd", str(store))
+    text = text.replace("/mosquitto/config/acl", str(REPO / "deploy/mosquitto/acl"))
+    broker = Mosquitto(tmp_path, text).start()
+    try:
+        yield broker.url
+    finally:
+        broker.kill()

@@ -29,6 +29,7 @@ from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec, topic
 
 __all__ = [
+    "PASSWORD",
     "REPO",
     "TIMEOUT_S",
     "Bot",
@@ -42,12 +43,17 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "pw-for-tests"  # noqa: S105 -- a throwaway broker's
+"""Every login's password on a test's locked broker: paperx, alice and bob."""
 
 
-def write_config(directory: Path, accounts: list[str], broker_login: str = "") -> Path:
+def write_config(
+    directory: Path, accounts: list[str], broker_login: str = "", extra: str = ""
+) -> Path:
     """Write a server config for ``accounts`` (secret: NAME-secret) and return it.
 
-    ``broker_login`` is the exchange's MQTT password as user ``paperx``.
+    ``broker_login`` is the exchange's MQTT password as user ``paperx``;
+    ``extra`` is more TOML, appended (a ``[stress]`` table, say).
     """
     lines = [
         "[server]",
@@ -68,7 +74,7 @@ def write_config(directory: Path, accounts: list[str], broker_login: str = "") -
     if broker_login:
         lines += ["[broker]", 'username = "paperx"', f'password = "{broker_login}"']
     path = directory / "paperx.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     return path
 
 

@@ -7,44 +7,16 @@ account, and the ACL alone keeps a bot to its own topics.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_rig import REPO, Bot, Mosquitto, Server, write_config
-from services import missing
+from serve_rig import PASSWORD, Bot, Server, write_config
 
 from exchange.gateway.answers import Accepted, OpenOrdersInfo
 from exchange.gateway.auth import signed_payload
 from exchange.gateway.wire import topic
 
 pytestmark = pytest.mark.broker
-
-PASSWORD = "pw-for-tests"  # noqa: S105 -- a throwaway broker's
-
-
-@pytest.fixture
-def locked_broker(tmp_path: Path) -> Iterator[str]:
-    """Run Mosquitto with deploy/mosquitto's config on a free port; yield its URL."""
-    passwd = shutil.which("mosquitto_passwd")
-    if passwd is None:
-        missing("mosquitto_passwd is not installed")
-    store = tmp_path / "passwd"
-    for n, user in enumerate(("paperx", "alice", "bob")):
-        create = ["-c"] if n == 0 else []
-        subprocess.run(  # noqa: S603 -- the test's own broker tool
-            [passwd, *create, "-b", str(store), user, PASSWORD], check=True
-        )
-    text = (REPO / "deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
-    text = text.replace("/mosquitto/config/passwd", str(store))
-    text = text.replace("/mosquitto/config/acl", str(REPO / "deploy/mosquitto/acl"))
-    broker = Mosquitto(tmp_path, text).start()
-    try:
-        yield broker.url
-    finally:
-        broker.kill()
 
 
 async def test_the_broker_keeps_each_account_to_its_own_topics(

@@ -142,6 +142,8 @@ class TestAcl:
             ("paperx", "read", "paperx/v1/cmd/+", True),
             ("paperx", "write", "paperx/v1/ack/bob", True),
             ("paperx", "write", "paperx/v1/cmd/bob", False),
+            ("paperx", "read", "paperx/v1/ack/bob", True),  # forced disconnects
+            ("paperx", "read", "paperx/v1/#", False),
             (None, "read", "paperx/v1/md/#", False),
             ("a+", "read", "paperx/v1/ack/a+", False),
         ],

@@ -53,6 +53,9 @@ class TestMosquittoDeploy:
             ("write", topic("ack", "+")),
             ("write", topic("acct", "+")),
             ("write", "paperx/v1/md/#"),
+            # a forced disconnect takes a session over and keeps its queue
+            ("read", topic("ack", "+")),
+            ("read", topic("acct", "+")),
         }
 
     def test_the_acl_file_is_what_accounts_add_writes(self) -> None:

@@ -14,9 +14,13 @@ from exchange.journal import MemoryJournal
 from exchange.journal.payload import exchange_header
 from exchange.messages import (
     AdvanceTime,
+    CancelAll,
     Checkpoint,
+    Command,
+    DeclareStress,
     Deposit,
     Event,
+    InjectReject,
     Liquidate,
     OrderCanceled,
     OrderFilled,
@@ -132,12 +136,14 @@ class TestRecordedFlow:
             Liquidate(account="alice", symbol=BTC),
             AdvanceTime(ts_ns=5),
             Checkpoint(),
+            DeclareStress(settings="{}"),
+            InjectReject(command=CancelAll(account="alice")),
         ],
     )
     def test_system_records_are_not_replayed(
-        self, tmp_path: Path, command: Liquidate | AdvanceTime | Checkpoint
+        self, tmp_path: Path, command: Command
     ) -> None:
-        """Liquidations, clock ticks and checkpoints are the live exchange's own."""
+        """Liquidations, clock ticks, checkpoints and the stress are the live run's."""
         record_seller(tmp_path)
         flow = RecordedFlow(ExchangeLog(tmp_path))
         assert flow.translate(command) is None

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 from replay_rig import BTC, record_crash, story_venue
 
-from exchange.errors import Rejected
-
+from exchange import Exchange
 from exchange.cli.main import main
+from exchange.errors import Rejected
+from exchange.gateway.stress import RejectSettings, StressSettings
+from exchange.markets import Market
+from exchange.messages import DeclareStress, InjectReject, PlaceOrder
 from replay.fmt import money
 from replay.log import ExchangeLog
 from replay.plots import plot_run
@@ -147,3 +151,55 @@ class TestCommandLine:
         assert data["markets"]["BTC-PERP"]["liquidations"] == 1
         assert data["accounts"]["alice"]["liquidations"][0]["mark"] == "54000"
         assert data["accounts"]["alice"]["leverages"] == [10]
+
+
+class TestStressedRun:
+    """A run under stress settings: the report shows them and how clients coped."""
+
+    def _record(self, journal: Path) -> None:
+        """Journal a declared stress, an injected reject and an open-order limit."""
+        market = Market.from_decimals(
+            "BTC-PERP", tick_size="0.1", lot_size="0.001", max_open_orders=1
+        )
+        order = PlaceOrder(
+            account="alice",
+            symbol="BTC-PERP",
+            side="buy",
+            type="limit",
+            qty=E8 // 100,
+            price=100 * E8,
+            client_order_id="c1",
+        )
+        settings = StressSettings(reject=RejectSettings(accounts={"alice": 0.5}))
+        with Exchange([market], journal=journal, margin=True) as venue:
+            venue.deposit("alice", "1000")
+            venue.submit(DeclareStress(settings=settings.as_json()))
+            venue.submit(InjectReject(command=order))
+            venue.submit(order)
+            venue.submit(msgspec.structs.replace(order, client_order_id="c2"))
+
+    def test_the_report_counts_rejects_by_code_and_shows_the_settings(
+        self, tmp_path: Path, capsys
+    ) -> None:
+        """JSON and text name INJECTED_REJECT and MAX_OPEN_ORDERS, and the stress."""
+        self._record(tmp_path / "j")
+        assert main(["replay", "report", str(tmp_path / "j"), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        alice = data["accounts"]["alice"]
+        assert alice["rejects"] == {"INJECTED_REJECT": 1, "MAX_OPEN_ORDERS": 1}
+        assert alice["requests"] == 3  # the injected reject is a request refused
+        (stress,) = data["stress"]
+        assert (stress["seq"], stress["settings"]["reject"]["accounts"]) == (
+            2,
+            {"alice": 0.5},
+        )
+        assert main(["replay", "report", str(tmp_path / "j")]) == 0
+        out = capsys.readouterr().out
+        assert "INJECTED_REJECT" in out
+        assert "stress from record 2" in out
+
+    def test_a_stressed_journal_verifies(self, tmp_path: Path, capsys) -> None:
+        """Live, rebuild and rerun hashes agree over the stress records."""
+        self._record(tmp_path / "j")
+        assert main(["replay", "verify", str(tmp_path / "j")]) == 0
+        assert "rerun hash" in capsys.readouterr().out

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from gateway_rig import NOW_MS, SECRETS, Rig, to
 from margin_helpers import FREE
 
 from exchange.gateway import answers as out
 from exchange.gateway.auth import ApiCredentials, KeyStore
 from exchange.gateway.session import Session
+from exchange.gateway.stress import RejectInjector, RejectSettings
 from exchange.gateway.wire import Outbound
 from exchange.journal import FileJournal, read_journal
 from exchange.journal.payload import JOURNALED_DECODER, exchange_header, journal_payload
@@ -151,6 +153,25 @@ def test_a_retry_after_a_restart_is_answered_and_never_runs(tmp_path):
     )
     assert (cid_answer.order_id, cid_answer.id) == (ack.order_id, again["id"])
     assert len(rig.core.execution.index) == 1
+
+
+def test_an_injected_reject_is_recalled_as_the_commands_own_reject(tmp_path):
+    """After a restart, a retry of a request refused on purpose repeats the reject."""
+    rig = JournaledRig(tmp_path)
+    rig.apply(Deposit(account="bob", amount=100_000 * E8))
+    rig.session.injector = RejectInjector(RejectSettings(probability=1.0), 1)
+    original = rig.request(
+        "new", symbol=BTC, type="limit", qty="0.5", side="sell", price="65000", cid="x"
+    )
+    (live,) = [m.message for m in rig.send("bob", rig.payload("bob", original))]
+    rig.journal.close()
+    rig.session = _restarted(rig, tmp_path)
+    decoded = rig.session.decode("bob", rig.payload("bob", original), rig.now_ns)
+    (again,) = [m.message for m in decoded.answers]
+    assert decoded.commands == []
+    assert isinstance(live, out.Rejected)
+    assert again == msgspec.structs.replace(live, duplicate=True)
+    assert (again.op, again.cid, again.name) == ("new", "x", "INJECTED_REJECT")
 
 
 def test_only_the_window_is_read_and_recalled(tmp_path):

@@ -277,6 +277,26 @@ class _LosingTransport:
         await self.inner.publish(topic, payload, qos)
 
 
+class _DeafTransport(_LosingTransport):
+    """A loopback transport that goes deaf (delivers nothing) until reconnected.
+
+    As a broker that lost track of a session leaves a live socket behind.
+    """
+
+    def __init__(self, exchange: LoopbackExchange, account: str) -> None:
+        super().__init__(exchange, account, lose=0)
+        self.deaf = False
+
+    async def connect(self) -> None:
+        self.deaf = False
+        await self.inner.connect()
+
+    async def messages(self):
+        async for message in self.inner.messages():
+            if not self.deaf:
+                yield message
+
+
 class _EchoingTransport(_LosingTransport):
     """A loopback transport that delivers every received message twice (QoS 1)."""
 
@@ -393,6 +413,28 @@ class TestRetries:
                 await alice.fetch_balance()
         assert caught.value.attempts == 3
         assert len(link.published) == 3
+
+    async def test_a_link_that_delivers_nothing_is_reconnected_before_a_retry(
+        self,
+    ):
+        """Deaf since the request: the client reconnects, and the retry is answered."""
+        ex = venue("alice")
+        link = _DeafTransport(ex, "alice")
+        async with client(ex, "alice", timeout=0.2, transport=link) as alice:
+            await alice.fetch_balance()
+            link.deaf = True
+            order = await alice.create_order(BTC, "limit", "buy", "0.01", "64000")
+            assert alice.reconnects == 1
+            assert len(await alice.fetch_open_orders()) == 1
+        assert order["status"] == "open"
+
+    async def test_a_slow_answer_on_a_live_link_does_not_reconnect(self):
+        """Something arrived while waiting: the link lives, the retry goes as is."""
+        ex = venue("alice")
+        ex.lose("paperx/v1/ack/alice", 1)  # the acceptance; its order update comes
+        async with client(ex, "alice", timeout=0.2) as alice:
+            await alice.create_order(BTC, "limit", "buy", "0.01", "64000")
+            assert alice.reconnects == 0
 
     def test_a_retry_budget_beyond_the_request_memory_is_refused(self):
         """A client whose retries could outlive the exchange's memory is refused."""
