@@ -18,9 +18,8 @@ server (fsync batch):
 
 A rate is *held* when the ack p99 of its requests is <= 10 ms and the
 answers that arrived while it was offered came to >= 95% of it. Those
-answers per second (``answered_during_per_s``) are the sustained rate;
-loadtest's own ``achieved_per_s`` counts every answer to the phase's
-requests, even one that came seconds after the phase, during the drain.
+answers per second (loadtest's ``achieved_per_s``) are the sustained rate:
+answers that came after the phase, during the drain, do not count.
 Latency is from the intended send time (coordinated omission corrected).
 With ``--profile`` py-spy samples the server during the ``single`` run and
 the samples are split by where the time goes (session decode, HMAC, core,
@@ -47,7 +46,6 @@ from typing import Any
 
 from bench._machine import machine_info
 from clients.loadtest.runner import LoadtestOptions, run_loadtest
-from clients.loadtest.schedule import parse_schedule
 
 __all__ = [
     "HELD_P99_MS",
@@ -231,7 +229,6 @@ def run_scenario(options: LoadtestOptions, *, profile: bool = False) -> dict[str
         sampler = _Sampler(options.out / "profile.txt", options.duration_s)
         log = sampler.watch(log)
     results = run_loadtest(options, log=log)
-    during = _answered_during(results["timeline"], options)
     run: dict[str, Any] = {
         "schedule": options.schedule,
         "batch": options.batch,
@@ -240,11 +237,10 @@ def run_scenario(options: LoadtestOptions, *, profile: bool = False) -> dict[str
                 "phase": p["phase"],
                 "offered_per_s": round(p["offered_per_s"]),  # orders, not messages
                 "achieved_per_s": round(p["achieved_per_s"]),
-                "answered_during_per_s": round(rate),
                 "ack": p["ack"],
                 "md": p["md"],
             }
-            for p, rate in zip(results["phases"], during, strict=True)
+            for p in results["phases"]
         ],
         "totals": results["totals"],
         "rejects": results["rejects"],
@@ -256,27 +252,10 @@ def run_scenario(options: LoadtestOptions, *, profile: bool = False) -> dict[str
     return run
 
 
-def _answered_during(timeline: dict[str, Any], options: LoadtestOptions) -> list[float]:
-    """Return, per phase, the answers per second that arrived while it lasted.
-
-    The timeline counts answers by the second they arrived in; a second
-    that straddles two phases is shared in proportion.
-    """
-    schedule = parse_schedule(options.schedule, options.duration_s)
-    arrived: dict[str, float] = dict.fromkeys(schedule.phases(), 0.0)
-    for second, count in zip(timeline["second"], timeline["answered"], strict=True):
-        for segment in schedule.segments:
-            overlap = min(second + 1, segment.end_s) - max(second, segment.start_s)
-            if overlap > 0:
-                arrived[segment.phase] += count * overlap
-    seconds = schedule.phase_seconds()
-    return [arrived[name] / seconds[name] for name in schedule.phases()]
-
-
 def held(phase: dict[str, Any]) -> bool:
     """Return whether a phase held its offered rate (see the module docstring)."""
     p99: float = phase["ack"]["p99"]
-    answered: float = phase["answered_during_per_s"]
+    answered: float = phase["achieved_per_s"]
     return p99 <= HELD_P99_MS and answered >= _HELD_SHARE * phase["offered_per_s"]
 
 
@@ -300,7 +279,7 @@ def _print_run(run: dict[str, Any]) -> None:
         ack = phase["ack"]
         print(
             f"  {phase['phase']:<22} offered {phase['offered_per_s']:>7,}/s"
-            f"  answered during {phase['answered_during_per_s']:>7,}/s"
+            f"  sustained {phase['achieved_per_s']:>7,}/s"
             f"  ack p50 {ack['p50']:8.3f}  p99 {ack['p99']:8.3f}"
             f"  p99.9 {ack['p99.9']:8.3f}  max {ack['max']:8.3f} ms"
             f"  md p50 {phase['md']['p50']:.3f} ms"

@@ -111,7 +111,7 @@ class AiomqttAdapter:
         """Connect with TCP_NODELAY and the gateway's window; read in a task."""
         import aiomqtt  # noqa: PLC0415 -- only the measured process needs it
 
-        from exchange.gateway.mqtt import client_for  # noqa: PLC0415
+        from clients.sdk import client_for  # noqa: PLC0415
 
         # aiomqtt logs a warning for each publish made while more than 10 are
         # pending (always, here and in the server): measure the library, not that

@@ -46,8 +46,8 @@ def merge_results(
                 "seconds": seconds[name],
                 "offered": offered,
                 "offered_per_s": offered / seconds[name],
-                "answered": answered,
-                "achieved_per_s": answered / seconds[name],
+                "answered": answered,  # of its requests, the drain's answers too
+                "achieved_per_s": 0.0,  # answers that arrived in it: set below
                 "messages_per_s": offered / batch / seconds[name],
                 "ack": acks.summary_ms(),
                 **{m: histograms[m].summary_ms() for m in METRICS if m != "other"},
@@ -76,13 +76,34 @@ def merge_results(
         and not totals["duplicates"]
         and not totals["unanswered"]
     )
+    timeline = _timeline(parts, schedule.duration_s)
+    for phase, rate in zip(phases, _arrived_during(timeline, schedule), strict=True):
+        phase["achieved_per_s"] = rate
     return {
         "phases": phases,
         "totals": totals,
         "rejects": dict(rejects.most_common()),
-        "timeline": _timeline(parts, schedule.duration_s),
+        "timeline": timeline,
         "evidence": [e for p in parts for e in p["evidence"]],
     }
+
+
+def _arrived_during(timeline: dict[str, Any], schedule: Schedule) -> list[float]:
+    """Return, per phase, the answers per second that arrived while it lasted.
+
+    That is the rate the venue achieved: answers that came later (a backlog
+    drained after the phase) do not count for it. The timeline counts answers
+    by the second they arrived in; a second that straddles two phases is
+    shared in proportion.
+    """
+    arrived: dict[str, float] = dict.fromkeys(schedule.phases(), 0.0)
+    for second, count in zip(timeline["second"], timeline["answered"], strict=True):
+        for segment in schedule.segments:
+            overlap = min(second + 1, segment.end_s) - max(second, segment.start_s)
+            if overlap > 0:
+                arrived[segment.phase] += count * overlap
+    seconds = schedule.phase_seconds()
+    return [arrived[name] / seconds[name] for name in schedule.phases()]
 
 
 def _timeline(parts: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:

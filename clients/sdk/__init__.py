@@ -37,7 +37,7 @@ from clients.sdk._errors import (
     StreamOverflow,
 )
 from clients.sdk._loopback import LoopbackExchange, LoopbackTransport
-from clients.sdk._mqtt import MqttTransport
+from clients.sdk._mqtt import MqttTransport, client_for
 from clients.sdk._shapes import (
     Balance,
     Balances,
@@ -88,5 +88,6 @@ __all__ = [
     "Trade",
     "Transport",
     "TransportError",
+    "client_for",
     "paperx_symbol",
 ]

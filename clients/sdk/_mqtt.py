@@ -16,6 +16,7 @@ aiomqtt's own 10 s.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -24,10 +25,52 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from clients.sdk._transport import Message, TransportError
+from exchange.gateway.mqtt import parse_broker_url
 
-__all__ = ["MqttTransport"]
+__all__ = ["MqttTransport", "client_for"]
 
 _NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+_INFLIGHT = 1024  # QoS 1 window (paho's default of 20 throttles a busy bot)
+
+# aiomqtt warns on every publish while more than ten are pending, which under
+# load is almost every publish (14 us each through JSON logging,
+# docs/benchmarks-notes.md). Its clients log here, errors only.
+_CLIENT_LOG = logging.getLogger("clients.sdk.mqtt")
+_CLIENT_LOG.setLevel(logging.ERROR)
+
+
+def client_for(
+    url: str,
+    identifier: str,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    clean_session: bool = True,
+    max_queued: int = 0,
+    timeout: float = 10.0,
+) -> aiomqtt.Client:
+    """Return an aiomqtt client for ``mqtt://host[:port]``: TCP_NODELAY, a wide window.
+
+    ``max_queued`` bounds the messages waiting to be read (0: no bound);
+    ``timeout`` is how long a call waits for the broker's answer.
+
+    Raises:
+        ConfigError: the URL is not ``mqtt://host[:port]``.
+    """
+    host, port = parse_broker_url(url)
+    return aiomqtt.Client(
+        host,
+        port,
+        identifier=identifier,
+        username=username,
+        password=password,
+        socket_options=[_NODELAY],
+        max_inflight_messages=_INFLIGHT,
+        max_queued_incoming_messages=max_queued,
+        clean_session=clean_session,
+        logger=_CLIENT_LOG,
+        timeout=timeout,
+    )
 
 
 class MqttTransport:
@@ -71,15 +114,13 @@ class MqttTransport:
     async def connect(self) -> None:
         """Connect (again), resuming the broker-side session of ``client_id``."""
         await self._drop()
-        client = aiomqtt.Client(
-            self.host,
-            self.port,
-            username=self.username,
-            password=self.password,
-            identifier=self.client_id,
+        client = client_for(
+            f"mqtt://{self.host}:{self.port}",
+            self.client_id,
+            self.username,
+            self.password,
             clean_session=False,
-            max_queued_incoming_messages=self.max_queued,
-            socket_options=[_NODELAY],
+            max_queued=self.max_queued,
             timeout=self.timeout,
         )
         try:

@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from clients.sdk import ClientError, PaperxClient
+from clients.sdk import ClientError, PaperxClient, client_for
 from exchange.cli.demo import fresh_directory
 from exchange.cli.demo_cast import Role, cast
 from exchange.cli.live_view import LiveView
 from exchange.cli.margin_demo import compare_margin_modes
 from exchange.cli.progress import ProgressBar
 from exchange.cli.server_process import ServerProcess, free_port
-from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec
 from replay.fmt import money, table
 from replay.log import ExchangeLog

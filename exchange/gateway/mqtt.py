@@ -28,23 +28,18 @@ it; a clean stop discards the session, so a stopped exchange leaves nothing
 queued behind.
 
 Every client socket sets TCP_NODELAY: without it a QoS 1 request/response
-costs ~40 ms of delayed ACKs instead of ~0.3 ms (`client_for` sets it for
-the aiomqtt clients of bots and tools).
+costs ~40 ms of delayed ACKs instead of ~0.3 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
-
-import aiomqtt
 
 from exchange.codes import RejectCode
 from exchange.errors import ConfigError
@@ -58,17 +53,14 @@ from exchange.messages import Command
 __all__ = [
     "CMD_PREFIX",
     "CMD_SUBSCRIPTION",
-    "NODELAY",
     "Backoff",
     "MqttAdapter",
-    "client_for",
     "connect_lean",
     "parse_broker_url",
 ]
 
 CMD_PREFIX = "paperx/v1/cmd/"
 CMD_SUBSCRIPTION = CMD_PREFIX + "+"
-NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _PUBLISH_BATCH = 256  # messages taken from the outbox at once
 _INFLIGHT = 1024  # QoS 1 window (paho's default of 20 throttles acks)
 
@@ -94,36 +86,6 @@ def parse_broker_url(url: str) -> tuple[str, int]:
         msg = f"broker URL {url!r}: {exc}"
         raise ConfigError(msg) from exc
     return parts.hostname, port
-
-
-# aiomqtt warns on every publish while more than ten are pending, which under
-# load is almost every publish: 14 us each through the server's JSON logging
-# (BENCHMARKS.md). Its client logs here, errors only; paperx logs what matters.
-_CLIENT_LOG = logging.getLogger("exchange.gateway.mqtt.client")
-_CLIENT_LOG.setLevel(logging.ERROR)
-
-
-def client_for(
-    url: str,
-    identifier: str,
-    username: str | None = None,
-    password: str | None = None,
-    *,
-    clean_session: bool = True,
-) -> aiomqtt.Client:
-    """Return an aiomqtt client for ``url`` with TCP_NODELAY and a wide window."""
-    host, port = parse_broker_url(url)
-    return aiomqtt.Client(
-        host,
-        port,
-        identifier=identifier,
-        username=username,
-        password=password,
-        socket_options=NODELAY,
-        max_inflight_messages=_INFLIGHT,
-        clean_session=clean_session,
-        logger=_CLIENT_LOG,
-    )
 
 
 async def connect_lean(

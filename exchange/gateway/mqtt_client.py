@@ -25,7 +25,7 @@ The contract the adapter builds on:
   from ``on_message`` also ends the connection (unacknowledged), and
   `wait_lost` raises that exception itself: a bug is not a lost link.
 
-Two choices make it cheap (issue #8, BENCHMARKS.md: 12 us of CPU per answered
+Two choices make it cheap (issue #8, docs/benchmarks-notes.md: 12 us of CPU per answered
 request against aiomqtt's 106). Received messages go to a plain callback
 from the read loop, which parses every whole packet of a read in one pass
 (no task, queue or future per message). Everything written during one turn

@@ -19,13 +19,12 @@ from typing import Any, Self
 
 from services import missing
 
-from clients.sdk import PaperxClient
+from clients.sdk import PaperxClient, client_for
 from exchange.cli import server_process
 from exchange.cli.server_process import TIMEOUT_S, free_port
 from exchange.cli.server_process import ServerProcess as Server
 from exchange.gateway.answers import Answer
 from exchange.gateway.auth import signed_payload
-from exchange.gateway.mqtt import client_for
 from exchange.gateway.wire import Codec, topic
 
 __all__ = [

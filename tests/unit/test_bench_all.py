@@ -121,7 +121,7 @@ def _phase(offered: int, answered: int, p99: float) -> dict[str, object]:
     """Return a phase's figures as `bench.e2e.run_scenario` reports them."""
     return {
         "offered_per_s": offered,
-        "answered_during_per_s": answered,
+        "achieved_per_s": answered,
         "ack": {"p99": p99},
     }
 

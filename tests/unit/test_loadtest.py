@@ -10,6 +10,7 @@ import pytest
 from clients.loadtest.histogram import Latency
 from clients.loadtest.mix import parse_mix
 from clients.loadtest.probe import Pacer, Probe
+from clients.loadtest.report import merge_results
 from clients.loadtest.schedule import parse_schedule
 from exchange.cli.main import main
 
@@ -153,6 +154,26 @@ class TestCoordinatedOmission:
         assert (result["duplicates"], result["unsolicited"]) == (1, 1)
         assert result["unanswered"] == 1
         assert result["evidence"] == [("a", "new", 1)]
+
+
+def test_the_achieved_rate_counts_only_answers_that_arrived_in_the_phase() -> None:
+    """A phase answered only after it ended achieved nothing, however late it was."""
+    schedule = parse_schedule("step:10,20", 2)
+    probe = Probe(0, 2, schedule.phase_index_at)
+    for n, (offset, phase) in enumerate(schedule.intended_offsets()):
+        probe.sent_request(str(n), offset, phase, "order", offset)
+        # the first second's requests are all answered at 1.5 s, the second's
+        # at once
+        probe.answered(str(n), max(offset, 1_500 * MS), None, ("a", "new", n))
+    part = probe.result() | {"publish_failed": 0}  # as a worker adds it
+    slow, fast = merge_results([part], schedule, 1)["phases"]
+    assert (slow["offered_per_s"], slow["answered"], slow["achieved_per_s"]) == (
+        10,
+        10,
+        0,
+    )
+    # the first step's 10, and its own 20 but the one due at 2.0 s, its end
+    assert fast["achieved_per_s"] == 29
 
 
 def test_loadtest_help_teaches_schedules_checks_and_outputs(
