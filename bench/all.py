@@ -74,8 +74,9 @@ class Plan:
     memory_accounts: int = 100
 
 
-# About four minutes on a 2-core machine: core ~65 s, replay ~35 s, e2e ~90 s
-# (a saturated server takes a while to stop), capacity ~35 s, memory ~45 s.
+# About six minutes on a 2-core machine: core ~65 s, replay ~35 s, e2e ~150 s
+# (a saturated server takes a while to stop), capacity ~50 s, memory ~45 s.
+# Each e2e scenario and step runs long enough to pass its start-up second.
 FULL = Plan(
     quick=False,
     core_n=200_000,
@@ -84,7 +85,7 @@ FULL = Plan(
     replay_records=200_000,
     replay_tail=10_000,
     e2e=E2EPlan(
-        duration_s=3.0,
+        duration_s=6.0,
         bots=16,
         processes=2,
         latency_rate=2000.0,
@@ -92,8 +93,8 @@ FULL = Plan(
         batched_rate=20000.0,
         batch=20,
         steps="100,250,500,1000,2000,4000,8000",
-        step_s=2.0,
-        drain_s=3.0,
+        step_s=4.0,
+        drain_s=5.0,
         scenarios=("latency", "single", "batched"),
     ),
     memory_sizes=(100_000, 1_000_000),
