@@ -143,26 +143,45 @@ def scenario_options(
 def _parser() -> argparse.ArgumentParser:
     """Return the benchmark's options."""
     parser = argparse.ArgumentParser(
-        prog="paperx bench e2e", description=__doc__.split("\n\n")[0]
+        prog="paperx bench e2e",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = E2ESettings()
-    parser.add_argument("--brokers", default="mosquitto,embedded")
+    parser.add_argument(
+        "--brokers",
+        default="mosquitto,embedded",
+        help="comma list of mosquitto (one of the run's own) and embedded "
+        "(default: both)",
+    )
     parser.add_argument(
         "--mosquitto-url",
         metavar="URL",
         help="run the Mosquitto scenarios on this broker instead of one of "
         "their own (other servers on it see the load, and answer it)",
     )
-    parser.add_argument("--duration", type=float, default=defaults.duration_s)
-    parser.add_argument("--bots", type=int, default=defaults.bots)
-    parser.add_argument("--processes", type=int, default=defaults.processes)
-    parser.add_argument("--latency-rate", type=float, default=defaults.latency_rate)
-    parser.add_argument("--single-rate", type=float, default=defaults.single_rate)
-    parser.add_argument("--batched-rate", type=float, default=defaults.batched_rate)
-    parser.add_argument("--batch", type=int, default=defaults.batch)
-    parser.add_argument("--steps", default=defaults.steps)
-    parser.add_argument("--step-seconds", type=float, default=defaults.step_s)
-    parser.add_argument("--drain", type=float, default=defaults.drain_s)
+    for flag, default, text in (
+        ("--duration", defaults.duration_s, "seconds of load per scenario"),
+        ("--latency-rate", defaults.latency_rate, "orders/s of the latency run"),
+        ("--single-rate", defaults.single_rate, "orders/s, one order a message"),
+        ("--batched-rate", defaults.batched_rate, "orders/s in batch messages"),
+        ("--step-seconds", defaults.step_s, "seconds per capacity step"),
+        ("--drain", defaults.drain_s, "seconds to wait for the last answers"),
+    ):
+        parser.add_argument(
+            flag, type=float, default=default, help=f"{text} ({default:g})"
+        )
+    for flag, default, text in (
+        ("--bots", defaults.bots, "simulated bots, one account each"),
+        ("--processes", defaults.processes, "load processes the bots share"),
+        ("--batch", defaults.batch, "orders per message of the batched run"),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=f"{text} ({default})")
+    parser.add_argument(
+        "--steps",
+        default=defaults.steps,
+        help=f"offered rates of the capacity run, orders/s ({defaults.steps})",
+    )
     parser.add_argument(
         "--only", default="", help=f"comma list of {','.join(SCENARIOS)}"
     )
