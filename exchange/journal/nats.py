@@ -83,6 +83,7 @@ import msgspec
 from exchange.errors import JournalCorrupt, JournalError
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
 from exchange.journal.durability import DurableJournal, check_header, check_settings
+from exchange.journal.nats_wire import PullReader
 from exchange.journal.reader import ReadStop
 from exchange.logs import get_logger
 
@@ -110,7 +111,7 @@ _MSG_ID: Final = "Nats-Msg-Id"
 _EXPECTED_LAST: Final = "Nats-Expected-Last-Sequence"
 _WRONG_LAST_SEQUENCE: Final = 10071  # JetStream's err_code for a refused expectation
 _DUPLICATE_WINDOW_S: Final = 120.0
-_READ_BATCH: Final = 4096
+_READ_BATCH: Final = 8192  # messages per pull request of a read
 _IN_FLIGHT: Final = 8192  # records published and not yet acked, at most
 _API_TIMEOUT_S: Final = 10.0
 _READERS: Final = itertools.count()  # names the reading threads
@@ -794,33 +795,35 @@ def _read_records(
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(seq, payload)`` for ``span = (from_seq, until)`` from the stream.
 
-    Reads in batches through an ephemeral pull consumer deleted afterwards.
-    A record missing or out of place ends reading with ``on_stop`` (which
-    may raise); a clean end calls it with reason ``"end"``.
+    Reads through an ephemeral pull consumer (made and deleted over the
+    nats-py ``connection``) in bulk over a connection of its own
+    (`PullReader`). A record missing or out of place ends reading with
+    ``on_stop`` (which may raise); a clean end calls it with reason ``"end"``.
+
+    Raises:
+        NatsReadError: If the bulk read fails (see `PullReader`).
     """
     io, client = connection
     from_seq, until = span
     from_seq = max(from_seq, first_seq)
     if from_seq > until:
         return
-    consumer = io.run(_open_consumer(client, address, first_seq, from_seq), 30.0)
+    name = io.run(_open_consumer(client, address, first_seq, from_seq), 30.0)
     expected = from_seq
     try:
-        while expected <= until:
-            batch = min(_READ_BATCH, until - expected + 1)
-            messages = io.run(_fetch(consumer, batch), 60.0)
-            for message in messages:
-                seq = message.metadata.sequence.stream - 2 + first_seq
-                msg_id = (message.headers or {}).get(_MSG_ID, "")
-                if seq != expected or msg_id.partition(".")[0] != str(seq):
-                    on_stop(_gap(address, expected, seq, msg_id))
-                    return
-                yield seq, message.data
-                expected += 1
-                if expected > until:
-                    break
+        host, _, port = address.server.removeprefix("nats://").rpartition(":")
+        with PullReader(host, int(port), batch=_READ_BATCH) as reader:
+            for messages in reader.read(address.stream, name, until - from_seq + 1):
+                for msg_id, payload in messages:
+                    # the consumer delivers in stream order, so the records'
+                    # msg ids alone prove nothing is missing or out of place
+                    if not msg_id.startswith(b"%d." % expected):
+                        on_stop(_gap(address, expected, msg_id))
+                        return
+                    yield expected, payload
+                    expected += 1
     finally:
-        io.run(_close_consumer(client, address, consumer), _API_TIMEOUT_S)
+        io.run(_close_consumer(client, address, name), _API_TIMEOUT_S)
     on_stop(
         ReadStop(
             path=address.url,
@@ -830,32 +833,32 @@ def _read_records(
             last_seq=until,
             dropped_bytes=0,
         )
+        if expected > until
+        else _gap(address, expected, None)
     )
 
 
-def _gap(address: NatsAddress, expected: int, seq: int, msg_id: str) -> ReadStop:
-    """Return the stop for a message that is not the record due next."""
+def _gap(address: NatsAddress, expected: int, msg_id: bytes | None) -> ReadStop:
+    """Return the stop for a message that is not the record due next (None: no more)."""
+    found = (
+        "the stream holds no more records"
+        if msg_id is None
+        else f"the stream gave msg id {msg_id.decode(errors='replace')!r}"
+    )
     return ReadStop(
         path=address.url,
         offset=0,
         reason="seq",
-        detail=f"seq {expected} was due, the stream gave seq {seq} (msg id {msg_id})",
+        detail=f"seq {expected} was due, {found}",
         last_seq=expected - 1,
         dropped_bytes=0,
     )
 
 
-class _Consumer(msgspec.Struct):
-    """An ephemeral pull consumer: its name and the subscription fetching from it."""
-
-    name: str
-    subscription: Any  # nats-py's PullSubscription (untyped at this level)
-
-
 async def _open_consumer(
     client: Client, address: NatsAddress, first_seq: int, from_seq: int
-) -> _Consumer:
-    """Create a pull consumer of the records from ``from_seq`` and bind to it."""
+) -> str:
+    """Create a pull consumer of the records from ``from_seq``; return its name."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy  # noqa: PLC0415
 
     js = client.jetstream(timeout=_API_TIMEOUT_S)
@@ -870,24 +873,14 @@ async def _open_consumer(
         mem_storage=True,
     )
     await js.add_consumer(address.stream, config=config)
-    subscription = await js.pull_subscribe_bind(stream=address.stream, name=name)
-    return _Consumer(name, subscription)
+    return name
 
 
-async def _fetch(consumer: _Consumer, batch: int) -> list[Msg]:
-    """Return the next (up to) ``batch`` messages of the consumer."""
-    messages: list[Msg] = await consumer.subscription.fetch(batch, timeout=30.0)
-    return messages
-
-
-async def _close_consumer(
-    client: Client, address: NatsAddress, consumer: _Consumer
-) -> None:
-    """Unsubscribe and delete the consumer (best effort: it also expires)."""
+async def _close_consumer(client: Client, address: NatsAddress, name: str) -> None:
+    """Delete the consumer (best effort: it also expires)."""
     with contextlib.suppress(Exception):
-        await consumer.subscription.unsubscribe()
         js = client.jetstream(timeout=_API_TIMEOUT_S)
-        await js.delete_consumer(address.stream, consumer.name)
+        await js.delete_consumer(address.stream, name)
 
 
 class NatsJournalReader:

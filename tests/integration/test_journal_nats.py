@@ -49,6 +49,18 @@ async def _stream_messages(stream: str) -> int:
         await client.close()
 
 
+async def _consumers(stream: str) -> int:
+    """Return how many consumers the stream has."""
+    import nats  # noqa: PLC0415 -- require_nats has checked it is installed
+
+    client = await nats.connect(NATS_URL)
+    try:
+        info = await client.jetstream().stream_info(stream)
+        return info.state.consumer_count
+    finally:
+        await client.close()
+
+
 async def _delete_message(stream: str, stream_seq: int) -> None:
     """Delete one message of the stream, as an operator's mistake would."""
     import nats  # noqa: PLC0415 -- require_nats has checked it is installed
@@ -101,6 +113,44 @@ class TestReplayFromJetStream:
         assert (reader.stop.reason, reader.stop.last_seq) == ("seq", 5)
         with pytest.raises(JournalCorrupt, match="purged or deleted"):
             NatsJournal.open(url, HEADER)
+
+
+class TestBulkReads:
+    """Reads pull the stream in batches and check every record's place."""
+
+    def test_reads_over_many_pulls_return_every_record_and_leave_no_consumer(
+        self, url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Pulls of 4 over 23 records: all, a tail, an abandoned read, the writer's."""
+        monkeypatch.setattr(nats_journal, "_READ_BATCH", 4)
+        payloads = [b"r%d" % seq * seq for seq in range(1, 24)]
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq, payload in enumerate(payloads, 1):
+                journal.append(seq, payload)
+            assert list(journal.read(20)) == list(enumerate(payloads, 1))[19:]
+        reader = read_journal(url)
+        assert list(reader.read()) == list(enumerate(payloads, 1))
+        assert reader.stop is not None
+        assert reader.stop.clean
+        assert [seq for seq, _ in reader.read(from_seq=9)] == list(range(9, 24))
+        records = reader.read()
+        assert [next(records) for _ in range(6)][-1] == (6, payloads[5])
+        records.close()  # abandoned halfway: its consumer goes with it
+        assert asyncio.run(_consumers(_stream(url))) == 0
+
+    def test_a_deleted_last_record_ends_the_read_with_the_seq_missing(
+        self, url: str
+    ) -> None:
+        """The stream ends early: reading stops after seq 4, saying seq 5 is missing."""
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq in range(1, 6):
+                journal.append(seq, b"r%d" % seq)
+        asyncio.run(_delete_message(_stream(url), 6))  # record seq 5, the last
+        reader = read_journal(url)
+        assert [seq for seq, _ in reader.read()] == [1, 2, 3, 4]
+        assert reader.stop is not None
+        assert (reader.stop.reason, reader.stop.last_seq) == ("seq", 4)
+        assert "seq 5 was due, the stream holds no more records" in str(reader.stop)
 
 
 class TestWriters:
