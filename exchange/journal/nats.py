@@ -148,6 +148,11 @@ class NatsAddress(msgspec.Struct, frozen=True, kw_only=True):
         """Return the subject every record is published on."""
         return f"paperx.{self.stream}.records"
 
+    @property
+    def snapshot_bucket(self) -> str:
+        """Return the object store bucket of the journal's snapshots."""
+        return f"{self.stream}_snapshots"
+
 
 def parse_nats_url(url: str) -> NatsAddress:
     """Parse ``nats://host[:port]/STREAM[?replicas=N]``.
@@ -925,21 +930,75 @@ class NatsJournalReader:
         """Keep where reading stopped."""
         self.stop = stop
 
+    def bisect(self, key: Callable[[bytes], int], target: int) -> int:
+        """Return the first seq whose payload's ``key`` is ``target`` or more.
+
+        ``key`` must not decrease along the journal (an exchange time does
+        not): a binary search fetches about log2(records) single records,
+        so a reader can start at a point in time without reading up to it.
+        Past the last record if none qualifies.
+
+        Raises:
+            JournalError: If the server is unreachable or a record is missing.
+        """
+        io, client = _connected(self.address, "paperx-nats-bisect")
+        try:
+            return io.run(self._bisect(client, key, target), _API_TIMEOUT_S * 6)
+        finally:
+            _disconnect(io, client)
+
+    async def _bisect(
+        self, client: Client, key: Callable[[bytes], int], target: int
+    ) -> int:
+        """Search the stream stored now (see `bisect`)."""
+        import nats.js.errors  # noqa: PLC0415 -- an optional dependency
+
+        js = client.jetstream(timeout=_API_TIMEOUT_S)
+        first_seq = self.header.first_seq
+        state = await _stream_state(client, self.address)
+        low = first_seq
+        high = first_seq if state is None else state.last - 2 + first_seq + 1
+        while low < high:
+            middle = (low + high) // 2
+            try:
+                message = await js.get_msg(
+                    self.address.stream, _stream_seq(middle, first_seq)
+                )
+            except nats.js.errors.NotFoundError as exc:
+                msg = f"{self.address.url}: record {middle} is missing"
+                raise JournalError(msg) from exc
+            if key(message.data or b"") < target:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
 
 def delete_nats_journal(url: str) -> bool:
-    """Delete the stream of the journal at ``url``; return whether it existed.
+    """Delete the journal at ``url``: its stream and its snapshot bucket.
+
+    Returns:
+        Whether the stream existed.
 
     Raises:
         JournalError: If the server cannot be reached.
     """
-    import nats.js.errors  # noqa: PLC0415 -- an optional dependency
-
     address = parse_nats_url(url)
     io, client = _connected(address, "paperx-nats-delete")
     try:
-        js = client.jetstream(timeout=_API_TIMEOUT_S)
-        return io.run(js.delete_stream(address.stream), _API_TIMEOUT_S)
-    except nats.js.errors.NotFoundError:
-        return False
+        return io.run(_delete_streams(client, address), _API_TIMEOUT_S)
     finally:
         _disconnect(io, client)
+
+
+async def _delete_streams(client: Client, address: NatsAddress) -> bool:
+    """Delete the journal's stream and its snapshot bucket; return if the first was."""
+    import nats.js.errors  # noqa: PLC0415 -- an optional dependency
+
+    js = client.jetstream(timeout=_API_TIMEOUT_S)
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_object_store(address.snapshot_bucket)
+    try:
+        return await js.delete_stream(address.stream)
+    except nats.js.errors.NotFoundError:
+        return False
