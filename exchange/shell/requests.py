@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
+from exchange.journal.nats import NatsJournalReader
 from exchange.journal.payload import JOURNALED_DECODER, journaled_events
 from exchange.journal.reader import JournalReader
 from exchange.journal.segment import SegmentScan, list_segments
@@ -72,13 +73,21 @@ class _Head(msgspec.Struct, array_like=True):
 _HEAD_DECODER = msgspec.msgpack.Decoder(_Head)
 
 
+def _stamp(payload: bytes | memoryview) -> int:
+    """Return the exchange time of a journaled payload's record."""
+    return _HEAD_DECODER.decode(payload).record.ts_ns
+
+
 def window_start(reader: ReadableJournal, since_ns: int) -> int:
     """Return a seq at or before the first record stamped ``since_ns`` or later.
 
     For a directory, the newest segment whose first record is older than
-    ``since_ns``: only the segments the window reaches are read. Otherwise
-    (a JetStream journal) 1.
+    ``since_ns``: only the segments the window reaches are read. For a
+    JetStream journal, the first record stamped ``since_ns`` or later, found
+    by a binary search over single records (exchange time never goes back).
     """
+    if isinstance(reader, NatsJournalReader):
+        return reader.bisect(_stamp, since_ns)
     if not isinstance(reader, JournalReader):
         return 1
     for first, path in reversed(list_segments(reader.directory)):
@@ -88,7 +97,7 @@ def window_start(reader: ReadableJournal, since_ns: int) -> int:
         found = next(frames, None)
         if found is None and len(data) == _PROBE_BYTES:  # a first frame beyond it
             found = next(iter(SegmentScan(path, path.read_bytes(), first)), None)
-        if found is not None and _HEAD_DECODER.decode(found[1]).record.ts_ns < since_ns:
+        if found is not None and _stamp(found[1]) < since_ns:
             return first
     return 1
 
@@ -108,7 +117,7 @@ def recent_requests(
     window: list[tuple[str, Record, list[Event], int]] = []
     taken = 0  # order ids the window's records took
     for _, payload in reader.read(window_start(reader, since_ns)):
-        if _HEAD_DECODER.decode(payload).record.ts_ns < since_ns:
+        if _stamp(payload) < since_ns:
             continue
         entry = JOURNALED_DECODER.decode(payload)
         events = journaled_events(entry.events)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from serve_rig import Server, Start, free_port, write_config
-from services import missing
+from services import NATS_URL, missing, require_nats
+
+from exchange.journal.nats import delete_nats_journal
 
 HOW_TO_START = {
     "mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
@@ -86,3 +88,15 @@ def start(
 def url(broker: tuple[str | None, int, str]) -> str:
     """Return the URL the bots connect to."""
     return broker[2]
+
+
+@pytest.fixture
+def nats_journal() -> Iterator[str]:
+    """Return the URL of a fresh JetStream journal, deleted (with its snapshots) after.
+
+    Skips (or fails, under required services) without the NATS server.
+    """
+    require_nats()
+    url = f"{NATS_URL}/paperx-it-{uuid.uuid4().hex[:12]}"
+    yield url
+    delete_nats_journal(url)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from services import NATS_URL, require_nats
+from services import NATS_URL
 
 from clients.orderflow import generate
 from exchange import DEFAULT_MARKETS, Exchange
@@ -17,6 +15,9 @@ from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal import JournalHeader, read_journal
 from exchange.journal import nats as nats_journal
 from exchange.journal.nats import NatsJournal, delete_nats_journal
+from exchange.journal.payload import journal_payload
+from exchange.messages import Record, SetIndexPrice
+from exchange.shell.requests import window_start
 from replay.log import ExchangeLog
 from replay.verify import verify
 
@@ -29,12 +30,9 @@ HEADER = JournalHeader(schema_version=2, config_hash="h", config={"markets": {}}
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
+def url(nats_journal: str) -> str:
     """Return the URL of a fresh stream on the server, deleted afterwards."""
-    require_nats()
-    stream_url = f"{NATS_URL}/paperx-it-{uuid.uuid4().hex[:12]}"
-    yield stream_url
-    delete_nats_journal(stream_url)
+    return nats_journal
 
 
 async def _stream_messages(stream: str) -> int:
@@ -151,6 +149,27 @@ class TestBulkReads:
         assert reader.stop is not None
         assert (reader.stop.reason, reader.stop.last_seq) == ("seq", 4)
         assert "seq 5 was due, the stream holds no more records" in str(reader.stop)
+
+
+class TestWindowStart:
+    """A restarted server finds the receive window without reading the stream."""
+
+    def test_the_first_record_at_or_after_a_time_is_found_by_bisection(
+        self, url: str
+    ) -> None:
+        """Records stamped 10 s apart, some sharing a time: each boundary found."""
+        stamps = [10 * (n // 2) * 10**9 for n in range(40)]  # pairs share a time
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq, ts_ns in enumerate(stamps, 1):
+                command = SetIndexPrice(symbol="BTC-PERP", price=6 * 10**12)
+                journal.append(seq, journal_payload(Record(seq, ts_ns, command), []))
+        reader = read_journal(url)
+        for since in (-1, 0, 1, 10**10, 95 * 10**9, 190 * 10**9, 191 * 10**9):
+            due = next(
+                (seq for seq, ts in enumerate(stamps, 1) if ts >= since),
+                len(stamps) + 1,
+            )
+            assert window_start(reader, since) == due, since
 
 
 class TestWriters:
