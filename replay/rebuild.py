@@ -147,7 +147,7 @@ class Rebuilder:
             kind = type(event)
             if placing is not None and not (funding and kind in _FUNDING_EVENTS):
                 if kind is not CommandRejected:
-                    books.place(seq, placing)
+                    books.place(seq, placing, entry.margin)
                 placing = None
             taker = books.taker
             if taker is not None and (
@@ -158,7 +158,7 @@ class Rebuilder:
                 books.rest(seq, taker)
             handlers[kind](seq, event)
         if placing is not None:
-            books.place(seq, placing)
+            books.place(seq, placing, entry.margin)
         if books.taker is not None:  # a taker never outlives its record
             books.rest(seq, books.taker)
         ledger.end(seq)

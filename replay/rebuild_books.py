@@ -67,12 +67,13 @@ class BookFold:
             OrderTriggered: self._trigger,
         }
 
-    def place(self, seq: int, cmd: PlaceOrder) -> None:
+    def place(self, seq: int, cmd: PlaceOrder, margin: int | None = None) -> None:
         """Accept the order of a `PlaceOrder` record that was not rejected.
 
         Its spec is what the core built: the command in ticks and lots, the
-        next order id and, with margin, the margin the pre-trade check asks
-        now. Any refusal means the log does not fit the rebuilt state.
+        next order id and, with margin, the margin the pre-trade check
+        asked: ``margin`` as journaled (schema 3), else asked again of the
+        ledger now. Any refusal means the log does not fit the rebuilt state.
         """
         state = self.core.markets.get(cmd.symbol)
         if state is None:
@@ -85,8 +86,9 @@ class BookFold:
                 seq, f"an order the core refuses was not rejected: {checked.reason}"
             )
         price, qty, trigger = checked
-        margin = 0
-        if not trigger and self.ledger.ledger is not None:
+        if trigger or self.ledger.ledger is None:
+            margin = 0  # a parked order reserves when triggered
+        elif margin is None:  # a journal from before schema 3
             margin = self.ledger.check_order(seq, cmd, price, qty, state.book)
         order_id = self.core.execution.next_order_id
         self._accept(

@@ -45,10 +45,13 @@ def liquidate(ex: Exchange) -> None:
     ex.set_index_price("BTC-PERP", "50000")
 
 
-def open_exchange(directory: Path | str) -> Exchange:
+def open_exchange(
+    directory: Path | str, segment_bytes: int = SEGMENT_BYTES
+) -> Exchange:
     """Return a margin exchange journaling to ``directory`` (or a URL), funded."""
     ticks = itertools.count(1_700_000_000 * 10**9, 10**9)
-    ex = Exchange(journal=_journal(directory), margin=True, clock=lambda: next(ticks))
+    journal = _journal(directory, segment_bytes)
+    ex = Exchange(journal=journal, margin=True, clock=lambda: next(ticks))
     for name, amount in (("maker", "1000000"), ("taker", "100000"), ("alice", "10000")):
         ex.deposit(name, amount)
     ex.set_index_price("BTC-PERP", "60000")
@@ -57,7 +60,7 @@ def open_exchange(directory: Path | str) -> Exchange:
     return ex
 
 
-def _journal(target: Path | str) -> Journal:
+def _journal(target: Path | str, segment_bytes: int) -> Journal:
     """Return a file journal in ``target`` with small segments, or a JetStream one."""
     header = JournalHeader(
         schema_version=JOURNAL_SCHEMA,
@@ -69,7 +72,7 @@ def _journal(target: Path | str) -> Journal:
 
         return NatsJournal.open(str(target), header)
     return FileJournal.open(
-        Path(target), header, fsync="off", segment_bytes=SEGMENT_BYTES
+        Path(target), header, fsync="off", segment_bytes=segment_bytes
     )
 
 
@@ -89,9 +92,11 @@ def snapshot_to(ex: Exchange, target: str, keep: int = 3) -> str:
         store.close()
 
 
-def session(target: Path | str, snapshots: int = 2) -> str:
+def session(
+    target: Path | str, snapshots: int = 2, segment_bytes: int = SEGMENT_BYTES
+) -> str:
     """Trade, snapshotting ``snapshots`` times on the way; return the live hash."""
-    with open_exchange(target) as ex:
+    with open_exchange(target, segment_bytes) as ex:
         for _ in range(snapshots):
             trade(ex, 8)
             snapshot_to(ex, str(target))
@@ -118,10 +123,14 @@ def segments(directory: Path) -> list[Path]:
 
 
 def flip_mid_frame(segment: Path) -> int:
-    """Flip a bit inside a middle record frame of ``segment``; return its offset."""
+    """Flip a bit inside a middle record frame of ``segment``; return its offset.
+
+    The frame has at least one after it (when the segment holds two or more),
+    so the damage is inside the journal, never a torn tail.
+    """
     data = bytearray(segment.read_bytes())
     offsets = [off for off, seq, _ in scan_frames(bytes(data), len(MAGIC)) if seq]
-    victim = offsets[len(offsets) // 2]
+    victim = offsets[(len(offsets) - 1) // 2]
     data[victim + FRAME_HEADER_SIZE + 3] ^= 0x10
     segment.write_bytes(bytes(data))
     return victim

@@ -100,8 +100,9 @@ class TestRecover:
         self, tmp_path: Path
     ) -> None:
         """Damage mid-journal refuses recovery even with a snapshot past it."""
-        session(tmp_path)
-        flip_mid_frame(segments(tmp_path)[-1])
+        session(tmp_path, segment_bytes=1 << 20)  # one segment: the last
+        (only,) = segments(tmp_path)
+        flip_mid_frame(only)
         with pytest.raises(JournalCorrupt) as info:
             recover(tmp_path)
         assert info.value.records_after
