@@ -119,33 +119,42 @@ class FrameScan:
 
     def __iter__(self) -> Iterator[tuple[int, int, memoryview]]:
         """Yield ``(offset, seq, payload)`` per intact frame, then record the stop."""
+        # Every read and recovery runs this loop once per record: the counts
+        # live in locals and reach the attributes when the iteration ends
+        # (or is abandoned), which is when they are documented to be read.
         buf = self._buf
         size = len(buf)
         off = self._start
         hsize = FRAME_HEADER_SIZE
-        while off < size:
-            if size - off < hsize:
-                self._stop(
-                    off, StopReason.TORN, f"{size - off} of {hsize} header bytes"
-                )
-                return
-            n, crc, seq = _unpack_header(buf, off)
-            if n > MAX_PAYLOAD_BYTES:
-                self._stop(off, StopReason.LENGTH, f"payload length {n}")
-                return
-            stop = off + hsize + n
-            if stop > size:
-                self._stop(off, StopReason.TORN, f"{size - off} of {stop - off} bytes")
-                return
-            actual = _crc32(buf[off + 8 : stop])
-            if actual != crc:
-                self._stop(off, StopReason.CRC, f"crc {actual:#010x} != {crc:#010x}")
-                return
-            yield off, seq, buf[off + hsize : stop]
-            self.frames += 1
-            off = stop
-            self.end = off
-        self._stop(off, StopReason.END, "")
+        unpack, crc32 = _unpack_header, _crc32
+        frames = 0
+        try:
+            while off < size:
+                if size - off < hsize:
+                    detail = f"{size - off} of {hsize} header bytes"
+                    self._stop(off, StopReason.TORN, detail)
+                    return
+                n, crc, seq = unpack(buf, off)
+                if n > MAX_PAYLOAD_BYTES:
+                    self._stop(off, StopReason.LENGTH, f"payload length {n}")
+                    return
+                stop = off + hsize + n
+                if stop > size:
+                    detail = f"{size - off} of {stop - off} bytes"
+                    self._stop(off, StopReason.TORN, detail)
+                    return
+                actual = crc32(buf[off + 8 : stop])
+                if actual != crc:
+                    detail = f"crc {actual:#010x} != {crc:#010x}"
+                    self._stop(off, StopReason.CRC, detail)
+                    return
+                yield off, seq, buf[off + hsize : stop]
+                frames += 1
+                off = stop
+            self._stop(off, StopReason.END, "")
+        finally:
+            self.end = off  # past the last good frame: where any stop was made
+            self.frames += frames
 
     def _stop(self, offset: int, reason: StopReason, detail: str) -> None:
         """Record that the scan stopped at ``offset`` for ``reason``."""

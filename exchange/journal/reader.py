@@ -100,11 +100,11 @@ def iter_segments(
             on_stop(_gap(path, first, expected))
             return
         scan = SegmentScan(path, path.read_bytes(), first)
+        scan.seek(from_seq)  # the records before it are not read
         for seq, payload in scan:
             if until_seq is not None and seq > until_seq:
                 return
-            if seq >= from_seq:
-                yield seq, payload
+            yield seq, payload
         expected = scan.last_seq + 1
         if scan.reason == StopReason.END and path != segments[-1][1]:
             continue

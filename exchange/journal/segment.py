@@ -187,22 +187,43 @@ class SegmentScan:
         """Return how many bytes lie past the last good frame."""
         return len(self.data) - self.end
 
+    def seek(self, seq: int) -> None:
+        """Make iterating start at record ``seq``, walking the frames before it.
+
+        For a reader that wants a segment's later records only: the frames
+        passed over are not checked (no CRC: they are not read). The walk
+        stops early at a header that does not fit (a seq out of order, a
+        length past the end), and iterating then reports that frame as usual.
+        """
+        if self.header is None:
+            return
+        data, off, expected = self.data, self.end, self.last_seq + 1
+        size, hsize, unpack = len(data), FRAME_HEADER_SIZE, FRAME_HEADER.unpack_from
+        while expected < seq and size - off >= hsize:
+            n, _, found = unpack(data, off)
+            if found != expected or off + hsize + n > size:
+                break
+            off += hsize + n
+            expected += 1
+        self.end, self.last_seq = off, expected - 1
+
     def __iter__(self) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(seq, payload)`` per intact record, then record the stop."""
         if self.header is None:
             return
-        expected = self.first_seq
+        expected = self.last_seq + 1
         frames = scan_frames(self.data, self.end)
-        for offset, seq, payload in frames:
-            if seq != expected:
-                self._stop(
-                    offset, StopReason.SEQ, f"seq {seq} where {expected} was due"
-                )
-                return
-            self.last_seq = seq
-            yield seq, payload
-            expected += 1
-        self._stop(frames.end, frames.reason, frames.detail)
+        try:
+            for offset, seq, payload in frames:
+                if seq != expected:
+                    detail = f"seq {seq} where {expected} was due"
+                    self._stop(offset, StopReason.SEQ, detail)
+                    return
+                expected += 1
+                yield seq, payload
+            self._stop(frames.end, frames.reason, frames.detail)
+        finally:
+            self.last_seq = expected - 1  # in a local until now: the hot loop
 
 
 def intact_after(scan: SegmentScan) -> tuple[int, int] | None:
