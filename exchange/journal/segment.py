@@ -22,6 +22,7 @@ from exchange.journal.frames import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     MAX_PAYLOAD_BYTES,
+    FrameScan,
     StopReason,
     encode_frame,
     next_intact_frame,
@@ -127,9 +128,10 @@ class SegmentScan:
 
     The header is checked when the scan is built (:attr:`header` is None if
     it is damaged). Iterating yields ``(seq, payload)`` per record until the
-    first damage; afterwards :attr:`reason`, :attr:`end` (the offset just past
-    the last good frame), :attr:`detail` and :attr:`last_seq` tell where and
-    why it stopped. ``payload`` is a ``memoryview`` into ``data``.
+    first damage (`run` scans without yielding); afterwards :attr:`reason`,
+    :attr:`end` (the offset just past the last good frame), :attr:`detail`
+    and :attr:`last_seq` tell where and why it stopped. ``payload`` is a
+    ``memoryview`` into ``data``.
     """
 
     __slots__ = (
@@ -211,19 +213,28 @@ class SegmentScan:
         """Yield ``(seq, payload)`` per intact record, then record the stop."""
         if self.header is None:
             return
-        expected = self.last_seq + 1
-        frames = scan_frames(self.data, self.end)
+        frames = self._frames()
         try:
-            for offset, seq, payload in frames:
-                if seq != expected:
-                    detail = f"seq {seq} where {expected} was due"
-                    self._stop(offset, StopReason.SEQ, detail)
-                    return
-                expected += 1
+            for _, seq, payload in frames:
                 yield seq, payload
-            self._stop(frames.end, frames.reason, frames.detail)
         finally:
-            self.last_seq = expected - 1  # in a local until now: the hot loop
+            self._take(frames)
+
+    def run(self) -> None:
+        """Scan every record without yielding any: then the attributes say where."""
+        if self.header is not None:
+            frames = self._frames()
+            frames.run()
+            self._take(frames)
+
+    def _frames(self) -> FrameScan:
+        """Return the scan of the records from where this scan stands."""
+        return scan_frames(self.data, self.end, first_seq=self.last_seq + 1)
+
+    def _take(self, frames: FrameScan) -> None:
+        """Take over where and why a scan of the records stopped."""
+        self.last_seq += frames.frames
+        self._stop(frames.end, frames.reason, frames.detail)
 
 
 def intact_after(scan: SegmentScan) -> tuple[int, int] | None:
@@ -242,4 +253,6 @@ def intact_after(scan: SegmentScan) -> tuple[int, int] | None:
     offset = next_intact_frame(scan.data, scan.end, scan.last_seq)
     if offset is None:
         return None
-    return offset, sum(1 for _ in scan_frames(scan.data, offset))
+    frames = scan_frames(scan.data, offset)
+    frames.run()
+    return offset, frames.frames
