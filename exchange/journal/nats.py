@@ -85,12 +85,12 @@ import msgspec
 from exchange.errors import JournalCorrupt, JournalError
 from exchange.journal.base import FsyncPolicy, JournalHeader, Recovery
 from exchange.journal.durability import DurableJournal, check_header, check_settings
-from exchange.journal.nats_wire import PullReader
+from exchange.journal.nats_wire import NatsReadError, PullReader, WireMessage
 from exchange.journal.reader import ReadStop
 from exchange.logs import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator
+    from collections.abc import Callable, Coroutine, Generator, Iterator
 
     from nats.aio.client import Client
     from nats.aio.msg import Msg
@@ -806,31 +806,38 @@ def _read_records(
     nats-py ``connection``) in bulk over a connection of its own
     (`PullReader`). A record missing or out of place ends reading with
     ``on_stop`` (which may raise); a clean end calls it with reason ``"end"``.
+    A read that fails after records came (the server drops a reader that
+    leaves its data unread for its write deadline, 10 s by default: a caller
+    that pauses) goes on from the next record over a new connection.
 
     Raises:
-        NatsReadError: If the bulk read fails (see `PullReader`).
+        NatsReadError: If the bulk read fails with no record read since the
+            last (re)start (see `PullReader`).
     """
-    io, client = connection
     from_seq, until = span
-    from_seq = max(from_seq, first_seq)
-    if from_seq > until:
-        return
-    name = io.run(_open_consumer(client, address, first_seq, from_seq), 30.0)
-    expected = from_seq
-    try:
-        host, _, port = address.server.removeprefix("nats://").rpartition(":")
-        with PullReader(host, int(port), batch=_READ_BATCH) as reader:
-            for messages in reader.read(address.stream, name, until - from_seq + 1):
-                for msg_id, payload in messages:
-                    # the consumer delivers in stream order, so the records'
-                    # msg ids alone prove nothing is missing or out of place
-                    if not msg_id.startswith(b"%d." % expected):
-                        on_stop(_gap(address, expected, msg_id))
-                        return
-                    yield expected, payload
-                    expected += 1
-    finally:
-        io.run(_close_consumer(client, address, name), _API_TIMEOUT_S)
+    expected = max(from_seq, first_seq)
+    while expected <= until:
+        start = expected
+        try:
+            with contextlib.closing(
+                _pull(connection, address, first_seq, (start, until))
+            ) as chunks:
+                for messages in chunks:
+                    for msg_id, payload in messages:
+                        # the consumer delivers in stream order, so the records'
+                        # msg ids alone prove nothing is missing or out of place
+                        if not msg_id.startswith(b"%d." % expected):
+                            on_stop(_gap(address, expected, msg_id))
+                            return
+                        yield expected, payload
+                        expected += 1
+            break  # every record asked for, or the stream holds no more
+        except NatsReadError as exc:
+            if expected == start:
+                raise
+            _log.info(
+                "nats_read_resumed", url=address.url, seq=expected, error=str(exc)
+            )
     on_stop(
         ReadStop(
             path=address.url,
@@ -843,6 +850,28 @@ def _read_records(
         if expected > until
         else _gap(address, expected, None)
     )
+
+
+def _pull(
+    connection: tuple[_IoLoop, Client],
+    address: NatsAddress,
+    first_seq: int,
+    span: tuple[int, int],
+) -> Generator[list[WireMessage], None, None]:
+    """Yield the messages of records ``span`` in chunks, through a consumer.
+
+    Raises:
+        NatsReadError: If the bulk read fails.
+    """
+    io, client = connection
+    from_seq, until = span
+    name = io.run(_open_consumer(client, address, first_seq, from_seq), 30.0)
+    try:
+        host, _, port = address.server.removeprefix("nats://").rpartition(":")
+        with PullReader(host, int(port), batch=_READ_BATCH) as reader:
+            yield from reader.read(address.stream, name, until - from_seq + 1)
+    finally:
+        io.run(_close_consumer(client, address, name), _API_TIMEOUT_S)
 
 
 def _gap(address: NatsAddress, expected: int, msg_id: bytes | None) -> ReadStop:

@@ -15,6 +15,7 @@ from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal import JournalHeader, read_journal
 from exchange.journal import nats as nats_journal
 from exchange.journal.nats import NatsJournal, delete_nats_journal
+from exchange.journal.nats_wire import NatsReadError
 from exchange.journal.payload import journal_payload
 from exchange.messages import Record, SetIndexPrice
 from exchange.shell.requests import window_start
@@ -22,6 +23,8 @@ from replay.log import ExchangeLog
 from replay.verify import verify
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from nats.aio.msg import Msg
 
 pytestmark = pytest.mark.nats
@@ -134,6 +137,43 @@ class TestBulkReads:
         records = reader.read()
         assert [next(records) for _ in range(6)][-1] == (6, payloads[5])
         records.close()  # abandoned halfway: its consumer goes with it
+        assert asyncio.run(_consumers(_stream(url))) == 0
+
+    def test_a_connection_lost_mid_read_goes_on_from_the_next_record(
+        self, url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The first connection fails after one chunk: the read resumes, whole.
+
+        A failure before any record is not retried: it is the caller's error.
+        """
+        monkeypatch.setattr(nats_journal, "_READ_BATCH", 4)
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq in range(1, 24):
+                journal.append(seq, b"r%d" % seq)
+        failures = [1]  # chunks the next connection gives before it fails
+
+        class Flaky(nats_journal.PullReader):
+            """A reader whose connection drops after a few chunks, once."""
+
+            def read(
+                self, stream: str, consumer: str, count: int
+            ) -> Iterator[list[tuple[bytes, bytes]]]:
+                chunks = super().read(stream, consumer, count)
+                if failures:
+                    for _ in range(failures.pop(0)):
+                        yield next(chunks)
+                    msg = "the NATS server closed the connection"
+                    raise NatsReadError(msg)
+                yield from chunks
+
+        monkeypatch.setattr(nats_journal, "PullReader", Flaky)
+        reader = read_journal(url)
+        assert [p for _, p in reader.read()] == [b"r%d" % s for s in range(1, 24)]
+        assert reader.stop is not None
+        assert reader.stop.clean
+        failures[:] = [0]
+        with pytest.raises(NatsReadError, match="closed the connection"):
+            list(reader.read())
         assert asyncio.run(_consumers(_stream(url))) == 0
 
     def test_a_deleted_last_record_ends_the_read_with_the_seq_missing(
