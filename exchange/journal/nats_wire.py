@@ -18,7 +18,10 @@ its reply subject; the server delivers up to ``n`` messages there, then, when
 the stream holds no more, a ``404``/``408`` status (the end). Two requests
 are outstanding at a time and the next is sent only once a whole batch has
 been handed to the caller, so a slow caller holds at most two batches in
-the sockets, never the stream. A ``409`` (the consumer is gone, a limit) or
+the sockets, never the stream (one that leaves them unread past the
+server's write deadline is dropped: the journal's reader then resumes on a
+new connection, see ``exchange.journal.nats``). A ``409`` (the consumer is
+gone, a limit) or
 a ``503`` (no such consumer) status, an ``-ERR``, a closed socket or silence
 for ``timeout`` seconds raise :class:`NatsReadError`.
 
