@@ -21,9 +21,8 @@ been handed to the caller, so a slow caller holds at most two batches in
 the sockets, never the stream (one that leaves them unread past the
 server's write deadline is dropped: the journal's reader then resumes on a
 new connection, see ``exchange.journal.nats``). A ``409`` (the consumer is
-gone, a limit) or
-a ``503`` (no such consumer) status, an ``-ERR``, a closed socket or silence
-for ``timeout`` seconds raise :class:`NatsReadError`.
+gone, a limit) or a ``503`` (no such consumer) status, an ``-ERR``, a closed
+socket or silence for ``timeout`` seconds raise :class:`NatsReadError`.
 
 Each message comes out as ``(msg_id, payload)``: the value of its
 ``Nats-Msg-Id`` header (``b""`` if it has none) and its data.
