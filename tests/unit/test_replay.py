@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 import pytest
@@ -25,6 +26,7 @@ from exchange.messages import (
     Command,
     CommandRejected,
     Deposit,
+    Event,
     OrderExpired,
     OrderFilled,
     Record,
@@ -168,6 +170,12 @@ class TestRebuild:
             seq = ex.core.last_seq
             rebuilder.apply(_entries_tail(ex, seq))
             assert rebuilder.state_hash() == ex.state_hash()
+
+    @pytest.mark.parametrize("margin", [False, True])
+    def test_every_event_type_has_its_fold(self, margin: bool) -> None:
+        """The type dispatch covers the whole Event union, no more, no less."""
+        folds = Rebuilder(DEFAULT_MARKETS, margin=margin)._handlers
+        assert set(folds) == set(get_args(Event))
 
     def test_a_tampered_fill_is_detected(self) -> None:
         """An event that does not fit the rebuilt state raises Divergence."""
