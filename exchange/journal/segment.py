@@ -189,25 +189,44 @@ class SegmentScan:
         """Return how many bytes lie past the last good frame."""
         return len(self.data) - self.end
 
-    def seek(self, seq: int) -> None:
-        """Make iterating start at record ``seq``, walking the frames before it.
+    def walk(self) -> Iterator[tuple[int, int, int]]:
+        """Yield ``(offset, seq, end)`` per record frame, reading only the headers.
 
-        For a reader that wants a segment's later records only: the frames
-        passed over are not checked (no CRC: they are not read). The walk
-        stops early at a header that does not fit (a seq out of order, a
-        length past the end), and iterating then reports that frame as usual.
+        From where the scan stands, without CRC checks (nothing is read but
+        the headers), so fast; it ends at a header that does not fit (a seq
+        out of order, a length past the end), where iterating would report
+        the damage. For finding records, not for trusting them.
         """
         if self.header is None:
             return
         data, off, expected = self.data, self.end, self.last_seq + 1
         size, hsize, unpack = len(data), FRAME_HEADER_SIZE, FRAME_HEADER.unpack_from
-        while expected < seq and size - off >= hsize:
-            n, _, found = unpack(data, off)
-            if found != expected or off + hsize + n > size:
-                break
-            off += hsize + n
+        while size - off >= hsize:
+            n, _, seq = unpack(data, off)
+            stop = off + hsize + n
+            if seq != expected or stop > size:
+                return
+            yield off, seq, stop
+            off = stop
             expected += 1
-        self.end, self.last_seq = off, expected - 1
+
+    def seek(self, seq: int) -> None:
+        """Make iterating start at record ``seq``, walking over the frames before it.
+
+        For a reader that wants a segment's later records only: the frames
+        passed over are not checked (`walk`), and iterating then starts at
+        ``seq``, or at the first frame the walk could not pass.
+        """
+        off, last = self.end, self.last_seq
+        for _, found, stop in self.walk():
+            if found >= seq:
+                break
+            off, last = stop, found
+        self.end, self.last_seq = off, last
+
+    def payload(self, offset: int, end: int) -> memoryview:
+        """Return the payload of the frame at ``offset`` (ending at ``end``)."""
+        return memoryview(self.data)[offset + FRAME_HEADER_SIZE : end]
 
     def __iter__(self) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(seq, payload)`` per intact record, then record the stop."""

@@ -29,18 +29,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from exchange.journal.nats import NatsJournalReader
 from exchange.journal.payload import JOURNALED_DECODER, journaled_events
-from exchange.journal.reader import JournalReader
-from exchange.journal.segment import SegmentScan, list_segments
 from exchange.messages import CommandRejected, Event, OrderAccepted, PlaceOrder, Record
 
 if TYPE_CHECKING:
     from exchange.journal.reader import ReadableJournal
 
 __all__ = ["JournaledRequest", "recent_requests", "window_start"]
-
-_PROBE_BYTES = 1 << 20  # enough for a segment's header and first frame
 
 
 class JournaledRequest(NamedTuple):
@@ -79,27 +74,12 @@ def _stamp(payload: bytes | memoryview) -> int:
 
 
 def window_start(reader: ReadableJournal, since_ns: int) -> int:
-    """Return a seq at or before the first record stamped ``since_ns`` or later.
+    """Return the first seq stamped ``since_ns`` or later (past the last if none).
 
-    For a directory, the newest segment whose first record is older than
-    ``since_ns``: only the segments the window reaches are read. For a
-    JetStream journal, the first record stamped ``since_ns`` or later, found
-    by a binary search over single records (exchange time never goes back).
+    A binary search over the records (exchange time never goes back), so
+    only the window itself is read, whatever the journal's length.
     """
-    if isinstance(reader, NatsJournalReader):
-        return reader.bisect(_stamp, since_ns)
-    if not isinstance(reader, JournalReader):
-        return 1
-    for first, path in reversed(list_segments(reader.directory)):
-        with path.open("rb") as file:
-            data = file.read(_PROBE_BYTES)
-        frames = iter(SegmentScan(path, data, first))
-        found = next(frames, None)
-        if found is None and len(data) == _PROBE_BYTES:  # a first frame beyond it
-            found = next(iter(SegmentScan(path, path.read_bytes(), first)), None)
-        if found is not None and _stamp(found[1]) < since_ns:
-            return first
-    return 1
+    return reader.bisect(_stamp, since_ns)
 
 
 def recent_requests(

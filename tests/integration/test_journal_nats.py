@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from services import NATS_URL
+from window_rig import check_window_starts, write_stamped
 
 from clients.orderflow import generate
 from exchange import DEFAULT_MARKETS, Exchange
@@ -16,9 +17,6 @@ from exchange.journal import JournalHeader, read_journal
 from exchange.journal import nats as nats_journal
 from exchange.journal.nats import NatsJournal, delete_nats_journal
 from exchange.journal.nats_wire import NatsReadError
-from exchange.journal.payload import journal_payload
-from exchange.messages import Record, SetIndexPrice
-from exchange.shell.requests import window_start
 from replay.log import ExchangeLog
 from replay.verify import verify
 
@@ -198,18 +196,8 @@ class TestWindowStart:
         self, url: str
     ) -> None:
         """Records stamped 10 s apart, some sharing a time: each boundary found."""
-        stamps = [10 * (n // 2) * 10**9 for n in range(40)]  # pairs share a time
-        with NatsJournal.open(url, HEADER) as journal:
-            for seq, ts_ns in enumerate(stamps, 1):
-                command = SetIndexPrice(symbol="BTC-PERP", price=6 * 10**12)
-                journal.append(seq, journal_payload(Record(seq, ts_ns, command), []))
-        reader = read_journal(url)
-        for since in (-1, 0, 1, 10**10, 95 * 10**9, 190 * 10**9, 191 * 10**9):
-            due = next(
-                (seq for seq, ts in enumerate(stamps, 1) if ts >= since),
-                len(stamps) + 1,
-            )
-            assert window_start(reader, since) == due, since
+        write_stamped(NatsJournal.open(url, HEADER))
+        check_window_starts(url)
 
 
 class TestWriters:
