@@ -1,58 +1,96 @@
 """Benchmark of recovery: a large journal rebuilt with and without a snapshot.
 
 Not a test. It journals a seeded order flow (`clients.orderflow`) through the
-`Exchange` facade into a file journal (fsync off), writes a snapshot
-``--tail`` records before the end, closes, and then times:
+`Exchange` facade into a file journal (fsync off; with ``--margin`` the
+margin ledger runs and the flow's accounts are funded first), snapshotting
+every ``--snapshot-every`` records (the newest 3 kept, as a server keeps
+them) and ``--tail`` records before the end, closes, and then times:
 
-* rebuild: `Rebuilder.apply` over every journaled record, decoding included,
-  as journaled events per second (and records per second);
-* recovery without a snapshot: `replay.recover.recover` with the snapshot
+* the rebuild fold alone: `Rebuilder.apply` over the first ``--fold-sample``
+  records, decoded beforehand, as journaled events per second (and records
+  per second);
+* the whole rebuild: reading, decoding and folding every record, as
+  ``paperx replay rebuild`` does;
+* recovery without a snapshot: `replay.recover.recover` with the snapshots
   moved away (a full replay, journal open and check included);
-* recovery with the snapshot: the same with the snapshot back.
+* recovery with the snapshots: the same, with its parts timed on their own
+  (opening the journal, which scans its last segment; loading the newest
+  snapshot; folding the tail).
 
-Run: ``python -m bench.recovery --records 1000000``.
+Run: ``python -m bench.recovery --records 1000000``; ``--dir`` keeps the
+journal (otherwise a temporary directory, deleted at the end); ``--journal
+DIR`` times a journal already there (built by an earlier run, or any other
+file journal with snapshots) instead of building one.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from bench._machine import machine_info
-from clients.orderflow import generate
-from exchange.journal.snapshots import list_snapshots, write_snapshot
+from clients.orderflow import DEFAULT_ACCOUNTS, DEFAULT_START_PRICES, generate
+from exchange.journal import FileJournal
+from exchange.journal.snapshots import (
+    DirectorySnapshots,
+    list_snapshots,
+    write_snapshot,
+)
 from exchange.shell.inprocess import Exchange
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
-from replay.recover import recover
+from replay.recover import newest_snapshot, recover
 
-__all__ = ["build_journal", "main", "measure", "time_rebuild"]
+__all__ = ["build_journal", "main", "measure", "time_fold", "time_rebuild"]
+
+_KEEP = 3  # snapshots kept, as `paperx serve` keeps them by default
 
 
-def build_journal(directory: Path, records: int, tail: int, seed: int) -> int:
-    """Journal ``records`` generated commands; snapshot ``tail`` before the end."""
-    exchange = Exchange(journal=directory, fsync="off")
+def build_journal(
+    directory: Path, records: int, *, tail: int, every: int, margin: bool, seed: int
+) -> None:
+    """Journal ``records`` generated commands, snapshotting on the way.
+
+    Snapshots every ``every`` records (0: none) and ``tail`` records before
+    the end. With ``margin`` the flow's accounts are funded and the index
+    prices set first (records of their own).
+    """
+    exchange = Exchange(journal=directory, fsync="off", margin=margin)
+    if margin:
+        for account in DEFAULT_ACCOUNTS:
+            exchange.deposit(account, "1000000000")
+        for symbol, price in DEFAULT_START_PRICES.items():
+            exchange.set_index_price(symbol, price)
     commands = generate(records, seed, list(exchange.markets.values()))
-    snapshot_at = max(records - tail, 1)
+    last_snapshot = max(records - tail, 1)
     for n, command in enumerate(commands, 1):
         exchange.submit(command)
-        if n == snapshot_at:
+        if n == last_snapshot or (every and not n % every and n < last_snapshot):
             exchange.journal.sync()
             write_snapshot(
-                directory, exchange.core, exchange.journal.header.config_hash
+                directory,
+                exchange.core,
+                exchange.journal.header.config_hash,
+                keep=_KEEP,
+                durable=False,
             )
     exchange.close()
-    return exchange.core.last_seq
 
 
-def time_rebuild(directory: Path) -> tuple[float, int, int]:
-    """Return (seconds, records, journaled events) of a full rebuild."""
+def time_fold(directory: Path, sample: int) -> tuple[float, int, int]:
+    """Return (seconds, records, journaled events) of folding the first ``sample``."""
     log = ExchangeLog(directory)
-    entries = list(log.entries())  # read outside the timing: the fold alone
+    gc.disable()  # a long list of decoded records makes each collection slow
+    try:
+        entries = list(islice(log.entries(), sample))  # decoded outside the timing
+    finally:
+        gc.enable()
     events = sum(len(entry.events) for entry in entries)
     rebuilder = Rebuilder(log.markets, margin=log.margin)
     started = time.perf_counter()
@@ -61,40 +99,60 @@ def time_rebuild(directory: Path) -> tuple[float, int, int]:
     return time.perf_counter() - started, len(entries), events
 
 
+def time_rebuild(directory: Path) -> tuple[float, int, int]:
+    """Return (seconds, records, journaled events) of a whole streaming rebuild."""
+    log = ExchangeLog(directory)
+    rebuilder = Rebuilder(log.markets, margin=log.margin)
+    records = events = 0
+    started = time.perf_counter()
+    for entry in log.entries():
+        rebuilder.apply(entry)
+        events += len(entry.events)
+        records += 1
+    return time.perf_counter() - started, records, events
+
+
+def time_parts(directory: Path) -> tuple[float, float, float, int]:
+    """Return the seconds of recovery's parts: open, snapshot, tail (and its records).
+
+    The same steps as `recover`, timed one by one.
+    """
+    started = time.perf_counter()
+    with FileJournal.open(directory) as journal:
+        last_seq = journal.last_seq
+    opened = time.perf_counter()
+    log = ExchangeLog(directory)
+    start = newest_snapshot(DirectorySnapshots(directory), log, last_seq=last_seq)
+    loaded = time.perf_counter()
+    rebuilder = Rebuilder(log.markets, margin=log.margin, core=start.core)
+    first = rebuilder.core.last_seq
+    for entry in log.entries(first + 1):
+        rebuilder.apply(entry)
+    rebuilder.resume()
+    done = time.perf_counter()
+    return opened - started, loaded - opened, done - loaded, last_seq - first
+
+
 def measure(records: int, tail: int, seed: int, directory: Path) -> dict[str, Any]:
-    """Build the journal in ``directory``, time the three runs; print and return them.
+    """Build a journal in ``directory``; time the fold and both recoveries.
+
+    What ``paperx bench all`` reports (no margin, one snapshot ``tail``
+    records before the end).
 
     Raises:
         RuntimeError: the recoveries with and without the snapshot differ.
     """
-    started = time.perf_counter()
-    last = build_journal(directory, records, tail, seed)
-    built = time.perf_counter() - started
+    build_journal(directory, records, tail=tail, every=0, margin=False, seed=seed)
+    with FileJournal.open(directory) as journal:
+        last = journal.last_seq
     size = sum(p.stat().st_size for p in directory.glob("*.pxj"))
-    print(f"machine   {machine_info()}")
-    print(
-        f"journal   {last:,} records, {size / 2**20:,.0f} MiB, built in {built:.1f} s"
-    )
-    seconds, count, events = time_rebuild(directory)
-    print(
-        f"rebuild   {events / seconds:,.0f} journaled events/s, "
-        f"{count / seconds:,.0f} records/s ({events:,} events, "
-        f"{seconds:.2f} s, decoding excluded)"
-    )
+    seconds, count, events = time_fold(directory, last)
     ((_, snapshot),) = list_snapshots(directory)
-    aside = snapshot.with_name("moved-away")
+    aside = snapshot.with_name(snapshot.name + ".aside")
     snapshot.replace(aside)
     _, full = recover(directory)
-    print(
-        f"recover   without a snapshot: {full.seconds:.2f} s "
-        f"({full.records_replayed:,} records replayed)"
-    )
     aside.replace(snapshot)
     _, fast = recover(directory)
-    print(
-        f"recover   with a snapshot at seq {fast.snapshot_seq:,}: "
-        f"{fast.seconds:.2f} s ({fast.records_replayed:,} records replayed)"
-    )
     if fast.state_hash != full.state_hash:
         msg = "the recoveries with and without the snapshot differ"
         raise RuntimeError(msg)
@@ -113,21 +171,100 @@ def measure(records: int, tail: int, seed: int, directory: Path) -> dict[str, An
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build the journal, time the three runs and print the figures."""
+def _parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``paperx bench recovery``."""
     parser = argparse.ArgumentParser(prog="python -m bench.recovery")
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--tail", type=int, default=10_000)
+    parser.add_argument(
+        "--tail", type=int, default=10_000, help="newest snapshot this far from the end"
+    )
+    parser.add_argument(
+        "--snapshot-every", type=int, default=0, help="also a snapshot every N records"
+    )
+    parser.add_argument("--margin", action="store_true", help="run the margin ledger")
+    parser.add_argument(
+        "--fold-sample", type=int, default=1_000_000, help="records of the fold alone"
+    )
+    parser.add_argument(
+        "--no-full-recovery", action="store_true", help="skip the snapshot-less one"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="journal directory")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--journal", type=Path, default=None, help="time this journal, build none"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the journal, time the runs and print the figures."""
+    args = _parser().parse_args(argv)
     with tempfile.TemporaryDirectory() as temp:
-        try:
-            measure(
-                args.records, args.tail, args.seed, args.dir or Path(temp) / "journal"
+        print(f"machine   {machine_info()}", flush=True)
+        directory = args.journal or args.dir or Path(temp) / "journal"
+        built = "given"
+        if args.journal is None:
+            started = time.perf_counter()
+            build_journal(
+                directory,
+                args.records,
+                tail=args.tail,
+                every=args.snapshot_every,
+                margin=args.margin,
+                seed=args.seed,
             )
-        except RuntimeError as exc:
-            print(f"MISMATCH: {exc}", file=sys.stderr)
+            built = f"built in {time.perf_counter() - started:.1f} s"
+        log = ExchangeLog(directory)
+        with FileJournal.open(directory) as journal:
+            last = journal.last_seq
+        size = sum(p.stat().st_size for p in directory.glob("*.pxj"))
+        print(
+            f"journal   {last:,} records, {size / 2**20:,.0f} MiB, schema "
+            f"{log.header.schema_version}, {'margin' if log.margin else 'no margin'}"
+            f", {built}",
+            flush=True,
+        )
+        seconds, records, events = time_fold(directory, args.fold_sample)
+        print(
+            f"fold      {events / seconds:,.0f} journaled events/s, "
+            f"{records / seconds:,.0f} records/s ({records:,} records, "
+            f"{events:,} events, {seconds:.2f} s, decoding excluded)",
+            flush=True,
+        )
+        seconds, records, events = time_rebuild(directory)
+        print(
+            f"rebuild   {events / seconds:,.0f} journaled events/s, "
+            f"{records / seconds:,.0f} records/s ({records:,} records, "
+            f"{seconds:.2f} s: read, decode and fold)",
+            flush=True,
+        )
+        snapshots = [path for _, path in list_snapshots(directory)]
+        full = None
+        if not args.no_full_recovery:
+            for path in snapshots:
+                path.replace(path.with_name(path.name + ".aside"))
+            _, full = recover(directory)
+            print(
+                f"recover   without a snapshot: {full.seconds:.2f} s "
+                f"({full.records_replayed:,} records replayed)",
+                flush=True,
+            )
+            for path in snapshots:
+                path.with_name(path.name + ".aside").replace(path)
+        _, fast = recover(directory)
+        print(
+            f"recover   with a snapshot at seq {fast.snapshot_seq:,}: "
+            f"{fast.seconds:.2f} s ({fast.records_replayed:,} records replayed)",
+            flush=True,
+        )
+        opened, loaded, tail, replayed = time_parts(directory)
+        print(
+            f"  parts   journal open and check {opened:.2f} s, snapshot load "
+            f"{loaded:.2f} s, tail of {replayed:,} records {tail:.2f} s",
+            flush=True,
+        )
+        if full is not None and fast.state_hash != full.state_hash:
+            print("MISMATCH: the two recoveries differ", file=sys.stderr)
             return 1
     return 0
 

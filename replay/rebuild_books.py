@@ -20,7 +20,8 @@ fill's settlement are the ledger's: `BookFold` hands them to its `LedgerFold`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, assert_never
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from exchange.codes import Refusal
 from exchange.engine import validation
@@ -28,6 +29,7 @@ from exchange.engine.book import Order
 from exchange.engine.matching import would_take
 from exchange.engine.triggers import is_rising
 from exchange.messages import (
+    Event,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -43,15 +45,6 @@ if TYPE_CHECKING:
     from exchange.engine.execution import MarketBooks
     from replay.rebuild_ledger import LedgerFold
 
-OrderEvent = (
-    OrderAccepted
-    | OrderFilled
-    | OrderCanceled
-    | OrderExpired
-    | OrderAmended
-    | OrderTriggered
-)
-
 
 class BookFold:
     """Applies order events to the rebuilt books, following the order in flight."""
@@ -63,30 +56,24 @@ class BookFold:
         # The order matching now (new, triggered or requeued), until it rests.
         self.taker: Order | None = None
 
-    def apply(self, seq: int, event: OrderEvent) -> None:
-        """Apply one order event."""
-        match event:
-            case OrderAccepted():
-                self._accept(seq, event)
-            case OrderFilled():
-                self._fill(seq, event)
-            case OrderCanceled():
-                self._close(seq, event.order_id, event.symbol)
-            case OrderExpired():
-                self._expire(seq, event)
-            case OrderAmended():
-                self._amend(seq, event)
-            case OrderTriggered():
-                self._trigger(seq, event)
-            case _:
-                assert_never(event)
+    def handlers(self) -> dict[type[Event], Callable[[int, Any], None]]:
+        """Return the fold of each order event type."""
+        return {
+            OrderAccepted: self._accept,
+            OrderFilled: self._fill,
+            OrderCanceled: self._cancel,
+            OrderExpired: self._expire,
+            OrderAmended: self._amend,
+            OrderTriggered: self._trigger,
+        }
 
-    def place(self, seq: int, cmd: PlaceOrder) -> None:
+    def place(self, seq: int, cmd: PlaceOrder, margin: int | None = None) -> None:
         """Accept the order of a `PlaceOrder` record that was not rejected.
 
         Its spec is what the core built: the command in ticks and lots, the
-        next order id and, with margin, the margin the pre-trade check asks
-        now. Any refusal means the log does not fit the rebuilt state.
+        next order id and, with margin, the margin the pre-trade check
+        asked: ``margin`` as journaled (schema 3), else asked again of the
+        ledger now. Any refusal means the log does not fit the rebuilt state.
         """
         state = self.core.markets.get(cmd.symbol)
         if state is None:
@@ -99,8 +86,9 @@ class BookFold:
                 seq, f"an order the core refuses was not rejected: {checked.reason}"
             )
         price, qty, trigger = checked
-        margin = 0
-        if not trigger:
+        if trigger or self.ledger.ledger is None:
+            margin = 0  # a parked order reserves when triggered
+        elif margin is None:  # a journal from before schema 3
             margin = self.ledger.check_order(seq, cmd, price, qty, state.book)
         order_id = self.core.execution.next_order_id
         self._accept(
@@ -124,7 +112,7 @@ class BookFold:
                 f"order {taker.order_id} ({spec.type} {spec.tif}) has "
                 f"{taker.remaining} lots open and neither rests nor expires",
             )
-        book = self._state(spec.symbol).book
+        book = self.core.markets[spec.symbol].book
         if would_take(book, taker.is_buy, taker.price):
             raise Divergence(
                 seq,
@@ -144,7 +132,8 @@ class BookFold:
             core.execution.client_ids[event.account, event.client_order_id] = (
                 event.order_id
             )
-        self.ledger.reserve(seq, order, event.margin)
+        if event.margin:
+            self.ledger.reserve(seq, order, event.margin)
         if event.trigger_price:
             state = self._state(event.symbol)
             (state.mark_triggers if event.trigger_by == "mark" else state.triggers).add(
@@ -205,13 +194,13 @@ class BookFold:
             raise Divergence(seq, f"fill {event.trade_id} does not fit maker {maker}")
         self.ledger.settle(seq, event, taker, maker)
         taker.remaining -= event.qty
-        book = self._state(event.symbol).book
+        state = self._state(event.symbol)
         if maker.remaining == event.qty:
-            book.remove(maker)
+            state.book.remove(maker)
         else:
-            book.reduce(maker, maker.remaining - event.qty)
+            state.book.reduce(maker, maker.remaining - event.qty)
         self.core.execution.next_trade_id = event.trade_id + 1
-        self._state(event.symbol).last_price = event.price
+        state.last_price = event.price
 
     def _expire(self, seq: int, event: OrderExpired) -> None:
         """End the taker's matching with its remainder expired, or close an order."""
@@ -220,6 +209,10 @@ class BookFold:
             self.taker = None
         else:
             self._close(seq, event.order_id, event.symbol)
+
+    def _cancel(self, seq: int, event: OrderCanceled) -> None:
+        """Remove a canceled order."""
+        self._close(seq, event.order_id, event.symbol)
 
     def _close(self, seq: int, order_id: int, symbol: str) -> None:
         """Remove an open order from its book or trigger book, freeing its margin."""

@@ -33,7 +33,8 @@ charges a fee or an event that needs the ledger is a `Divergence`.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, assert_never
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from exchange.codes import Refusal
 from exchange.messages import (
@@ -44,7 +45,6 @@ from exchange.messages import (
     FundingPaid,
     InsuranceFundChanged,
     Liquidate,
-    LiquidationSkipped,
     MarginCall,
     MarkPriceChanged,
     OrderFilled,
@@ -63,18 +63,9 @@ if TYPE_CHECKING:
     from exchange.margin.interfaces import Quotes
     from exchange.margin.ledger import Ledger
 
-LedgerEvent = (
-    BalanceChanged
-    | PositionChanged
-    | InsuranceFundChanged
-    | MarkPriceChanged
-    | MarginCall
-    | PositionDeleveraged
-    | PositionLiquidated
-    | LiquidationSkipped
-    | FundingPaid
-    | RiskLimitsSet
-)
+
+COMMANDS_TAKEN: frozenset[type[Command]] = frozenset({SetIndexPrice, Liquidate})
+"""The commands whose outside facts `LedgerFold.take_command` takes; no other."""
 
 
 class LedgerFold:
@@ -105,10 +96,11 @@ class LedgerFold:
     def on_time(self, ts_ns: int) -> None:
         """Take the clock step of a record that moved exchange time to ``ts_ns``."""
         if self.ledger is not None:  # the same clock step as the live core
-            self._funding_ticks = {
-                (symbol, tick.ts_ns, tick.rate_e8)
-                for symbol, tick in self.ledger.on_time(ts_ns)
-            }
+            due = self.ledger.on_time(ts_ns)
+            if due:  # rare: most records cross no funding time
+                self._funding_ticks = {
+                    (symbol, tick.ts_ns, tick.rate_e8) for symbol, tick in due
+                }
 
     def take_command(self, seq: int, cmd: Command, events: list[Event]) -> None:
         """Take the outside facts a record's command brings, before its events."""
@@ -131,59 +123,24 @@ class LedgerFold:
                 f"positions {sorted(self._unexplained)} changed "
                 "size without a fill or a deleveraging",
             )
-        self._funding_ticks.clear()
-        self._refresh_marks(seq)
+        if self._funding_ticks:
+            self._funding_ticks = set()
+        if self._marks_touched or self._logged_marks:
+            self._refresh_marks(seq)
 
-    def apply(self, seq: int, event: LedgerEvent) -> None:  # noqa: C901, PLR0912
-        """Apply one event of the margin ledger (and its liquidations)."""
-        match event:
-            case BalanceChanged():
-                self._balance(seq, event)
-            case PositionChanged():
-                self._position(seq, event)
-            case InsuranceFundChanged():
-                ledger = self._ledger(seq)
-                if event.amount != event.balance - ledger.settlement.insurance_fund:
-                    raise Divergence(
-                        seq,
-                        f"insurance fund moves {event.amount} from "
-                        f"{ledger.settlement.insurance_fund} to {event.balance}",
-                    )
-                ledger.settlement.insurance_fund = event.balance
-                ledger.settlement.bad_debt = event.bad_debt
-            case MarkPriceChanged():
-                # The core refreshes every touched mark in one round, then fires
-                # mark triggers (whose fills touch marks again) and repeats: a
-                # logged change marks a round, so refresh what is touched here,
-                # against the book as it stood at that moment.
-                self._refresh_round(seq)
-                self._logged_marks.append(event)
-            case MarginCall():
-                liquidator = self.core.liquidator
-                if liquidator is None:
-                    raise Divergence(seq, "a margin call without margin")
-                liquidator.pending[event.account, event.symbol] = None
-            case PositionDeleveraged():
-                self._deleveraged(seq, event)
-            case PositionLiquidated():
-                self._liquidated(seq, event)
-            case FundingPaid():
-                ledger = self._ledger(seq)
-                tick = (event.symbol, event.funding_ts_ns, event.rate)
-                if tick not in self._funding_ticks or (
-                    event.mark != ledger.markets[event.symbol].mark
-                ):
-                    raise Divergence(
-                        seq, f"funding {event!r} is not due at this time, rate and mark"
-                    )
-            case RiskLimitsSet():
-                account = self._ledger(seq).settlement.account(event.account)
-                account.max_order_margin_ppm = event.max_order_margin_ppm
-                account.daily_loss_limit = event.daily_loss_limit
-            case LiquidationSkipped():
-                pass
-            case _:
-                assert_never(event)
+    def handlers(self) -> dict[type[Event], Callable[[int, Any], None]]:
+        """Return the fold of each ledger event type (a skipped liquidation: none)."""
+        return {
+            BalanceChanged: self._balance,
+            PositionChanged: self._position,
+            InsuranceFundChanged: self._insurance,
+            MarkPriceChanged: self._mark,
+            MarginCall: self._margin_call,
+            PositionDeleveraged: self._deleveraged,
+            PositionLiquidated: self._liquidated,
+            FundingPaid: self._funding,
+            RiskLimitsSet: self._risk_limits,
+        }
 
     # ------------------------------------------------------------ order margin
 
@@ -262,6 +219,52 @@ class LedgerFold:
         if self.ledger is None:
             raise Divergence(seq, "a margin event in a journal recorded without margin")
         return self.ledger
+
+    def _insurance(self, seq: int, event: InsuranceFundChanged) -> None:
+        """Set the insurance fund, checking the move against its last balance."""
+        ledger = self._ledger(seq)
+        if event.amount != event.balance - ledger.settlement.insurance_fund:
+            raise Divergence(
+                seq,
+                f"insurance fund moves {event.amount} from "
+                f"{ledger.settlement.insurance_fund} to {event.balance}",
+            )
+        ledger.settlement.insurance_fund = event.balance
+        ledger.settlement.bad_debt = event.bad_debt
+
+    def _mark(self, seq: int, event: MarkPriceChanged) -> None:
+        """Refresh the touched marks now: a logged change marks a round.
+
+        The core refreshes every touched mark in one round, then fires mark
+        triggers (whose fills touch marks again) and repeats; so refresh
+        what is touched here, against the book as it stood at that moment.
+        """
+        self._refresh_round(seq)
+        self._logged_marks.append(event)
+
+    def _margin_call(self, seq: int, event: MarginCall) -> None:
+        """Note the liquidation the margin call asks for."""
+        liquidator = self.core.liquidator
+        if liquidator is None:
+            raise Divergence(seq, "a margin call without margin")
+        liquidator.pending[event.account, event.symbol] = None
+
+    def _funding(self, seq: int, event: FundingPaid) -> None:
+        """Check a funding payment is due at this time, rate and mark."""
+        ledger = self._ledger(seq)
+        tick = (event.symbol, event.funding_ts_ns, event.rate)
+        if tick not in self._funding_ticks or (
+            event.mark != ledger.markets[event.symbol].mark
+        ):
+            raise Divergence(
+                seq, f"funding {event!r} is not due at this time, rate and mark"
+            )
+
+    def _risk_limits(self, seq: int, event: RiskLimitsSet) -> None:
+        """Set an account's risk limits."""
+        account = self._ledger(seq).settlement.account(event.account)
+        account.max_order_margin_ppm = event.max_order_margin_ppm
+        account.daily_loss_limit = event.daily_loss_limit
 
     def _balance(self, seq: int, event: BalanceChanged) -> None:
         """Set a cross wallet from the log, checking the move against the last one."""

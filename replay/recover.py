@@ -1,17 +1,20 @@
 """Crash recovery: the newest valid snapshot plus a rebuild of the journal's tail.
 
-`recover` is what a server calls on start, before it opens the journal for
-appending:
+`recover` is what a server calls on start, for a journal directory or a
+JetStream journal (``nats://host:port/STREAM``) alike:
 
 1. The journal is opened as the writer opens it: a torn tail is cut (and
    reported), damage with intact records after it raises
    `~exchange.errors.JournalCorrupt` (run ``paperx replay repair``), so no
    snapshot can hide damage in the journal's last segment. With
-   ``verify=True`` every older segment's frames are checked too.
-2. Snapshots are tried newest first. One past the journal's end (the records
-   it includes were lost) is moved aside as ``*.stale``, never deleted and
-   never used; a corrupt one (truncated, CRC, undecodable, another config,
-   a restored hash that differs from its own) is skipped. Each skip is
+   ``verify=True`` every older segment's frames are checked too. A stream
+   that lost records (purged or deleted) is refused the same way.
+2. Snapshots (`exchange.journal.snapshots.snapshot_store`: files beside the
+   segments, or the stream's object store bucket) are tried newest first
+   (`newest_snapshot`). One past the journal's end (the records it includes
+   were lost) is moved aside as ``*.stale``, never deleted and never used;
+   a corrupt one (truncated, CRC, undecodable, another config or stream, a
+   restored hash that differs from its own) is skipped. Each skip is
    reported with its reason; with none usable, recovery replays everything.
 3. The records after the snapshot are folded in by a `Rebuilder` that starts
    from the restored core (no matching runs), and the result is resumed:
@@ -29,20 +32,34 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from exchange.errors import JournalCorrupt, JournalError
-from exchange.journal import FileJournal, Recovery
-from exchange.journal.snapshots import SnapshotCorrupt, list_snapshots, load_snapshot
+from exchange.journal import FileJournal, Journal, Recovery, is_nats_url
+from exchange.journal.snapshots import (
+    SnapshotCorrupt,
+    SnapshotFile,
+    SnapshotStore,
+    decode_snapshot,
+    restore_snapshot,
+    snapshot_store,
+)
 from exchange.messages import Liquidate
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from exchange.core import ExchangeCore
     from exchange.markets import Market
 
-__all__ = ["RecoveryReport", "SkippedSnapshot", "recover", "requeue_liquidations"]
+__all__ = [
+    "RecoveryReport",
+    "SkippedSnapshot",
+    "StartingPoint",
+    "newest_snapshot",
+    "recover",
+    "requeue_liquidations",
+]
 
 
 class SkippedSnapshot(msgspec.Struct, frozen=True):
@@ -76,7 +93,7 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
         if self.snapshot_seq is not None:
             return None
         if not self.skipped:
-            return "no snapshot in the journal directory"
+            return "no snapshot of the journal"
         return "no valid snapshot: " + "; ".join(s.reason for s in self.skipped)
 
     def summary(self) -> str:
@@ -92,6 +109,60 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class StartingPoint(msgspec.Struct, frozen=True, kw_only=True):
+    """The snapshot a replay starts from (`newest_snapshot`), if any, and the skips."""
+
+    core: ExchangeCore | None
+    """The restored core, or None: start from an empty one."""
+    body: SnapshotFile | None
+    name: str | None
+    """The snapshot's name in its store (a path, or a URL for JetStream)."""
+    skipped: list[SkippedSnapshot]
+    """Newer snapshots not used (newest first), with their reasons."""
+
+
+def newest_snapshot(
+    store: SnapshotStore,
+    log: ExchangeLog,
+    *,
+    last_seq: int | None = None,
+    fits: Callable[[SnapshotFile], bool] | None = None,
+) -> StartingPoint:
+    """Return the newest snapshot of ``store`` that is valid for ``log``.
+
+    Args:
+        store: The journal's snapshot store.
+        log: The journal, for its markets, margin setting and config hash.
+        last_seq: The journal's last seq; a snapshot past it is set aside as
+            stale (recovery only: other callers leave the store alone).
+        fits: Snapshots for which it is False (say, past a seq of interest)
+            are passed over silently, before being restored.
+    """
+    skipped: list[SkippedSnapshot] = []
+    for seq, name in store.snapshots():
+        if last_seq is not None and seq > last_seq:
+            stale = store.set_aside(name)
+            reason = f"newer than the journal's last seq {last_seq}; moved to {stale}"
+            skipped.append(SkippedSnapshot(name, reason))
+            continue
+        try:
+            body = decode_snapshot(name, store.read(name))
+            if fits is not None and not fits(body):
+                continue
+            core, _ = restore_snapshot(
+                name,
+                body,
+                log.markets,
+                margin=log.margin,
+                config_hash=log.header.config_hash,
+            )
+        except SnapshotCorrupt as exc:
+            skipped.append(SkippedSnapshot(name, exc.reason))
+            continue
+        return StartingPoint(core=core, body=body, name=name, skipped=skipped)
+    return StartingPoint(core=None, body=None, name=None, skipped=skipped)
+
+
 def recover(
     journal_dir: str | os.PathLike[str],
     markets: Iterable[Market] | None = None,
@@ -99,10 +170,11 @@ def recover(
     *,
     verify: bool = False,
 ) -> tuple[ExchangeCore, RecoveryReport]:
-    """Rebuild the exchange a journal directory describes, fast.
+    """Rebuild the exchange a journal describes, fast.
 
     Args:
-        journal_dir: The journal directory (segments and snapshots).
+        journal_dir: The journal: a directory (segments and snapshots) or a
+            ``nats://`` URL (a stream and its snapshot bucket).
         markets: The markets the journal was written with; None reads them
             from its header.
         margin: Its margin setting; None reads it from its header.
@@ -115,57 +187,55 @@ def recover(
 
     Raises:
         JournalCorrupt: If the journal is damaged other than at its tail.
-        JournalError: If the directory holds no journal, or cannot be read.
+        JournalError: If there is no journal there, or it cannot be read.
         Divergence: If the journal's events do not fold onto the state.
     """
     started = time.perf_counter()
-    directory = Path(journal_dir)
-    with FileJournal.open(directory, verify=verify) as journal:
+    with _open_existing(journal_dir, verify=verify) as journal:
         opened = journal.recovery
         last_seq = journal.last_seq
-    log = ExchangeLog(directory)
-    market_list = list(log.markets if markets is None else markets)
-    with_margin = log.margin if margin is None else margin
-    skipped: list[SkippedSnapshot] = []
-    core: ExchangeCore | None = None
-    used: Path | None = None
-    for seq, path in list_snapshots(directory):
-        if seq > last_seq:
-            stale = path.with_name(path.name + ".stale")
-            path.replace(stale)
-            reason = f"newer than the journal's last seq {last_seq}; moved to {stale}"
-            skipped.append(SkippedSnapshot(str(path), reason))
-            continue
-        try:
-            core, _ = load_snapshot(
-                path,
-                market_list,
-                margin=with_margin,
-                config_hash=log.header.config_hash,
-            )
-        except SnapshotCorrupt as exc:
-            skipped.append(SkippedSnapshot(str(path), exc.reason))
-            continue
-        used = path
-        break
-    rebuilder = Rebuilder(market_list, margin=with_margin, core=core)
-    start = rebuilder.core.last_seq
-    for entry in log.entries(start + 1):
+    log = ExchangeLog(journal_dir)
+    if markets is not None:
+        log.markets = list(markets)
+    if margin is not None:
+        log.margin = margin
+    store = snapshot_store(journal_dir)
+    try:
+        start = newest_snapshot(store, log, last_seq=last_seq)
+    finally:
+        store.close()
+    rebuilder = Rebuilder(log.markets, margin=log.margin, core=start.core)
+    first = rebuilder.core.last_seq
+    for entry in log.entries(first + 1):
         rebuilder.apply(entry)
     _check_complete(log, rebuilder.core.last_seq, last_seq)
     recovered = rebuilder.resume()
     pending = requeue_liquidations(recovered)
     return recovered, RecoveryReport(
-        snapshot_seq=None if used is None else start,
-        snapshot_path=None if used is None else str(used),
-        skipped=skipped,
-        records_replayed=recovered.last_seq - start,
+        snapshot_seq=None if start.name is None else first,
+        snapshot_path=start.name,
+        skipped=start.skipped,
+        records_replayed=recovered.last_seq - first,
         last_seq=recovered.last_seq,
         state_hash=recovered.state_hash(),
         seconds=time.perf_counter() - started,
         journal=opened,
         pending_liquidations=pending,
     )
+
+
+def _open_existing(source: str | os.PathLike[str], *, verify: bool) -> Journal:
+    """Open the journal at ``source`` as its writer would, without a header.
+
+    Raises:
+        JournalError: If there is none there.
+        JournalCorrupt: If it is damaged other than at a torn tail.
+    """
+    if is_nats_url(source):
+        from exchange.journal.nats import NatsJournal  # noqa: PLC0415 -- optional
+
+        return NatsJournal.open(str(source))
+    return FileJournal.open(Path(source), verify=verify)
 
 
 def _check_complete(log: ExchangeLog, reached: int, last_seq: int) -> None:

@@ -93,8 +93,7 @@ def find_damage(directory: Path) -> Damage | None:
                 segments, index, 0, "seq", f"starts at {first}, {expected} due", first
             )
         scan = SegmentScan(path, path.read_bytes(), first)
-        for _ in scan:
-            pass
+        scan.run()
         if scan.reason != StopReason.END:
             following = intact_after(scan)
             after = 0 if following is None else following[1]
@@ -130,7 +129,9 @@ def _damage(
 
 def _count_frames(path: Path) -> int:
     """Return the intact record frames at the start of a segment (header aside)."""
-    return max(sum(1 for _ in scan_frames(path.read_bytes(), len(MAGIC))) - 1, 0)
+    frames = scan_frames(path.read_bytes(), len(MAGIC))
+    frames.run()
+    return max(frames.frames - 1, 0)
 
 
 def repair(directory: str | os.PathLike[str]) -> RepairReport:
@@ -213,6 +214,5 @@ def _last_seq(segments: Sequence[tuple[int, Path]]) -> int:
     """Return the last seq of an intact journal."""
     first, path = segments[-1]
     scan = SegmentScan(path, path.read_bytes(), first)
-    for _ in scan:
-        pass
+    scan.run()
     return scan.last_seq

@@ -1,7 +1,8 @@
 """The state of a recorded run at any point: rebuilt up to a seq or a time, then viewed.
 
-`rebuild_until` folds the journal's records (`Rebuilder`) up to and including
-a seq, or every record stamped at or before an exchange time; `state_view`
+`rebuild_until` folds the journal's records (`Rebuilder`), from its newest
+valid snapshot before the point asked for, up to and including a seq, or
+every record stamped at or before an exchange time; `state_view`
 returns what a trader's screen would show at that point: the top of every
 book, every account's balance and positions (entry, mark, unrealized PnL,
 liquidation price; `exchange.shell.account_views`), and the insurance fund,
@@ -14,10 +15,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from exchange.journal.snapshots import SnapshotFile, snapshot_store
 from exchange.shell.account_views import balance_view, position_views
 from exchange.units import from_e8
 from replay.fmt import iso_utc, table
 from replay.rebuild import Rebuilder
+from replay.recover import newest_snapshot
 
 if TYPE_CHECKING:
     from exchange.core import ExchangeCore
@@ -35,14 +38,29 @@ def rebuild_until(
 ) -> ExchangeCore:
     """Return the state after record ``seq``, or after the last one at ``ts_ns``.
 
-    With neither, the state at the end of the journal. ``progress(records)``
-    is called every 1,024 records.
+    With neither, the state at the end of the journal. The rebuild starts
+    from the journal's newest valid snapshot at or before that point
+    (`replay.recover.newest_snapshot`), else from the first record.
+    ``progress(seq)`` is called every 1,024 records.
 
     Raises:
         Divergence: if an event contradicts the rebuilt state.
     """
-    rebuilder = Rebuilder(log.markets, margin=log.margin)
-    for entry in log.entries():
+
+    def fits(body: SnapshotFile) -> bool:
+        """Keep snapshots taken at or before the point asked for."""
+        # exchange time never goes back, so a snapshot's time bounds its records'
+        return (seq is None or body.seq <= seq) and (
+            ts_ns is None or body.ts_ns <= ts_ns
+        )
+
+    store = snapshot_store(log.path)
+    try:
+        start = newest_snapshot(store, log, fits=fits)
+    finally:
+        store.close()
+    rebuilder = Rebuilder(log.markets, margin=log.margin, core=start.core)
+    for entry in log.entries(rebuilder.core.last_seq + 1):
         record = entry.record
         if (seq is not None and record.seq > seq) or (
             ts_ns is not None and record.ts_ns > ts_ns

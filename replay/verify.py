@@ -5,7 +5,8 @@ record (every exchange writes one on close). Rebuild folds the logged events;
 rerun feeds the logged commands through a fresh core. Every checkpoint along
 the way is checked too, so a difference is located to the record.
 
-When the journal directory holds snapshots, the newest valid one is checked
+When the journal has snapshots (files beside its segments, or a JetStream
+journal's bucket), the newest valid one is checked
 as well: its state hash must equal the rebuild's at its seq, and a rebuild
 of the tail that starts from the restored snapshot must end at the same
 hash as the full rebuild. A snapshot that cannot be used is reported.
@@ -14,17 +15,16 @@ hash as the full rebuild. A snapshot that cannot be used is reported.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from exchange.journal.snapshots import SnapshotCorrupt, list_snapshots, load_snapshot
-from exchange.journal.target import is_nats_url
+from exchange.journal.snapshots import snapshot_store
 from exchange.messages import CheckpointTaken
 from replay.errors import Divergence
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
+from replay.recover import newest_snapshot
 from replay.rerun import Rerunner
 
 if TYPE_CHECKING:
@@ -136,27 +136,19 @@ class _SnapshotCheck:
 
     def __init__(self, log: ExchangeLog) -> None:
         """Load the newest snapshot that loads, noting those that do not."""
-        self.skipped: list[str] = []
         self.seq: int | None = None
         self.hash: str | None = None
         self.rebuild_hash: str | None = None
         self.tail: Rebuilder | None = None
-        if is_nats_url(log.path):
-            return  # snapshots live beside a file journal only
-        for _, path in list_snapshots(Path(log.path)):
-            try:
-                core, body = load_snapshot(
-                    path,
-                    log.markets,
-                    margin=log.margin,
-                    config_hash=log.header.config_hash,
-                )
-            except SnapshotCorrupt as exc:
-                self.skipped.append(str(exc))
-                continue
-            self.seq, self.hash = body.seq, body.state_hash
-            self.tail = Rebuilder(log.markets, margin=log.margin, core=core)
-            return
+        store = snapshot_store(log.path)
+        try:
+            start = newest_snapshot(store, log)
+        finally:
+            store.close()
+        self.skipped = [f"{skip.path}: {skip.reason}" for skip in start.skipped]
+        if start.core is not None and start.body is not None:
+            self.seq, self.hash = start.body.seq, start.body.state_hash
+            self.tail = Rebuilder(log.markets, margin=log.margin, core=start.core)
 
     def apply(self, entry: Journaled, rebuilder: Rebuilder) -> None:
         """Note the full rebuild's hash at the snapshot, or fold a tail record."""

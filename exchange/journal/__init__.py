@@ -5,6 +5,11 @@ Backends: :class:`MemoryJournal` (in process), :class:`FileJournal`
 stream, imported on demand: nats-py is optional). :func:`open_journal` opens
 a directory or a ``nats://`` URL; :func:`read_journal` reads either without
 ever modifying it. See ``exchange.journal.base`` for the contract.
+
+Snapshots of the state a journal builds live beside it
+(``exchange.journal.snapshots``): files in its directory, or objects in a
+JetStream object store bucket of a stream's own
+(``exchange.journal.nats_snapshots``).
 """
 
 from exchange.journal.base import (

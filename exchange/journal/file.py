@@ -181,8 +181,7 @@ class FileJournal(DurableJournal):
         first, path = segments[-1]
         data = path.read_bytes()
         scan = SegmentScan(path, data, first)
-        for _ in scan:
-            pass
+        scan.run()
         if scan.reason in (StopReason.HEADER, StopReason.SEQ):
             raise JournalCorrupt(str(path), scan.end, f"{scan.reason}: {scan.detail}")
         _refuse_inner_damage(scan)

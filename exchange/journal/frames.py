@@ -70,7 +70,7 @@ class StopReason(enum.StrEnum):
     LENGTH = "length"
     """A frame header states a length above :data:`MAX_PAYLOAD_BYTES`."""
     SEQ = "seq"
-    """An intact frame's seq is not the one after its predecessor's (segment level)."""
+    """An intact frame's seq is not the one due (a scan given its first seq)."""
     HEADER = "header"
     """A segment's magic or header frame is missing or damaged (segment level)."""
 
@@ -103,15 +103,24 @@ class FrameScan:
     order; ``payload`` is a zero-copy ``memoryview`` into the buffer. Once the
     iteration ends, :attr:`reason`, :attr:`end` and :attr:`detail` say why and
     where: ``end`` is the offset just past the last good frame, which is where
-    a damaged tail should be cut.
+    a damaged tail should be cut. With ``first_seq``, the frames' seqs must
+    run ``first_seq, first_seq + 1, ...``: one out of order stops the scan
+    (`StopReason.SEQ`). `run` scans to the end without yielding anything,
+    for a caller that needs only where and why it stops.
     """
 
-    __slots__ = ("_buf", "_start", "detail", "end", "frames", "reason")
+    __slots__ = ("_buf", "_first_seq", "_start", "detail", "end", "frames", "reason")
 
-    def __init__(self, buf: bytes | bytearray | memoryview, start: int = 0) -> None:
+    def __init__(
+        self,
+        buf: bytes | bytearray | memoryview,
+        start: int = 0,
+        first_seq: int | None = None,
+    ) -> None:
         """Prepare to scan ``buf`` from byte offset ``start``."""
         self._buf = memoryview(buf).cast("B")
         self._start = start
+        self._first_seq = first_seq
         self.end = start
         self.frames = 0
         self.reason = StopReason.END
@@ -119,33 +128,59 @@ class FrameScan:
 
     def __iter__(self) -> Iterator[tuple[int, int, memoryview]]:
         """Yield ``(offset, seq, payload)`` per intact frame, then record the stop."""
+        return self._scan(collect=True)
+
+    def run(self) -> None:
+        """Scan every frame without yielding any; then the attributes say where."""
+        for _ in self._scan(collect=False):
+            pass  # nothing is yielded: the scan runs to its stop in one step
+
+    def _scan(self, *, collect: bool) -> Iterator[tuple[int, int, memoryview]]:
+        """The scan: yield each intact frame if ``collect``, then record the stop."""
+        # Every read and recovery runs this loop once per record: the counts
+        # live in locals and reach the attributes when the scan ends (or is
+        # abandoned), which is when they are documented to be read.
         buf = self._buf
         size = len(buf)
         off = self._start
         hsize = FRAME_HEADER_SIZE
-        while off < size:
-            if size - off < hsize:
-                self._stop(
-                    off, StopReason.TORN, f"{size - off} of {hsize} header bytes"
-                )
-                return
-            n, crc, seq = _unpack_header(buf, off)
-            if n > MAX_PAYLOAD_BYTES:
-                self._stop(off, StopReason.LENGTH, f"payload length {n}")
-                return
-            stop = off + hsize + n
-            if stop > size:
-                self._stop(off, StopReason.TORN, f"{size - off} of {stop - off} bytes")
-                return
-            actual = _crc32(buf[off + 8 : stop])
-            if actual != crc:
-                self._stop(off, StopReason.CRC, f"crc {actual:#010x} != {crc:#010x}")
-                return
-            yield off, seq, buf[off + hsize : stop]
-            self.frames += 1
-            off = stop
-            self.end = off
-        self._stop(off, StopReason.END, "")
+        unpack, crc32 = _unpack_header, _crc32
+        expected = self._first_seq
+        frames = 0
+        try:
+            while off < size:
+                if size - off < hsize:
+                    detail = f"{size - off} of {hsize} header bytes"
+                    self._stop(off, StopReason.TORN, detail)
+                    return
+                n, crc, seq = unpack(buf, off)
+                if n > MAX_PAYLOAD_BYTES:
+                    self._stop(off, StopReason.LENGTH, f"payload length {n}")
+                    return
+                stop = off + hsize + n
+                if stop > size:
+                    detail = f"{size - off} of {stop - off} bytes"
+                    self._stop(off, StopReason.TORN, detail)
+                    return
+                actual = crc32(buf[off + 8 : stop])
+                if actual != crc:
+                    detail = f"crc {actual:#010x} != {crc:#010x}"
+                    self._stop(off, StopReason.CRC, detail)
+                    return
+                if expected is not None:
+                    if seq != expected:
+                        detail = f"seq {seq} where {expected} was due"
+                        self._stop(off, StopReason.SEQ, detail)
+                        return
+                    expected += 1
+                frames += 1
+                if collect:
+                    yield off, seq, buf[off + hsize : stop]
+                off = stop
+            self._stop(off, StopReason.END, "")
+        finally:
+            self.end = off  # past the last good frame: where any stop was made
+            self.frames += frames
 
     def _stop(self, offset: int, reason: StopReason, detail: str) -> None:
         """Record that the scan stopped at ``offset`` for ``reason``."""
@@ -159,18 +194,22 @@ class FrameScan:
         return len(self._buf) - self.end
 
 
-def scan_frames(buf: bytes | bytearray | memoryview, start: int = 0) -> FrameScan:
+def scan_frames(
+    buf: bytes | bytearray | memoryview, start: int = 0, first_seq: int | None = None
+) -> FrameScan:
     """Return a :class:`FrameScan` over ``buf`` from byte offset ``start``.
 
     Args:
         buf: The bytes to scan, e.g. a whole segment file.
         start: Where the first frame begins (after the segment magic).
+        first_seq: If given, the seq the first frame must carry (each next
+            one the seq after): a frame out of order stops the scan.
 
     Returns:
         An iterable of ``(offset, seq, payload)`` whose attributes report, once
         it is exhausted, where and why the scan stopped.
     """
-    return FrameScan(buf, start)
+    return FrameScan(buf, start, first_seq)
 
 
 def next_intact_frame(

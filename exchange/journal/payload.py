@@ -30,6 +30,7 @@ __all__ = [
     "exchange_header",
     "journal_payload",
     "journaled_events",
+    "placed_margin",
 ]
 
 
@@ -44,30 +45,30 @@ class Journaled(msgspec.Struct, frozen=True, array_like=True):
     unique per account), "" for system commands and commands from a library
     caller. The core never sees it: a restarted server reads it back to
     recognise a retried request that already ran (`exchange.shell.requests`).
-    A payload with no origin is stored as the two-element array of old, and
-    a reader that does not know the field skips it.
+
+    ``margin`` (schema 3) is the margin the pre-trade check asked of the
+    order the record placed (`placed_margin`): the one fact of a derived
+    acceptance that needs the whole ledger to recompute, so replay takes it
+    from here instead. None in older journals (replay then asks the ledger).
+    Readers that know fewer fields skip the trailing ones.
     """
 
     record: Record
     events: list[Event]
     origin: str = ""
+    margin: int | None = None
 
 
-class _Unsigned(msgspec.Struct, frozen=True, array_like=True):
-    """`Journaled` with no origin: the bytes of a journal from before origins."""
-
-    record: Record
-    events: list[Event]
-
-
-JOURNAL_SCHEMA = 2
+JOURNAL_SCHEMA = 3
 """Version of the journal payload (``Journaled``) written today.
 
 1: every event of every record. 2: only what cannot be derived (below).
+3: also the margin of the order a record placed (``Journaled.margin``).
 """
 
-READABLE_JOURNAL_SCHEMAS = frozenset({1, 2})
-"""Payload versions replay reads: a schema 1 journal's derived events are ignored."""
+READABLE_JOURNAL_SCHEMAS = frozenset({1, 2, 3})
+"""Payload versions replay reads: a schema 1 journal's derived events are ignored,
+and the margins of schema 1 and 2 journals' new orders are recomputed."""
 
 
 def exchange_header(markets: Iterable[Market], *, margin: bool) -> JournalHeader:
@@ -116,13 +117,15 @@ def journaled_events(events: list[Event]) -> list[Event]:
 JOURNALED_DECODER = msgspec.msgpack.Decoder(Journaled)
 
 
-def journal_payload(record: Record, events: list[Event], origin: str = "") -> bytes:
-    """Encode one record, its journaled events and its request id, if any.
+def placed_margin(events: list[Event]) -> int:
+    """Return the margin of the order a record placed (its acceptance's), else 0."""
+    for event in events:
+        if type(event) is OrderAccepted and not event.liquidation:
+            return event.margin
+    return 0
 
-    Without ``origin`` the payload is byte for byte what it was before the
-    field existed (msgspec writes trailing defaults of an array struct).
-    """
+
+def journal_payload(record: Record, events: list[Event], origin: str = "") -> bytes:
+    """Encode a record, its journaled events, request id and new order's margin."""
     kept = journaled_events(events)
-    if origin:
-        return ENCODER.encode(Journaled(record, kept, origin))
-    return ENCODER.encode(_Unsigned(record, kept))
+    return ENCODER.encode(Journaled(record, kept, origin, placed_margin(events)))

@@ -100,11 +100,11 @@ def iter_segments(
             on_stop(_gap(path, first, expected))
             return
         scan = SegmentScan(path, path.read_bytes(), first)
+        scan.seek(from_seq)  # the records before it are not read
         for seq, payload in scan:
             if until_seq is not None and seq > until_seq:
                 return
-            if seq >= from_seq:
-                yield seq, payload
+            yield seq, payload
         expected = scan.last_seq + 1
         if scan.reason == StopReason.END and path != segments[-1][1]:
             continue
@@ -184,6 +184,49 @@ class JournalReader:
         """Keep where reading stopped."""
         self.stop = stop
 
+    def bisect(self, key: Callable[[bytes], int], target: int) -> int:
+        """Return the first seq whose payload's ``key`` is ``target`` or more.
+
+        ``key`` must not decrease along the journal (an exchange time does
+        not). The newest segment whose first record is below ``target`` is
+        found by reading segments' first records, then the records inside it
+        by a binary search over its frames (walked by their headers): about
+        log2(records) payloads are read. Past the last record if none
+        qualifies; a record the search reaches is not CRC-checked (reading
+        from the seq returned checks what it reads).
+        """
+        segments = list_segments(self.directory)
+        for first, path in reversed(segments):
+            found = _first_payload(path, first)
+            if found is not None and key(found) < target:
+                break
+        else:
+            return segments[0][0] if segments else self.header.first_seq
+        scan = SegmentScan(path, path.read_bytes(), first)
+        frames = list(scan.walk())
+        low, high = 1, len(frames)  # the first record's key is below target
+        while low < high:
+            middle = (low + high) // 2
+            offset, _, end = frames[middle]
+            if key(bytes(scan.payload(offset, end))) < target:
+                low = middle + 1
+            else:
+                high = middle
+        return frames[low][1] if low < len(frames) else frames[-1][1] + 1
+
+
+_PROBE_BYTES = 1 << 20  # enough for a segment's header and first frame
+
+
+def _first_payload(path: Path, first: int) -> bytes | None:
+    """Return the payload of a segment's first record, or None if it has none intact."""
+    with path.open("rb") as file:
+        data = file.read(_PROBE_BYTES)
+    found = next(iter(SegmentScan(path, data, first)), None)
+    if found is None and len(data) == _PROBE_BYTES:  # a first frame beyond it
+        found = next(iter(SegmentScan(path, path.read_bytes(), first)), None)
+    return None if found is None else bytes(found[1])
+
 
 class ReadableJournal(Protocol):
     """A journal opened read-only: its header, its records, where reading stopped.
@@ -197,6 +240,10 @@ class ReadableJournal(Protocol):
 
     def read(self, from_seq: int = 1) -> Iterator[tuple[int, bytes]]:
         """Yield every intact ``(seq, payload)`` with ``seq >= from_seq``, in order."""
+        ...
+
+    def bisect(self, key: Callable[[bytes], int], target: int) -> int:
+        """Return the first seq whose payload's non-decreasing ``key`` >= ``target``."""
         ...
 
 

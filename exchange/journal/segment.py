@@ -22,6 +22,7 @@ from exchange.journal.frames import (
     FRAME_HEADER,
     FRAME_HEADER_SIZE,
     MAX_PAYLOAD_BYTES,
+    FrameScan,
     StopReason,
     encode_frame,
     next_intact_frame,
@@ -127,9 +128,10 @@ class SegmentScan:
 
     The header is checked when the scan is built (:attr:`header` is None if
     it is damaged). Iterating yields ``(seq, payload)`` per record until the
-    first damage; afterwards :attr:`reason`, :attr:`end` (the offset just past
-    the last good frame), :attr:`detail` and :attr:`last_seq` tell where and
-    why it stopped. ``payload`` is a ``memoryview`` into ``data``.
+    first damage (`run` scans without yielding); afterwards :attr:`reason`,
+    :attr:`end` (the offset just past the last good frame), :attr:`detail`
+    and :attr:`last_seq` tell where and why it stopped. ``payload`` is a
+    ``memoryview`` into ``data``.
     """
 
     __slots__ = (
@@ -187,21 +189,70 @@ class SegmentScan:
         """Return how many bytes lie past the last good frame."""
         return len(self.data) - self.end
 
+    def walk(self) -> Iterator[tuple[int, int, int]]:
+        """Yield ``(offset, seq, end)`` per record frame, reading only the headers.
+
+        From where the scan stands, without CRC checks (nothing is read but
+        the headers), so fast; it ends at a header that does not fit (a seq
+        out of order, a length past the end), where iterating would report
+        the damage. For finding records, not for trusting them.
+        """
+        if self.header is None:
+            return
+        data, off, expected = self.data, self.end, self.last_seq + 1
+        size, hsize, unpack = len(data), FRAME_HEADER_SIZE, FRAME_HEADER.unpack_from
+        while size - off >= hsize:
+            n, _, seq = unpack(data, off)
+            stop = off + hsize + n
+            if seq != expected or stop > size:
+                return
+            yield off, seq, stop
+            off = stop
+            expected += 1
+
+    def seek(self, seq: int) -> None:
+        """Make iterating start at record ``seq``, walking over the frames before it.
+
+        For a reader that wants a segment's later records only: the frames
+        passed over are not checked (`walk`), and iterating then starts at
+        ``seq``, or at the first frame the walk could not pass.
+        """
+        off, last = self.end, self.last_seq
+        for _, found, stop in self.walk():
+            if found >= seq:
+                break
+            off, last = stop, found
+        self.end, self.last_seq = off, last
+
+    def payload(self, offset: int, end: int) -> memoryview:
+        """Return the payload of the frame at ``offset`` (ending at ``end``)."""
+        return memoryview(self.data)[offset + FRAME_HEADER_SIZE : end]
+
     def __iter__(self) -> Iterator[tuple[int, memoryview]]:
         """Yield ``(seq, payload)`` per intact record, then record the stop."""
         if self.header is None:
             return
-        expected = self.first_seq
-        frames = scan_frames(self.data, self.end)
-        for offset, seq, payload in frames:
-            if seq != expected:
-                self._stop(
-                    offset, StopReason.SEQ, f"seq {seq} where {expected} was due"
-                )
-                return
-            self.last_seq = seq
-            yield seq, payload
-            expected += 1
+        frames = self._frames()
+        try:
+            for _, seq, payload in frames:
+                yield seq, payload
+        finally:
+            self._take(frames)
+
+    def run(self) -> None:
+        """Scan every record without yielding any: then the attributes say where."""
+        if self.header is not None:
+            frames = self._frames()
+            frames.run()
+            self._take(frames)
+
+    def _frames(self) -> FrameScan:
+        """Return the scan of the records from where this scan stands."""
+        return scan_frames(self.data, self.end, first_seq=self.last_seq + 1)
+
+    def _take(self, frames: FrameScan) -> None:
+        """Take over where and why a scan of the records stopped."""
+        self.last_seq += frames.frames
         self._stop(frames.end, frames.reason, frames.detail)
 
 
@@ -221,4 +272,6 @@ def intact_after(scan: SegmentScan) -> tuple[int, int] | None:
     offset = next_intact_frame(scan.data, scan.end, scan.last_seq)
     if offset is None:
         return None
-    return offset, sum(1 for _ in scan_frames(scan.data, offset))
+    frames = scan_frames(scan.data, offset)
+    frames.run()
+    return offset, frames.frames

@@ -17,6 +17,13 @@ that the restored core has the stored state hash; any failure is a
 `SnapshotCorrupt` naming the reason, and recovery falls back to an older
 snapshot or a full replay. Pruning keeps the newest few.
 
+Where they live is a `SnapshotStore`: `DirectorySnapshots` (the files
+above) or, for a JetStream journal, ``exchange.journal.nats_snapshots``
+(objects of the same name and the same bytes in a JetStream object store);
+`snapshot_store` opens the one that belongs to a journal. Encoding
+(`encode_snapshot`), decoding (`decode_snapshot`) and the checks on restore
+(`restore_snapshot`) are the same wherever the bytes are kept.
+
 Only take a snapshot of records that are durable in the journal (at or
 below its ``durable_seq``): a snapshot ahead of the journal describes
 records a crash may lose.
@@ -30,7 +37,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
@@ -46,12 +53,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SNAPSHOT_FORMAT",
+    "DirectorySnapshots",
     "SnapshotCorrupt",
     "SnapshotFile",
+    "SnapshotStore",
+    "decode_snapshot",
+    "encode_snapshot",
     "list_snapshots",
     "load_snapshot",
+    "load_stored",
     "prune_snapshots",
+    "restore_snapshot",
+    "save_snapshot",
+    "snapshot_name",
     "snapshot_path",
+    "snapshot_seq",
+    "snapshot_store",
     "store_snapshot",
     "take_snapshot",
     "write_snapshot",
@@ -91,7 +108,7 @@ _DECODER: Final = msgspec.msgpack.Decoder(SnapshotFile)
 
 
 class SnapshotCorrupt(JournalError):
-    """Raised when a snapshot file cannot be used; ``reason`` says why."""
+    """Raised when a snapshot cannot be used; ``reason`` says why."""
 
     def __init__(self, path: str, reason: str) -> None:
         """Keep the file and what is wrong with it."""
@@ -104,20 +121,158 @@ class SnapshotCorrupt(JournalError):
         return f"{self.path}: {self.reason}"
 
 
+def snapshot_name(seq: int) -> str:
+    """Return the name of the snapshot taken after record ``seq``."""
+    return f"snapshot-{seq:020d}.msgpack"
+
+
+def snapshot_seq(name: str) -> int | None:
+    """Return the seq a snapshot's name carries, or None if it is no snapshot's."""
+    match = _NAME.match(name)
+    return None if match is None else int(match.group(1))
+
+
 def snapshot_path(directory: Path, seq: int) -> Path:
     """Return the path of the snapshot taken after record ``seq``."""
-    return directory / f"snapshot-{seq:020d}.msgpack"
+    return directory / snapshot_name(seq)
 
 
 def list_snapshots(directory: Path) -> list[tuple[int, Path]]:
     """Return ``(seq, path)`` of every snapshot in ``directory``, newest first."""
     found = []
     for path in directory.iterdir():
-        match = _NAME.match(path.name)
-        if match is not None:
-            found.append((int(match.group(1)), path))
+        seq = snapshot_seq(path.name)
+        if seq is not None:
+            found.append((seq, path))
     found.sort(reverse=True)
     return found
+
+
+class SnapshotStore(Protocol):
+    """Where a journal's snapshots are kept; each is named by `snapshot_name`.
+
+    A snapshot is addressed by a ``name`` the store returns (a path, or a
+    URL for a remote store), which is also what reports show.
+    """
+
+    def snapshots(self) -> list[tuple[int, str]]:
+        """Return ``(seq, name)`` of every snapshot, newest first."""
+        ...
+
+    def read(self, name: str) -> bytes:
+        """Return a snapshot's bytes.
+
+        Raises:
+            SnapshotCorrupt: If they cannot be read whole.
+        """
+        ...
+
+    def write(self, seq: int, data: bytes) -> str:
+        """Store the snapshot of ``seq`` whole or not at all; return its name.
+
+        Raises:
+            JournalError: If storing fails.
+        """
+        ...
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` snapshots and leftovers; return them."""
+        ...
+
+    def set_aside(self, name: str) -> str:
+        """Move a snapshot out of the list without deleting it; return its new name."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds (a connection)."""
+        ...
+
+
+class DirectorySnapshots:
+    """The snapshot files of a journal directory (see the module docstring)."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, durable: bool = True
+    ) -> None:
+        """Keep snapshots in ``directory``; ``durable`` fsyncs file and directory."""
+        self.directory = Path(directory)
+        self.durable = durable
+
+    def snapshots(self) -> list[tuple[int, str]]:
+        """Return ``(seq, path)`` of every snapshot file, newest first."""
+        if not self.directory.is_dir():
+            return []
+        return [(seq, str(path)) for seq, path in list_snapshots(self.directory)]
+
+    def read(self, name: str) -> bytes:
+        """Return the file's bytes.
+
+        Raises:
+            SnapshotCorrupt: If it cannot be read.
+        """
+        try:
+            return Path(name).read_bytes()
+        except OSError as exc:
+            raise SnapshotCorrupt(name, f"unreadable: {exc}") from exc
+
+    def write(self, seq: int, data: bytes) -> str:
+        """Write the file atomically: temp file, fsync, rename, fsync of the directory.
+
+        Raises:
+            JournalError: If writing fails.
+        """
+        path = snapshot_path(self.directory, seq)
+        temp = path.with_name(path.name + TEMP_SUFFIX)
+        try:
+            with temp.open("wb") as file:
+                file.write(data)
+                file.flush()
+                if self.durable:
+                    os.fsync(file.fileno())
+            temp.replace(path)
+            if self.durable:
+                fsync_directory(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            msg = f"cannot write snapshot {path}: {exc}"
+            raise JournalError(msg) from exc
+        return str(path)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` files and any leftover temp file."""
+        return [str(path) for path in prune_snapshots(self.directory, keep)]
+
+    def set_aside(self, name: str) -> str:
+        """Rename the file to ``*.stale``."""
+        path = Path(name)
+        stale = path.with_name(path.name + ".stale")
+        path.replace(stale)
+        return str(stale)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def snapshot_store(
+    journal: str | os.PathLike[str], *, durable: bool = True, create: bool = False
+) -> SnapshotStore:
+    """Return the snapshot store of the journal at ``journal`` (directory or URL).
+
+    ``durable`` applies to files (JetStream acks a stored object); ``create``
+    makes a JetStream journal's bucket if it has none yet (a writer's need;
+    readers see no snapshots instead).
+
+    Raises:
+        JournalError: If a JetStream journal's server cannot be reached.
+    """
+    from exchange.journal.target import is_nats_url  # noqa: PLC0415 -- a cycle
+
+    if is_nats_url(journal):
+        from exchange.journal.nats_snapshots import NatsSnapshots  # noqa: PLC0415
+
+        return NatsSnapshots(str(journal), create=create)
+    return DirectorySnapshots(journal, durable=durable)
 
 
 def take_snapshot(core: ExchangeCore, config_hash: str) -> SnapshotFile:
@@ -178,33 +333,43 @@ def store_snapshot(
     the journal (see the module docstring). Arguments and errors as
     `write_snapshot`'s.
     """
+    store = DirectorySnapshots(directory, durable=durable)
+    return Path(save_snapshot(store, body, keep=keep)[0])
+
+
+def save_snapshot(
+    store: SnapshotStore, body: SnapshotFile, *, keep: int = 3
+) -> tuple[str, int]:
+    """Store a taken snapshot, then keep only the newest ``keep``.
+
+    Returns:
+        Its name in the store and its size in bytes.
+
+    Raises:
+        JournalError: If ``keep`` is below 1, the state holds an int beyond
+            64 bits, or storing fails.
+    """
     if keep < 1:
         msg = f"keep must be at least 1, got {keep}"
         raise JournalError(msg)
-    folder = Path(directory)
+    data = encode_snapshot(body)
+    name = store.write(body.seq, data)
+    store.prune(keep)
+    return name, len(data)
+
+
+def encode_snapshot(body: SnapshotFile) -> bytes:
+    """Return a snapshot's bytes: magic, length, CRC and the msgpack body.
+
+    Raises:
+        JournalError: If the state holds an int msgpack cannot store.
+    """
     try:
         data = _ENCODER.encode(body)
     except OverflowError as exc:
         msg = f"the state at seq {body.seq} holds an int msgpack cannot store"
         raise JournalError(msg) from exc
-    path = snapshot_path(folder, body.seq)
-    temp = path.with_name(path.name + TEMP_SUFFIX)
-    try:
-        with temp.open("wb") as file:
-            file.write(MAGIC + _PREFIX.pack(len(data), zlib.crc32(data)) + data)
-            file.flush()
-            if durable:
-                os.fsync(file.fileno())
-        temp.replace(path)
-        if durable:
-            fsync_directory(folder)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        msg = f"cannot write snapshot {path}: {exc}"
-        raise JournalError(msg) from exc
-    prune_snapshots(folder, keep)
-    return path
+    return MAGIC + _PREFIX.pack(len(data), zlib.crc32(data)) + data
 
 
 def prune_snapshots(directory: Path, keep: int) -> list[Path]:
@@ -224,7 +389,7 @@ def prune_snapshots(directory: Path, keep: int) -> list[Path]:
 def load_snapshot(
     path: Path, markets: Iterable[Market], *, margin: bool, config_hash: str
 ) -> tuple[ExchangeCore, SnapshotFile]:
-    """Read, check and restore one snapshot.
+    """Read, check and restore one snapshot file.
 
     Args:
         path: The snapshot file.
@@ -237,12 +402,50 @@ def load_snapshot(
         and the snapshot's body.
 
     Raises:
-        SnapshotCorrupt: If the file is truncated, fails its CRC, does not
-            decode, is of another format, state schema or journal, or does
-            not restore to its own state hash.
+        SnapshotCorrupt: See `restore_snapshot`; also if the file is unreadable.
     """
-    body = _read_body(path)
-    name = str(path)
+    return load_stored(
+        DirectorySnapshots(path.parent),
+        str(path),
+        markets,
+        margin=margin,
+        config_hash=config_hash,
+    )
+
+
+def load_stored(
+    store: SnapshotStore,
+    name: str,
+    markets: Iterable[Market],
+    *,
+    margin: bool,
+    config_hash: str,
+) -> tuple[ExchangeCore, SnapshotFile]:
+    """Read, check and restore the snapshot ``name`` of ``store``.
+
+    Returns and raises as `load_snapshot`.
+    """
+    body = decode_snapshot(name, store.read(name))
+    return restore_snapshot(name, body, markets, margin=margin, config_hash=config_hash)
+
+
+def restore_snapshot(
+    name: str,
+    body: SnapshotFile,
+    markets: Iterable[Market],
+    *,
+    margin: bool,
+    config_hash: str,
+) -> tuple[ExchangeCore, SnapshotFile]:
+    """Check a decoded snapshot and restore its core.
+
+    Returns:
+        The restored core and ``body``.
+
+    Raises:
+        SnapshotCorrupt: If the body is of another format, state schema or
+            journal, or does not restore to its own state hash.
+    """
     if body.format != SNAPSHOT_FORMAT:
         raise SnapshotCorrupt(name, f"snapshot format {body.format}, not ours")
     if body.state.schema != STATE_SCHEMA:
@@ -260,13 +463,13 @@ def load_snapshot(
     return core, body
 
 
-def _read_body(path: Path) -> SnapshotFile:
-    """Return the decoded body of a snapshot file whose framing checks out."""
-    name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SnapshotCorrupt(name, f"unreadable: {exc}") from exc
+def decode_snapshot(name: str, data: bytes) -> SnapshotFile:
+    """Return the decoded body of a snapshot whose framing checks out.
+
+    Raises:
+        SnapshotCorrupt: If the bytes are truncated, fail their CRC or do
+            not decode.
+    """
     if data[: len(MAGIC)] != MAGIC:
         raise SnapshotCorrupt(name, "bad magic")
     if len(data) < _HEAD:

@@ -30,16 +30,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from exchange.journal.payload import JOURNALED_DECODER, journaled_events
-from exchange.journal.reader import JournalReader
-from exchange.journal.segment import SegmentScan, list_segments
 from exchange.messages import CommandRejected, Event, OrderAccepted, PlaceOrder, Record
 
 if TYPE_CHECKING:
     from exchange.journal.reader import ReadableJournal
 
 __all__ = ["JournaledRequest", "recent_requests", "window_start"]
-
-_PROBE_BYTES = 1 << 20  # enough for a segment's header and first frame
 
 
 class JournaledRequest(NamedTuple):
@@ -72,25 +68,18 @@ class _Head(msgspec.Struct, array_like=True):
 _HEAD_DECODER = msgspec.msgpack.Decoder(_Head)
 
 
-def window_start(reader: ReadableJournal, since_ns: int) -> int:
-    """Return a seq at or before the first record stamped ``since_ns`` or later.
+def _stamp(payload: bytes | memoryview) -> int:
+    """Return the exchange time of a journaled payload's record."""
+    return _HEAD_DECODER.decode(payload).record.ts_ns
 
-    For a directory, the newest segment whose first record is older than
-    ``since_ns``: only the segments the window reaches are read. Otherwise
-    (a JetStream journal) 1.
+
+def window_start(reader: ReadableJournal, since_ns: int) -> int:
+    """Return the first seq stamped ``since_ns`` or later (past the last if none).
+
+    A binary search over the records (exchange time never goes back), so
+    only the window itself is read, whatever the journal's length.
     """
-    if not isinstance(reader, JournalReader):
-        return 1
-    for first, path in reversed(list_segments(reader.directory)):
-        with path.open("rb") as file:
-            data = file.read(_PROBE_BYTES)
-        frames = iter(SegmentScan(path, data, first))
-        found = next(frames, None)
-        if found is None and len(data) == _PROBE_BYTES:  # a first frame beyond it
-            found = next(iter(SegmentScan(path, path.read_bytes(), first)), None)
-        if found is not None and _HEAD_DECODER.decode(found[1]).record.ts_ns < since_ns:
-            return first
-    return 1
+    return reader.bisect(_stamp, since_ns)
 
 
 def recent_requests(
@@ -108,7 +97,7 @@ def recent_requests(
     window: list[tuple[str, Record, list[Event], int]] = []
     taken = 0  # order ids the window's records took
     for _, payload in reader.read(window_start(reader, since_ns)):
-        if _HEAD_DECODER.decode(payload).record.ts_ns < since_ns:
+        if _stamp(payload) < since_ns:
             continue
         entry = JOURNALED_DECODER.decode(payload)
         events = journaled_events(entry.events)

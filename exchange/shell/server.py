@@ -68,7 +68,7 @@ from exchange.gateway.session import Session
 from exchange.gateway.wire import MAX_RECV_WINDOW_MS, Codec
 from exchange.journal import Journal, is_nats_url, open_journal, read_journal
 from exchange.journal.durability import check_header
-from exchange.journal.payload import JOURNALED_DECODER, exchange_header
+from exchange.journal.payload import exchange_header
 from exchange.journal.segment import list_segments
 from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
@@ -106,8 +106,8 @@ def recover(config: ServerConfig) -> ExchangeCore:
     The newest valid snapshot plus a rebuild of the journal's tail
     (`replay.recover.recover`); a corrupt snapshot is skipped and logged.
     Liquidations asked for but not yet journaled wait in the core's outbox,
-    for the sequencer to journal first. A JetStream journal has no
-    snapshots: see `_rebuild_stream`.
+    for the sequencer to journal first. A JetStream journal recovers the
+    same way once it is open: see `_recover_stream`.
 
     Raises:
         JournalMismatch: If the journal was written under another config.
@@ -118,14 +118,29 @@ def recover(config: ServerConfig) -> ExchangeCore:
         return ExchangeCore(config.markets, margin=True)
     header = exchange_header(config.markets, margin=True)
     check_header(str(directory), read_journal(directory).header, header)
+    return _recovered(config)
+
+
+def _recover_stream(journal: Journal, config: ServerConfig) -> ExchangeCore:
+    """Return the state of an open JetStream journal: its newest snapshot + tail.
+
+    Opening it has checked its header and that no record is missing.
+    """
+    if not journal.last_seq:
+        return ExchangeCore(config.markets, margin=True)
+    return _recovered(config)
+
+
+def _recovered(config: ServerConfig) -> ExchangeCore:
+    """Recover the journal of ``config`` (`replay.recover.recover`) and log how."""
     from replay.recover import recover as recover_journal  # noqa: PLC0415
 
-    core, report = recover_journal(directory, config.markets, margin=True)
+    core, report = recover_journal(config.journal, config.markets, margin=True)
     for skipped in report.skipped:
         _log.warning("snapshot_skipped", path=skipped.path, reason=skipped.reason)
     _log.info(
         "journal_recovered",
-        path=str(directory),
+        path=str(config.journal),
         seq=core.last_seq,
         state_hash=report.state_hash,
         snapshot_seq=report.snapshot_seq,
@@ -135,32 +150,6 @@ def recover(config: ServerConfig) -> ExchangeCore:
         pending_liquidations=report.pending_liquidations,
         seconds=round(report.seconds, 4),
         journal=report.journal.reason,
-    )
-    return core
-
-
-def _rebuild_stream(journal: Journal, config: ServerConfig) -> ExchangeCore:
-    """Return the state a JetStream journal's records build, from its start."""
-    if not journal.last_seq:
-        return ExchangeCore(config.markets, margin=True)
-    from replay.rebuild import Rebuilder  # noqa: PLC0415 -- only on a restart
-    from replay.recover import requeue_liquidations  # noqa: PLC0415
-
-    started = time.perf_counter()
-    rebuilder = Rebuilder(config.markets, margin=True)
-    for _, payload in journal.read():
-        rebuilder.apply(JOURNALED_DECODER.decode(payload))
-    core = rebuilder.resume()
-    pending = requeue_liquidations(core)
-    _log.info(
-        "journal_recovered",
-        path=str(config.journal),
-        seq=core.last_seq,
-        snapshot_seq=None,
-        records_replayed=core.last_seq,
-        pending_liquidations=pending,
-        seconds=round(time.perf_counter() - started, 4),
-        journal=journal.recovery.reason,
     )
     return core
 
@@ -195,7 +184,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
         header = exchange_header(config.markets, margin=True)
         if is_nats_url(config.journal):
             journal = open_journal(config.journal, header=header, fsync=config.fsync)
-            core = _rebuild_stream(journal, config)
+            core = _recover_stream(journal, config)
             requests = recall_requests(config, core)
         else:
             started = time.perf_counter()
@@ -307,15 +296,13 @@ class _Server:
                 now_ms=now_ms,
             )
         self.outbox = self.stress.outbox(config.outbox, config.market_data.queue)
-        self.snapshotter: Snapshotter | None = None
-        if not is_nats_url(config.journal):
-            self.snapshotter = Snapshotter(
-                core,
-                journal,
-                Path(config.journal),
-                every=config.snapshot_every,
-                keep=config.snapshot_keep,
-            )
+        self.snapshotter = Snapshotter(
+            core,
+            journal,
+            config.journal,
+            every=config.snapshot_every,
+            keep=config.snapshot_keep,
+        )
         self.sequencer = Sequencer(
             core,
             journal,
@@ -324,7 +311,7 @@ class _Server:
                 self.session.outcome(record, events)
             ),
             origin=self.session.origin,
-            between=None if self.snapshotter is None else self.snapshotter.between,
+            between=self.snapshotter.between,
         )
         self.stopping = asyncio.Event()
         self.replay = ReplayFeed.of(config, options)  # bad sources fail here
@@ -391,8 +378,7 @@ class _Server:
             await self.sequencer.submit(Checkpoint())
             await self.sequencer.stop()
             await sequencer
-            if self.snapshotter is not None:
-                await self.snapshotter.finish()
+            await self.snapshotter.finish()
             self.journal.close()
             self.outbox.close()
             _, late = await asyncio.wait([link], timeout=_DRAIN_TIMEOUT_S)

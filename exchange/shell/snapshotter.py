@@ -4,9 +4,10 @@ The state is taken on the sequencer's task, between records (the
 sequencer's ``between`` hook), so it is consistent: no record half applied,
 no system command pending. It is written only once the journal has made
 its seq durable (the journal's ``on_durable``), so a snapshot never
-describes records a crash could still lose; the encoding and the file I/O
-(temp file, fsync, rename, fsync of the directory) run in a thread of their
-own while the core goes on. One snapshot is in hand at a time: when the
+describes records a crash could still lose; the encoding and the I/O (for
+a directory: temp file, fsync, rename, fsync of the directory; for a
+JetStream journal: an object in its bucket) run in a thread of their own
+while the core goes on. One snapshot is in hand at a time: when the
 next is due while one still waits or is being written, it is taken at the
 first record after that one is done.
 """
@@ -19,11 +20,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from exchange.errors import JournalError
-from exchange.journal.snapshots import SnapshotFile, store_snapshot, take_snapshot
+from exchange.journal.snapshots import (
+    SnapshotFile,
+    save_snapshot,
+    snapshot_store,
+    take_snapshot,
+)
 from exchange.logs import get_logger
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import os
 
     from exchange.core import ExchangeCore
     from exchange.journal import Journal
@@ -40,23 +46,26 @@ class Snapshotter:
         self,
         core: ExchangeCore,
         journal: Journal,
-        directory: Path,
+        target: str | os.PathLike[str],
         *,
         every: int,
         keep: int,
     ) -> None:
-        """Snapshot ``core`` into ``directory`` every ``every`` records (0: never).
+        """Snapshot ``core`` every ``every`` records (0: never) for journal ``target``.
 
-        ``keep`` snapshots are kept. Files are fsynced unless the journal's
-        policy is "off".
+        ``target`` is the journal's directory or ``nats://`` URL (see
+        `snapshot_store`); ``keep`` snapshots are kept. Files are fsynced
+        unless the journal's policy is "off".
+
+        Raises:
+            JournalError: If a JetStream journal's bucket cannot be opened.
         """
         self.core = core
         self.journal = journal
-        self.directory = directory
+        self.store = snapshot_store(target, durable=journal.fsync != "off", create=True)
         self.every = every
         self.keep = keep
         self.config_hash = journal.header.config_hash
-        self.durable = journal.fsync != "off"
         self.written_seq = 0
         """The seq of the newest snapshot this server wrote."""
         self._next = core.last_seq + every
@@ -93,6 +102,7 @@ class Snapshotter:
             )
             await asyncio.wrap_future(self._writing)
         self._thread.shutdown(wait=True)
+        self.store.close()
 
     def _busy(self) -> bool:
         """Return whether a snapshot waits or is being written."""
@@ -112,9 +122,7 @@ class Snapshotter:
         """Write one snapshot (in the snapshot thread) and log it; never raise."""
         started = time.perf_counter()
         try:
-            path = store_snapshot(
-                self.directory, body, keep=self.keep, durable=self.durable
-            )
+            name, size = save_snapshot(self.store, body, keep=self.keep)
         except JournalError as exc:
             _log.error("snapshot_failed", seq=body.seq, error=str(exc))
             return
@@ -122,7 +130,7 @@ class Snapshotter:
         _log.info(
             "snapshot_written",
             seq=body.seq,
-            path=str(path),
-            bytes=path.stat().st_size,
+            path=name,
+            bytes=size,
             seconds=round(time.perf_counter() - started, 4),
         )

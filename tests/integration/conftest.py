@@ -25,7 +25,9 @@ from serve_rig import (
     free_port,
     write_config,
 )
-from services import missing
+from services import NATS_URL, missing, require_nats
+
+from exchange.journal.nats import delete_nats_journal
 
 HOW_TO_START = {
     "mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
@@ -118,3 +120,15 @@ def locked_broker(tmp_path: Path) -> Iterator[str]:
         yield broker.url
     finally:
         broker.kill()
+
+
+@pytest.fixture
+def nats_journal() -> Iterator[str]:
+    """Return the URL of a fresh JetStream journal, deleted (with its snapshots) after.
+
+    Skips (or fails, under required services) without the NATS server.
+    """
+    require_nats()
+    url = f"{NATS_URL}/paperx-it-{uuid.uuid4().hex[:12]}"
+    yield url
+    delete_nats_journal(url)

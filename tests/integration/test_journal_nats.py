@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from services import NATS_URL, require_nats
+from services import NATS_URL
+from window_rig import check_window_starts, write_stamped
 
 from clients.orderflow import generate
 from exchange import DEFAULT_MARKETS, Exchange
@@ -17,10 +16,13 @@ from exchange.errors import JournalCorrupt, JournalError, JournalMismatch
 from exchange.journal import JournalHeader, read_journal
 from exchange.journal import nats as nats_journal
 from exchange.journal.nats import NatsJournal, delete_nats_journal
+from exchange.journal.nats_wire import NatsReadError
 from replay.log import ExchangeLog
 from replay.verify import verify
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from nats.aio.msg import Msg
 
 pytestmark = pytest.mark.nats
@@ -29,12 +31,9 @@ HEADER = JournalHeader(schema_version=2, config_hash="h", config={"markets": {}}
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
+def url(nats_journal: str) -> str:
     """Return the URL of a fresh stream on the server, deleted afterwards."""
-    require_nats()
-    stream_url = f"{NATS_URL}/paperx-it-{uuid.uuid4().hex[:12]}"
-    yield stream_url
-    delete_nats_journal(stream_url)
+    return nats_journal
 
 
 async def _stream_messages(stream: str) -> int:
@@ -45,6 +44,18 @@ async def _stream_messages(stream: str) -> int:
     try:
         info = await client.jetstream().stream_info(stream)
         return info.state.messages
+    finally:
+        await client.close()
+
+
+async def _consumers(stream: str) -> int:
+    """Return how many consumers the stream has."""
+    import nats  # noqa: PLC0415 -- require_nats has checked it is installed
+
+    client = await nats.connect(NATS_URL)
+    try:
+        info = await client.jetstream().stream_info(stream)
+        return info.state.consumer_count
     finally:
         await client.close()
 
@@ -101,6 +112,92 @@ class TestReplayFromJetStream:
         assert (reader.stop.reason, reader.stop.last_seq) == ("seq", 5)
         with pytest.raises(JournalCorrupt, match="purged or deleted"):
             NatsJournal.open(url, HEADER)
+
+
+class TestBulkReads:
+    """Reads pull the stream in batches and check every record's place."""
+
+    def test_reads_over_many_pulls_return_every_record_and_leave_no_consumer(
+        self, url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Pulls of 4 over 23 records: all, a tail, an abandoned read, the writer's."""
+        monkeypatch.setattr(nats_journal, "_READ_BATCH", 4)
+        payloads = [b"r%d" % seq * seq for seq in range(1, 24)]
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq, payload in enumerate(payloads, 1):
+                journal.append(seq, payload)
+            assert list(journal.read(20)) == list(enumerate(payloads, 1))[19:]
+        reader = read_journal(url)
+        assert list(reader.read()) == list(enumerate(payloads, 1))
+        assert reader.stop is not None
+        assert reader.stop.clean
+        assert [seq for seq, _ in reader.read(from_seq=9)] == list(range(9, 24))
+        records = reader.read()
+        assert [next(records) for _ in range(6)][-1] == (6, payloads[5])
+        records.close()  # abandoned halfway: its consumer goes with it
+        assert asyncio.run(_consumers(_stream(url))) == 0
+
+    def test_a_connection_lost_mid_read_goes_on_from_the_next_record(
+        self, url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The first connection fails after one chunk: the read resumes, whole.
+
+        A failure before any record is not retried: it is the caller's error.
+        """
+        monkeypatch.setattr(nats_journal, "_READ_BATCH", 4)
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq in range(1, 24):
+                journal.append(seq, b"r%d" % seq)
+        failures = [1]  # chunks the next connection gives before it fails
+
+        class Flaky(nats_journal.PullReader):
+            """A reader whose connection drops after a few chunks, once."""
+
+            def read(
+                self, stream: str, consumer: str, count: int
+            ) -> Iterator[list[tuple[bytes, bytes]]]:
+                chunks = super().read(stream, consumer, count)
+                if failures:
+                    for _ in range(failures.pop(0)):
+                        yield next(chunks)
+                    msg = "the NATS server closed the connection"
+                    raise NatsReadError(msg)
+                yield from chunks
+
+        monkeypatch.setattr(nats_journal, "PullReader", Flaky)
+        reader = read_journal(url)
+        assert [p for _, p in reader.read()] == [b"r%d" % s for s in range(1, 24)]
+        assert reader.stop is not None
+        assert reader.stop.clean
+        failures[:] = [0]
+        with pytest.raises(NatsReadError, match="closed the connection"):
+            list(reader.read())
+        assert asyncio.run(_consumers(_stream(url))) == 0
+
+    def test_a_deleted_last_record_ends_the_read_with_the_seq_missing(
+        self, url: str
+    ) -> None:
+        """The stream ends early: reading stops after seq 4, saying seq 5 is missing."""
+        with NatsJournal.open(url, HEADER) as journal:
+            for seq in range(1, 6):
+                journal.append(seq, b"r%d" % seq)
+        asyncio.run(_delete_message(_stream(url), 6))  # record seq 5, the last
+        reader = read_journal(url)
+        assert [seq for seq, _ in reader.read()] == [1, 2, 3, 4]
+        assert reader.stop is not None
+        assert (reader.stop.reason, reader.stop.last_seq) == ("seq", 4)
+        assert "seq 5 was due, the stream holds no more records" in str(reader.stop)
+
+
+class TestWindowStart:
+    """A restarted server finds the receive window without reading the stream."""
+
+    def test_the_first_record_at_or_after_a_time_is_found_by_bisection(
+        self, url: str
+    ) -> None:
+        """Records stamped 10 s apart, some sharing a time: each boundary found."""
+        write_stamped(NatsJournal.open(url, HEADER))
+        check_window_starts(url)
 
 
 class TestWriters:

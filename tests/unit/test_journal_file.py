@@ -478,6 +478,29 @@ class TestReader:
             "crc",
         )
 
+    def test_a_read_from_mid_segment_checks_only_the_records_it_returns(
+        self, tmp_path: Path
+    ) -> None:
+        """Records before ``from_seq`` are walked over unread; damage after stops it.
+
+        A flipped payload bit in record 5 does not stop a read from 8 (record
+        5 is not read), and one in record 12 stops it there, as it would
+        a read from the start.
+        """
+        write_journal(tmp_path, 20)
+        segment = only_segment(tmp_path)
+        spans = frame_spans(segment)
+        flip_bit(segment, (spans[5][0] + FRAME_HEADER_SIZE) * 8)
+        reader = read_journal(tmp_path)
+        assert list(reader.read(8)) == [(s, payload(s)) for s in range(8, 21)]
+        assert reader.stop is not None
+        assert reader.stop.clean
+        flip_bit(segment, (spans[12][0] + FRAME_HEADER_SIZE) * 8)
+        assert [s for s, _ in reader.read(8)] == list(range(8, 12))
+        assert reader.stop is not None
+        assert (reader.stop.reason, reader.stop.offset) == ("crc", spans[12][0])
+        assert [s for s, _ in reader.read(1)] == [1, 2, 3, 4]
+
     def test_reader_follows_a_journal_being_written(self, tmp_path: Path) -> None:
         """A reader sees what the writer has handed to the OS, growing with it."""
         with FileJournal.open(tmp_path, HEADER, fsync="batch") as journal:

@@ -139,3 +139,4 @@ class TestJournaledEvents:
         assert entry.record == record
         assert entry.events == journaled_events(events)
         assert len(entry.events) < len(events)
+        assert entry.margin == 0  # no margin ledger: orders hold none

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from recovery_rig import (
     flip_mid_frame,
-    liquidate,
     open_exchange,
     segments,
-    snapshot,
+    session,
     trade,
 )
 
@@ -19,21 +18,7 @@ from exchange.journal.frames import FRAME_HEADER_SIZE, scan_frames
 from exchange.journal.segment import MAGIC
 from exchange.journal.snapshots import list_snapshots
 from exchange.messages import Liquidate
-from replay.log import ExchangeLog
 from replay.recover import recover
-from replay.verify import verify
-
-
-def session(directory: Path, snapshots: int = 2) -> str:
-    """Trade, snapshotting ``snapshots`` times on the way; return the final hash."""
-    with open_exchange(directory) as ex:
-        for _ in range(snapshots):
-            trade(ex, 8)
-            snapshot(ex, directory)
-        trade(ex, 5)
-        liquidate(ex)
-        trade(ex, 3)
-    return verify(ExchangeLog(directory)).live_hash or ""
 
 
 def lose_records_after(directory: Path, seq: int) -> None:
@@ -71,7 +56,7 @@ class TestRecover:
         assert core.state_hash() == live
         assert report.snapshot_seq is None
         assert report.records_replayed == core.last_seq
-        assert report.why_no_snapshot == "no snapshot in the journal directory"
+        assert report.why_no_snapshot == "no snapshot of the journal"
 
     def test_corrupt_newest_snapshot_falls_back_to_the_older(
         self, tmp_path: Path
@@ -115,8 +100,9 @@ class TestRecover:
         self, tmp_path: Path
     ) -> None:
         """Damage mid-journal refuses recovery even with a snapshot past it."""
-        session(tmp_path)
-        flip_mid_frame(segments(tmp_path)[-1])
+        session(tmp_path, segment_bytes=1 << 20)  # one segment: the last
+        (only,) = segments(tmp_path)
+        flip_mid_frame(only)
         with pytest.raises(JournalCorrupt) as info:
             recover(tmp_path)
         assert info.value.records_after

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 import pytest
 
-from clients.orderflow import generate
+from clients.orderflow import DEFAULT_ACCOUNTS, DEFAULT_START_PRICES, generate
 from exchange import DEFAULT_MARKETS, Exchange, RejectCode, Rejected
 from exchange.cli import main
 from exchange.core import ExchangeCore
 from exchange.journal import FileJournal, JournalHeader, JournalSchemaError
-from exchange.journal.payload import JOURNAL_SCHEMA, JOURNALED_DECODER, Journaled
+from exchange.journal.payload import (
+    JOURNAL_SCHEMA,
+    JOURNALED_DECODER,
+    Journaled,
+    journaled_events,
+)
 from exchange.markets import config_hash, market_table
 from exchange.messages import (
     ENCODER,
     Checkpoint,
+    Command,
     CommandRejected,
+    Deposit,
+    Event,
     OrderExpired,
     OrderFilled,
     Record,
+    SetIndexPrice,
 )
+from exchange.units import to_e8
 from replay.errors import Divergence
 from replay.log import ExchangeLog
 from replay.rebuild import Rebuilder
@@ -88,22 +99,43 @@ class TestVerify:
 class TestSchema:
     """Which journal payload schemas replay reads."""
 
-    def test_a_schema_1_journal_with_every_event_still_verifies(
-        self, tmp_path: Path
+    @pytest.mark.parametrize("schema", [1, 2])
+    def test_a_journal_of_an_older_schema_still_verifies(
+        self, tmp_path: Path, schema: int
     ) -> None:
-        """A journal of schema 1 (derived events included) verifies as before."""
-        core = ExchangeCore(DEFAULT_MARKETS)
+        """Schema 1 (derived events included) and 2 (no new orders' margins) verify.
+
+        The schema 2 journal runs the margin ledger, so replay asks it for
+        each new order's margin, as before schema 3 journaled them.
+        """
+        margin = schema == 2
+        core = ExchangeCore(DEFAULT_MARKETS, margin=margin)
         header = JournalHeader(
-            schema_version=1,
+            schema_version=schema,
             config_hash=config_hash(DEFAULT_MARKETS),
-            config={"markets": market_table(DEFAULT_MARKETS)},
+            config={"markets": market_table(DEFAULT_MARKETS), "margin": margin},
         )
-        commands = [*generate(500, 5, list(DEFAULT_MARKETS)), Checkpoint()]
+        funding: list[Command] = [
+            *(Deposit(account=a, amount=to_e8("1000000")) for a in DEFAULT_ACCOUNTS),
+            *(
+                SetIndexPrice(symbol=s, price=to_e8(p))
+                for s, p in DEFAULT_START_PRICES.items()
+            ),
+        ]
+        flow = generate(500, 5, list(DEFAULT_MARKETS))
+        commands = [*(funding if margin else []), *flow, Checkpoint()]
         with FileJournal.open(tmp_path / "j", header=header, fsync="off") as journal:
             for seq, command in enumerate(commands, start=1):
                 record = Record(seq, seq, command)
                 events = core.handle(record)
-                journal.append(seq, ENCODER.encode(Journaled(record, events)))
+                payload = (
+                    Journaled(record, events)
+                    if schema == 1
+                    else (record, journaled_events(events))  # its two fields
+                )
+                journal.append(seq, ENCODER.encode(payload))
+        assert {e.margin for e in ExchangeLog(tmp_path / "j").entries()} == {None}
+        assert margin == any(o.reserved for o in core.execution.index.values())
         report = verify(ExchangeLog(tmp_path / "j"))
         assert report.ok, report
         assert report.live_hash == core.state_hash()
@@ -123,7 +155,7 @@ class TestSchema:
         assert info.value.version == JOURNAL_SCHEMA + 1
         assert "upgrade paperx" in str(info.value)
         assert main(["replay", "verify", str(tmp_path / "j")]) == 2
-        assert "is not one this paperx reads (1, 2)" in capsys.readouterr().err
+        assert "is not one this paperx reads (1, 2, 3)" in capsys.readouterr().err
 
 
 class TestRebuild:
@@ -138,6 +170,12 @@ class TestRebuild:
             seq = ex.core.last_seq
             rebuilder.apply(_entries_tail(ex, seq))
             assert rebuilder.state_hash() == ex.state_hash()
+
+    @pytest.mark.parametrize("margin", [False, True])
+    def test_every_event_type_has_its_fold(self, margin: bool) -> None:
+        """The type dispatch covers the whole Event union, no more, no less."""
+        folds = Rebuilder(DEFAULT_MARKETS, margin=margin)._handlers
+        assert set(folds) == set(get_args(Event))
 
     def test_a_tampered_fill_is_detected(self) -> None:
         """An event that does not fit the rebuilt state raises Divergence."""

@@ -355,6 +355,33 @@ class TestRebuildMargin:
         assert not any(isinstance(v, OrderRested | BookDelta) for v in logged)
         assert _rebuild(_journal(ex)).state_hash() == ex.state_hash()
 
+    def test_a_new_orders_margin_is_journaled_and_is_what_replay_reserves(
+        self,
+    ) -> None:
+        """Schema 3: the live acceptance's margin is in the journal; replay uses it.
+
+        One unit more in the journal makes the rebuilt state differ at the
+        checkpoint; the same journal without margins (as schema 2 wrote it)
+        rebuilds by asking the ledger, to the live state.
+        """
+        ex = Exchange(margin=True)
+        ex.deposit("a", "10000")
+        ex.set_index_price(BTC, "60000")
+        ex.place_order("a", BTC, "buy", "limit", "0.1", "59000")
+        ex.checkpoint()
+        entries = _journal(ex)
+        (order,) = ex.core.by_account["a"].values()
+        placed = next(i for i, e in enumerate(entries) if e.margin)
+        assert entries[placed].margin == order.spec.margin > 0
+        assert [e.margin for e in entries] == [0, 0, order.spec.margin, 0]
+        older = [msgspec.structs.replace(e, margin=None) for e in entries]
+        assert _rebuild(older).state_hash() == ex.state_hash()
+        entries[placed] = msgspec.structs.replace(
+            entries[placed], margin=order.spec.margin + 1
+        )
+        with pytest.raises(Divergence, match="checkpoint"):
+            _rebuild(entries)
+
     def test_a_tampered_wallet_is_detected_at_its_record(self) -> None:
         """A BalanceChanged whose wallet does not follow from its amount diverges."""
         ex = Exchange(margin=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 from gateway_rig import NOW_MS, SECRETS, Rig, to
 from margin_helpers import FREE
+from window_rig import check_window_starts, write_stamped
 
 from exchange.gateway import answers as out
 from exchange.gateway.auth import ApiCredentials, KeyStore
@@ -194,8 +196,20 @@ def test_only_the_window_is_read_and_recalled(tmp_path):
         for seq, payload in reader.read()
     }
     recalled = recent_requests(reader, since_ns, rig.core.execution.next_order_id)
-    assert 1 < start <= min(s for s, ts in stamps.items() if ts >= since_ns)
-    assert stamps[start] < since_ns
+    assert start == min(s for s, ts in stamps.items() if ts >= since_ns)
     assert [(r.request_id, r.order_id) for r in recalled] == [
         (a.id, a.order_id) for a in acks[-10:]
     ]
+
+
+@pytest.mark.parametrize("segment_bytes", [64 << 20, 300])
+def test_the_window_starts_at_the_first_record_at_or_after_its_time(
+    tmp_path: Path, segment_bytes: int
+) -> None:
+    """One segment or many: segments' first records, then a search inside one."""
+    header = exchange_header(FREE, margin=True)
+    journal = FileJournal.open(
+        tmp_path, header=header, fsync="off", segment_bytes=segment_bytes
+    )
+    write_stamped(journal)
+    check_window_starts(str(tmp_path))

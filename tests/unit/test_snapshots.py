@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from recovery_rig import open_exchange, snapshot, trade
+from recovery_rig import open_exchange, snapshot, snapshot_rounds, trade
 
 from exchange.core import ExchangeCore
 from exchange.errors import JournalError
@@ -69,12 +69,7 @@ class TestWriting:
 
     def test_pruning_keeps_the_newest_k(self, tmp_path: Path) -> None:
         """After each write only the newest ``keep`` snapshots remain."""
-        seqs = []
-        with open_exchange(tmp_path) as ex:
-            for _ in range(5):
-                trade(ex, 2)
-                snapshot(ex, tmp_path, keep=2)
-                seqs.append(ex.core.last_seq)
+        seqs = snapshot_rounds(tmp_path, 5, keep=2)
         assert [seq for seq, _ in list_snapshots(tmp_path)] == seqs[:-3:-1]
 
     def test_keep_below_one_is_refused(self, tmp_path: Path) -> None:
