@@ -257,7 +257,9 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "docs/stress.md). Open-order limits are the markets' max_open_orders",
     )
     serve.add_argument(
-        "--journal", type=Path, help="journal directory (overrides the config's)"
+        "--journal",
+        help="journal directory, or nats://host:port/STREAM for JetStream "
+        "(overrides the config's)",
     )
     serve.add_argument(
         "--fsync",
@@ -392,6 +394,7 @@ def _serve(args: argparse.Namespace) -> int:
     import msgspec  # noqa: PLC0415
 
     from exchange.errors import ConfigError, JournalError  # noqa: PLC0415
+    from exchange.journal import is_nats_url  # noqa: PLC0415
     from exchange.shell.server import ServeOptions, serve  # noqa: PLC0415
     from exchange.shell.server_config import (  # noqa: PLC0415
         load_server_config,
@@ -403,7 +406,10 @@ def _serve(args: argparse.Namespace) -> int:
         if args.stress is not None:
             config = with_stress_file(config, args.stress)
         if args.journal is not None:
-            config = msgspec.structs.replace(config, journal=args.journal)
+            journal = args.journal
+            config = msgspec.structs.replace(
+                config, journal=journal if is_nats_url(journal) else Path(journal)
+            )
         if args.fsync is not None:
             config = msgspec.structs.replace(config, fsync=args.fsync)
         options = ServeOptions(

@@ -200,7 +200,8 @@ def test_serve_snapshots_a_stream_and_a_restart_recovers_from_it(
         entry["seq"] for entry in server.log if entry["event"] == "snapshot_written"
     )
     assert last_written == stopped["seq"]  # the final snapshot, on stop
-    restarted = Server(config, None, port)
+    # the stream named on the command line, as an operator would override it
+    restarted = Server(config, None, port, extra=("--journal", url))
     try:
         recovered = restarted.wait_for("journal_recovered")
         ready = restarted.wait_for("server_ready")
