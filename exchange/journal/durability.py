@@ -74,7 +74,9 @@ class DurableJournal:
         self._last_seq = header.first_seq - 1
         self._durable_seq = self._last_seq
         self._pending = 0
-        self._pending_since = 0.0
+        # when the last commit started: under "batch", commits start at most
+        # once per batch_ms, and at once when the last is that long ago
+        self._last_commit = _monotonic()
         self._usable = True
         self._closed = False
         self._failure: JournalError | None = None
@@ -171,9 +173,7 @@ class DurableJournal:
         return JournalSeqError(self._last_seq + 1, seq)
 
     def _batch_grew(self) -> None:
-        """Note when a batch starts, and wake the committer on start or when full."""
-        if self._pending == 1:
-            self._pending_since = _monotonic()
+        """Wake the committer: a batch started, or grew (it may be full)."""
         if self._wake is not None:
             self._wake.set()
 
@@ -211,7 +211,7 @@ class DurableJournal:
         self._advance(target)
 
     def maybe_sync(self) -> None:
-        """Commit if ``batch_records`` are pending or the oldest is ``batch_ms`` old.
+        """Commit if ``batch_records`` wait or the last commit began ``batch_ms`` ago.
 
         This is the group-commit hook for synchronous callers; it does nothing
         unless the policy is "batch". It first collects a commit whose fsync
@@ -229,7 +229,7 @@ class DurableJournal:
             and self._inflight is None
             and (
                 pending >= self._batch_records
-                or _monotonic() - self._pending_since >= self._batch_s
+                or _monotonic() - self._last_commit >= self._batch_s
             )
         ):
             self._start_commit()
@@ -238,6 +238,7 @@ class DurableJournal:
         """Flush the pending batch and start its fsync off this thread."""
         target = self._last_seq
         self._pending = 0
+        self._last_commit = _monotonic()
         try:
             self._flush()
         except OSError as exc:
@@ -291,8 +292,11 @@ class DurableJournal:
     async def run_group_commit(self) -> None:
         """Commit pending batches until the journal closes; run it as a named task.
 
-        Under "batch", a commit happens ``batch_ms`` after the first record of
-        a batch, or as soon as the batch holds ``batch_records``; the fsync
+        Under "batch", a batch is committed as soon as ``batch_ms`` passed
+        since the last commit started (at once after a quiet spell: a lone
+        record waits only for its fsync), or as soon as it holds
+        ``batch_records``: under load, commits start at most once per
+        ``batch_ms`` and each takes all that waits. The fsync
         runs in the fsync thread, so the loop keeps appending meanwhile, and
         the task awaits it (a commit ``maybe_sync`` started too). Pair it
         with ``maybe_sync`` calls (see the module docstring). Under "always"
@@ -313,7 +317,7 @@ class DurableJournal:
                 if not self._pending:
                     await wake.wait()
                     continue
-                delay = self._pending_since + self._batch_s - _monotonic()
+                delay = self._last_commit + self._batch_s - _monotonic()
                 if self._pending < self._batch_records and delay > 0:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(delay):

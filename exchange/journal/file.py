@@ -127,7 +127,7 @@ class FileJournal(DurableJournal):
             fsync: The durability policy (see ``exchange.journal.base``).
             segment_bytes: Size at which a segment is closed and a new one begun.
             batch_records: Under "batch", commit once this many records wait.
-            batch_ms: Under "batch", commit once the oldest waits this long.
+            batch_ms: Under "batch", the least time between two commits.
             verify: Also scan every older segment (slow on a long journal).
 
         Returns:

@@ -630,7 +630,7 @@ class NatsJournal(DurableJournal):
                 ``schema_version`` and ``config_hash`` must match the stored one.
             fsync: The durability policy (see the module docstring).
             batch_records: Under "batch", commit once this many records wait.
-            batch_ms: Under "batch", commit once the oldest waits this long.
+            batch_ms: Under "batch", the least time between two commits.
             ack_timeout: Seconds to wait for a record's ack before resending it.
             retries: Resends of an unacked record before the journal fails.
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from exchange.errors import JournalError
-from exchange.journal import FileJournal, JournalHeader
+from exchange.journal import FileJournal, JournalHeader, durability
 from exchange.journal import file as file_module
 from exchange.journal.segment import list_segments
 
@@ -244,6 +244,30 @@ class TestGroupCommit:
 
 class TestSynchronousCallers:
     """Without an event loop, maybe_sync pipelines commits: one fsync in flight."""
+
+    def test_a_record_after_a_quiet_spell_commits_at_once_then_one_per_batch_ms(
+        self, tmp_path: Path, spy: FsyncSpy, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Idle: a lone record waits only for its fsync. Busy: a commit per batch_ms."""
+        now = [100.0]
+        monkeypatch.setattr(durability, "_monotonic", lambda: now[0])
+        journal = FileJournal.open(tmp_path, HEADER, batch_records=1000, batch_ms=5.0)
+        spy.reset()
+        append_range(journal, 1, 1)
+        journal.maybe_sync()  # opened 0 ms ago: within batch_ms, it waits
+        assert spy.in_workers == 0
+        now[0] += 0.010  # quiet for 10 ms, more than batch_ms
+        journal.maybe_sync()
+        _collect_until(journal, 1)
+        now[0] += 0.001  # 1 ms after that commit began
+        append_range(journal, 2, 3)
+        journal.maybe_sync()
+        assert (journal.durable_seq, spy.in_workers) == (1, 1)  # not yet
+        now[0] += 0.004  # batch_ms after the last commit began
+        journal.maybe_sync()
+        _collect_until(journal, 3)
+        assert spy.in_workers == 2  # 2..3 as one commit
+        journal.close()
 
     def test_one_commit_in_flight_the_next_batch_waits_and_grows(
         self, tmp_path: Path, spy: FsyncSpy
