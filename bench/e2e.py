@@ -4,7 +4,7 @@
 
 Not a test. For each broker (a Mosquitto of its own on a free loopback port
 with ``set_tcp_nodelay true``, or the one ``--mosquitto-url`` names, and the
-embedded amqtt broker), it runs `paperx loadtest` scenarios, each on a fresh
+embedded broker: the installed Mosquitto, amqtt where none is), it runs `paperx loadtest` scenarios, each on a fresh
 server (fsync batch):
 
 * ``latency``: ``--latency-rate`` (2,000) orders/s offered, one order per

@@ -210,6 +210,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="port of the embedded broker (default: the config's, 1883)",
     )
     serve.add_argument(
+        "--embedded-broker",
+        choices=("auto", "mosquitto", "amqtt"),
+        help="which embedded broker: auto (default) runs the installed Mosquitto, "
+        "else amqtt (pure Python, slower: a few hundred orders/s)",
+    )
+    serve.add_argument(
         "--index-feed",
         type=Path,
         metavar="FILE",
@@ -416,6 +422,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.broker,
             args.index_feed,
             args.embedded_port,
+            args.embedded_broker,
             replay=args.replay,
             replay_market=args.replay_market,
             speed=args.speed,

@@ -72,7 +72,7 @@ from exchange.journal.payload import exchange_header
 from exchange.journal.segment import list_segments
 from exchange.logs import get_logger
 from exchange.messages import Checkpoint, Deposit
-from exchange.shell.broker import EmbeddedBroker
+from exchange.shell.broker import EmbeddedBroker, PrivateMosquitto, embedded_broker
 from exchange.shell.feeds import random_walk, recorded, run_clock, run_index_feed
 from exchange.shell.replay_feed import ReplayFeed
 from exchange.shell.requests import JournaledRequest, recent_requests
@@ -94,6 +94,7 @@ class ServeOptions:
     broker: str | None = None  # mqtt:// URL of an external broker
     index_feed: Path | None = None  # a CSV of recorded index prices
     embedded_port: int | None = None  # override of [broker] embedded_port
+    embedded: str | None = None  # override of [broker] embedded
     replay: Path | None = None  # a recorded journal whose flow is re-sent
     replay_market: str | None = None  # [SYMBOL=]FILE of public market data
     speed: float = 1.0  # of the replay: 2 = twice as fast; 0 = as fast as possible
@@ -174,7 +175,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
     Exit codes: 0 after a clean stop, 1 if the broker is unreachable, 2 if
     the journal is damaged (the log names the repair command).
     """
-    broker: EmbeddedBroker | None = None
+    broker: EmbeddedBroker | PrivateMosquitto | None = None
     url = options.broker or config.broker.url
     if not url:
         config, broker = _embedded_broker(config, options)
@@ -222,7 +223,7 @@ def serve(config: ServerConfig, options: ServeOptions) -> int:
 
 def _embedded_broker(
     config: ServerConfig, options: ServeOptions
-) -> tuple[ServerConfig, EmbeddedBroker]:
+) -> tuple[ServerConfig, EmbeddedBroker | PrivateMosquitto]:
     """Start the embedded broker; return it and the config the server logs in with.
 
     When accounts have MQTT passwords, the broker requires logins and applies
@@ -231,9 +232,10 @@ def _embedded_broker(
     """
     port = options.embedded_port
     port = config.broker.embedded_port if port is None else port
+    kind = options.embedded or config.broker.embedded
     users = config.broker_users()
     if not users:
-        broker = EmbeddedBroker(port)
+        broker = embedded_broker(kind, port)
         broker.start()
         return config, broker
     login = config.broker
@@ -244,10 +246,8 @@ def _embedded_broker(
             password=secrets.token_urlsafe(24),
         )
     user = login.username or EXCHANGE_USER
-    broker = EmbeddedBroker(
-        port,
-        users=users | {user: mosquitto_hash(login.password)},
-        exchange_user=user,
+    broker = embedded_broker(
+        kind, port, users | {user: mosquitto_hash(login.password)}, user
     )
     broker.start()
     return msgspec.structs.replace(config, broker=login), broker

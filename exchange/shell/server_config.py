@@ -19,10 +19,13 @@ optional; the values shown are the defaults)::
     url = ""                 # mqtt://host:port of an external broker;
                              # "" starts the embedded one on 127.0.0.1
     embedded_port = 1883     # the embedded broker's port (0: any free one)
+    embedded = "auto"        # auto: the installed Mosquitto, else amqtt;
+                             # or "mosquitto", "amqtt"
     username = ""            # the exchange's MQTT login on an external broker
     password = ""            # (deploy/mosquitto/acl names it "paperx")
-    client_id = ""           # the exchange's MQTT client id ("": paperx-PID);
-                             # its session is persistent until a clean stop
+    client_id = ""           # the exchange's MQTT client id ("": one derived
+                             # from the journal, the same at every start); its
+                             # session is persistent until a clean stop
     reconnect_delay_ms = 100      # first reconnect backoff (doubling, +-50%)
     max_reconnect_delay_ms = 5000 # longest reconnect backoff
 
@@ -121,6 +124,7 @@ class BrokerConfig(_Table, frozen=True):
 
     url: str = ""
     embedded_port: int = 1883
+    embedded: Literal["auto", "mosquitto", "amqtt"] = "auto"
     username: str = ""
     password: str = ""
     client_id: str = ""

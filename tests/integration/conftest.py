@@ -83,7 +83,10 @@ def start(
         config = directory / "paperx.toml"
         if not config.exists():
             write_config(directory, list(names))
-        server = Server(config, broker[0], broker[1])
+        # the embedded one is amqtt here: the installed Mosquitto would be
+        # picked by default, and the embedded-mosquitto tests cover that
+        extra = () if broker[0] else ("--embedded-broker", "amqtt")
+        server = Server(config, broker[0], broker[1], extra=extra)
         servers.append(server)
         server.wait_for("server_ready")
         return server

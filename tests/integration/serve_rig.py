@@ -92,7 +92,8 @@ def serving(config: Path, broker: str, settings: str = "") -> Iterator[str]:
     """Run ``paperx serve`` with ``config`` on a broker of its own; yield its URL.
 
     ``broker`` is "own-mosquitto" (a test-started Mosquitto with the extra
-    config lines ``settings``) or "embedded".
+    config lines ``settings``), "embedded" (amqtt) or "embedded-KIND" (the
+    embedded broker of that kind: mosquitto, amqtt, auto).
     """
     mosquitto: Mosquitto | None = None
     if broker == "own-mosquitto":
@@ -101,7 +102,8 @@ def serving(config: Path, broker: str, settings: str = "") -> Iterator[str]:
         url = mosquitto.url
     else:
         port = free_port()
-        server = Server(config, None, port)
+        kind = broker.removeprefix("embedded").removeprefix("-") or "amqtt"
+        server = Server(config, None, port, extra=("--embedded-broker", kind))
         url = f"mqtt://127.0.0.1:{port}"
     try:
         server.wait_for("server_ready")

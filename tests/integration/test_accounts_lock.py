@@ -43,7 +43,7 @@ def accounts(tmp_path: Path) -> tuple[NewAccount, NewAccount]:
     )
 
 
-@pytest.fixture(params=["own-mosquitto", "embedded"])
+@pytest.fixture(params=["own-mosquitto", "embedded", "embedded-mosquitto"])
 def locked(
     request: pytest.FixtureRequest,
     tmp_path: Path,

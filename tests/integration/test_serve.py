@@ -7,11 +7,16 @@ and trades through plain aiomqtt clients that sign their requests.
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import signal
+import socket
+import time
 from pathlib import Path
 
 import pytest
 from serve_rig import TIMEOUT_S, Bot, Server, Start, free_port, write_config
+from services import missing
 
 from exchange.gateway.answers import (
     Accepted,
@@ -180,3 +185,35 @@ def test_an_unreachable_broker_exits_1_and_leaves_a_journal_that_verifies(
     assert "127.0.0.1" in entry["error"]
     entries = ExchangeLog(tmp_path / "journal").entries()
     assert [type(e.record.command) for e in entries] == [Deposit]  # kept, synced
+
+
+async def test_the_embedded_broker_is_the_installed_mosquitto_by_default(
+    tmp_path: Path,
+) -> None:
+    """The installed Mosquitto by default; a bot trades on it; a kill -9 ends it too."""
+    if shutil.which("mosquitto") is None:
+        missing("mosquitto is not installed")
+    config = write_config(tmp_path, ["erin"])
+    port = free_port()
+    with Server(config, None, port) as server:
+        started = server.wait_for("broker_started")
+        server.wait_for("server_ready")
+        async with Bot(f"mqtt://127.0.0.1:{port}", "erin") as bot:
+            answer = await bot.answer(await bot.send("new", **_limit("buy", "60000")))
+        server.process.kill()  # no clean stop: the broker must die with it
+        server.process.wait(TIMEOUT_S)
+    assert started["embedded"] == "mosquitto"
+    assert isinstance(answer, Accepted)
+    deadline = time.monotonic() + TIMEOUT_S
+    while _listening(port):
+        assert time.monotonic() < deadline, "the embedded Mosquitto outlived the server"
+        await asyncio.sleep(0.01)
+
+
+def _listening(port: int) -> bool:
+    """Return True if something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
