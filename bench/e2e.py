@@ -4,8 +4,8 @@
 
 Not a test. For each broker (a Mosquitto of its own on a free loopback port
 with ``set_tcp_nodelay true``, or the one ``--mosquitto-url`` names, and the
-embedded broker: the installed Mosquitto, amqtt where none is), it runs `paperx loadtest` scenarios, each on a fresh
-server (fsync batch):
+embedded broker: the installed Mosquitto, amqtt where none is), it runs
+`paperx loadtest` scenarios, each on a fresh server (fsync batch):
 
 * ``latency``: ``--latency-rate`` (2,000) orders/s offered, one order per
   message: ack p50/p99/p99.9 (the issue's target: p99 <= 5 ms at 2,000/s);
