@@ -17,7 +17,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 import exchange
+from exchange.shell.loopback import free_port, listening
 
 __all__ = ["Mosquitto", "ServerProcess", "VenueError", "free_port", "wait_listening"]
 
@@ -49,13 +49,6 @@ class VenueError(RuntimeError):
     """The broker or the server did not start or stop as it should."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_listening(port: int, timeout: float = TIMEOUT_S) -> None:
     """Return once 127.0.0.1:port accepts connections.
 
@@ -63,16 +56,11 @@ def wait_listening(port: int, timeout: float = TIMEOUT_S) -> None:
         VenueError: nothing listened within ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                msg = f"nothing listens on 127.0.0.1:{port}"
-                raise VenueError(msg) from exc
-            time.sleep(0.01)  # polling a port that is being opened
-        else:
-            return
+    while not listening(port):
+        if time.monotonic() > deadline:
+            msg = f"nothing listens on 127.0.0.1:{port}"
+            raise VenueError(msg)
+        time.sleep(0.01)  # polling a port that is being opened
 
 
 class Mosquitto:

@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,6 +38,7 @@ from typing import Any
 from exchange.errors import ConfigError
 from exchange.gateway.acl import EXCHANGE_USER, acl_file_text
 from exchange.logs import get_logger
+from exchange.shell.loopback import free_port, listening
 
 __all__ = ["EmbeddedBroker", "PrivateMosquitto", "embedded_broker"]
 
@@ -213,7 +213,7 @@ class PrivateMosquitto:
             raise ConfigError(msg)
         self.binary = binary
         self.host = "127.0.0.1"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.users = users
         self.exchange_user = exchange_user
         self._directory: tempfile.TemporaryDirectory[str] | None = None
@@ -241,16 +241,12 @@ class PrivateMosquitto:
             preexec_fn=_die_with_parent,  # noqa: PLW1509 -- no threads yet
         )
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            try:
-                socket.create_connection((self.host, self.port), timeout=1).close()
-                break
-            except OSError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    msg = f"the embedded Mosquitto cannot listen on {self.url}"
-                    raise ConfigError(msg) from None
-                time.sleep(0.01)  # polling a port being opened
+        while not listening(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                msg = f"the embedded Mosquitto cannot listen on {self.url}"
+                raise ConfigError(msg)
+            time.sleep(0.01)  # polling a port being opened
         _log.info("broker_started", url=self.url, embedded="mosquitto")
 
     def stop(self) -> None:
@@ -296,13 +292,6 @@ class PrivateMosquitto:
             f"acl_file {acl}",
         ]
         return "\n".join(lines) + "\n"
-
-
-def _free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from exchange.gateway.answers import (
 )
 from exchange.gateway.auth import signed_payload
 from exchange.messages import Deposit
+from exchange.shell.loopback import listening
 from replay.log import ExchangeLog
 from replay.verify import verify
 
@@ -205,15 +205,6 @@ async def test_the_embedded_broker_is_the_installed_mosquitto_by_default(
     assert started["embedded"] == "mosquitto"
     assert isinstance(answer, Accepted)
     deadline = time.monotonic() + TIMEOUT_S
-    while _listening(port):
+    while listening(port):
         assert time.monotonic() < deadline, "the embedded Mosquitto outlived the server"
         await asyncio.sleep(0.01)
-
-
-def _listening(port: int) -> bool:
-    """Return True if something accepts connections on 127.0.0.1:port."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
